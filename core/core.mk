@@ -1,0 +1,10 @@
+# core/ → libapikey.a: static, not installed, linked by every front end.
+CORE_SRC := $(wildcard core/*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+LIBAPIKEY := $(BUILD)/libapikey.a
+
+$(LIBAPIKEY): $(CORE_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(AR) rcs $@ $^
+
+all: $(LIBAPIKEY)
