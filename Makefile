@@ -17,7 +17,7 @@ PKG_CONFIG ?= pkg-config
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -fPIC -Wall -Wextra -Wformat=2 -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
-           -D_FORTIFY_SOURCE=2 -fstack-protector-strong -MMD -MP -Iinclude
+           -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -MMD -MP -Iinclude
 LDFLAGS += -Wl,-z,relro -Wl,-z,now
 
 pc = $(shell $(PKG_CONFIG) --$(1) $(2) 2>/dev/null)

@@ -6,7 +6,7 @@
  *  - Functions return 0 or a negative APIKEY_ERR_*; apikey_strerror() names it.
  *  - Records handed to callers are fixed-size structs owned by the caller:
  *    nothing to free, nothing borrowed.
- *  - Opaque objects are created by *_open/*_new and released by *_free, which
+ *  - Opaque objects are created by the _open / _new functions and released by _free, which
  *    accepts NULL.  Each says in its comment who may share it between threads.
  *  - The core never logs on its own, never exits and keeps no mutable globals:
  *    it reports through the log sink its caller installs.
@@ -211,10 +211,11 @@ struct apikey_ratelimit {
 	bool allowed;
 };
 /*
- * GCRA: *tat_ms is the key's theoretical arrival time (0 = fresh).  On an
- * allowed request it advances; on a denied one it is left alone.
+ * GCRA: *tat_us is the key's theoretical arrival time in microseconds
+ * (0 = fresh).  On an allowed request it advances; on a denied one it is
+ * left alone.  Microseconds because 1,000,000/min is one per 60 µs.
  */
-void apikey_gcra(int64_t *tat_ms, int64_t now_ms, uint32_t per_minute,
+void apikey_gcra(int64_t *tat_us, int64_t now_us, uint32_t per_minute,
                  struct apikey_ratelimit *out);
 
 /* In-memory limiter for one process, shared by its threads (thread-safe). */
@@ -222,7 +223,7 @@ struct apikey_limiter;
 int apikey_limiter_new(struct apikey_limiter **out);
 void apikey_limiter_free(struct apikey_limiter *l);
 void apikey_limiter_check(struct apikey_limiter *l, const char *key_id,
-                          int64_t now_ms, uint32_t per_minute,
+                          int64_t now_us, uint32_t per_minute,
                           struct apikey_ratelimit *out);
 
 /* ---- records -------------------------------------------------------------- */
@@ -232,7 +233,6 @@ struct apikey_key_info {
 	char owner[APIKEY_OWNER_SIZE];
 	char name[APIKEY_NAME_SIZE];
 	char scopes[APIKEY_SCOPES_SIZE];
-	char metadata[APIKEY_META_SIZE];
 	char rotated_from[APIKEY_ID_SIZE];
 	char rotated_to[APIKEY_ID_SIZE];
 	char hash_alg[16];           /* "hmac-sha256", "sha256", "bcrypt", "argon2id" */
@@ -242,6 +242,7 @@ struct apikey_key_info {
 	int64_t last_used_at;        /* 0 = never */
 	uint64_t use_count;
 	uint32_t rate_limit;
+	char metadata[APIKEY_META_SIZE]; /* last: the verifier cache leaves it out */
 };
 
 struct apikey_account {

@@ -1,0 +1,113 @@
+/* cache.c — verified-key records by HMAC digest, shared by the sidecar's
+ * threads so a repeat key costs no SQL.  Emptied (and its epoch advanced)
+ * whenever the store reports a change; an insert from a lookup that began
+ * before that clear is dropped, so a stale record can never come back. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+
+#define CACHE_BUCKETS 65536
+/* Entries stop before the metadata: verification never reads it. */
+#define ENTRY_SIZE offsetof(struct key_record, info.metadata)
+
+struct apikey_cache {
+	pthread_rwlock_t lock;
+	struct map *m;
+	size_t max;
+	uint64_t epoch;
+	uint64_t hits, misses, clears;   /* atomics */
+};
+
+int apikey_cache_new(struct apikey_cache **out, size_t max_entries)
+{
+	struct apikey_cache *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c || !(c->m = map_new(CACHE_BUCKETS))) {
+		free(c);
+		return APIKEY_ERR_NOMEM;
+	}
+	pthread_rwlock_init(&c->lock, NULL);
+	c->max = max_entries ? max_entries : 100000;
+	*out = c;
+	return 0;
+}
+
+void apikey_cache_free(struct apikey_cache *c)
+{
+	if (!c)
+		return;
+	map_free(c->m, free);
+	pthread_rwlock_destroy(&c->lock);
+	free(c);
+}
+
+void apikey_cache_clear(struct apikey_cache *c)
+{
+	pthread_rwlock_wrlock(&c->lock);
+	map_clear(c->m, free);
+	c->epoch++;
+	c->clears++;
+	pthread_rwlock_unlock(&c->lock);
+}
+
+uint64_t cache_epoch(struct apikey_cache *c)
+{
+	uint64_t e;
+
+	pthread_rwlock_rdlock(&c->lock);
+	e = c->epoch;
+	pthread_rwlock_unlock(&c->lock);
+	return e;
+}
+
+bool cache_get(struct apikey_cache *c, const unsigned char d[DIGEST_LEN], struct key_record *out)
+{
+	const struct key_record *e;
+
+	pthread_rwlock_rdlock(&c->lock);
+	e = map_get(c->m, d, DIGEST_LEN);
+	if (e) {
+		memcpy(out, e, ENTRY_SIZE);
+		out->info.metadata[0] = '\0';
+	}
+	pthread_rwlock_unlock(&c->lock);
+	__atomic_add_fetch(e ? &c->hits : &c->misses, 1, __ATOMIC_RELAXED);
+	return e != NULL;
+}
+
+void cache_put(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIGEST_LEN],
+               const struct key_record *rec)
+{
+	struct key_record *e = malloc(ENTRY_SIZE);
+	void *old;
+
+	if (!e)
+		return;
+	memcpy(e, rec, ENTRY_SIZE);
+	pthread_rwlock_wrlock(&c->lock);
+	if (epoch != c->epoch) {       /* cleared since this lookup began */
+		pthread_rwlock_unlock(&c->lock);
+		free(e);
+		return;
+	}
+	if (map_count(c->m) >= c->max)
+		map_clear(c->m, free);
+	old = map_put(c->m, d, DIGEST_LEN, e);
+	pthread_rwlock_unlock(&c->lock);
+	if (old == (void *)-1)
+		free(e);
+	else
+		free(old);
+}
+
+void apikey_cache_stats(struct apikey_cache *c, struct apikey_cache_stats *out)
+{
+	pthread_rwlock_rdlock(&c->lock);
+	out->entries = map_count(c->m);
+	out->clears = c->clears;
+	pthread_rwlock_unlock(&c->lock);
+	out->hits = __atomic_load_n(&c->hits, __ATOMIC_RELAXED);
+	out->misses = __atomic_load_n(&c->misses, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,223 @@
+/* usage.c — record now, flush later: usage counts, failure events and
+ * re-hashes of imported keys gathered in memory by the sidecar's threads and
+ * written in one transaction by its flush timer (never on a request). */
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include "internal.h"
+
+#define USAGE_EVENTS_MAX 4096
+#define USAGE_REHASH_MAX 256
+
+struct count { uint64_t n; int64_t last; };
+struct pending_event {
+	int64_t at;
+	char key_id[APIKEY_ID_SIZE];
+	char reason[32];
+	char source[APIKEY_NAME_SIZE];
+};
+struct rehash { char id[APIKEY_ID_SIZE]; unsigned char d[DIGEST_LEN]; };
+
+struct apikey_usage {
+	pthread_mutex_t lock;
+	struct map *counts;            /* key id → struct count */
+	struct pending_event *events;
+	size_t n_events;
+	struct rehash rehash[USAGE_REHASH_MAX];
+	size_t n_rehash;
+	uint64_t dropped;
+};
+
+int apikey_usage_new(struct apikey_usage **out)
+{
+	struct apikey_usage *u = calloc(1, sizeof(*u));
+
+	*out = NULL;
+	if (!u)
+		return APIKEY_ERR_NOMEM;
+	u->counts = map_new(4096);
+	u->events = calloc(USAGE_EVENTS_MAX, sizeof(*u->events));
+	if (!u->counts || !u->events) {
+		apikey_usage_free(u);
+		return APIKEY_ERR_NOMEM;
+	}
+	pthread_mutex_init(&u->lock, NULL);
+	*out = u;
+	return 0;
+}
+
+void apikey_usage_free(struct apikey_usage *u)
+{
+	if (!u)
+		return;
+	map_free(u->counts, free);
+	free(u->events);
+	OPENSSL_cleanse(u->rehash, sizeof(u->rehash));
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+}
+
+/* Caller holds the lock. */
+static void add_count(struct apikey_usage *u, const char *id, uint64_t n, int64_t last)
+{
+	struct count *c = map_get(u->counts, id, strlen(id));
+
+	if (!c) {
+		if (!(c = calloc(1, sizeof(*c))) || map_put(u->counts, id, strlen(id), c) == (void *)-1) {
+			free(c);
+			u->dropped += n;
+			return;
+		}
+	}
+	c->n += n;
+	if (last > c->last)
+		c->last = last;
+}
+
+void apikey_usage_record(struct apikey_usage *u, const char *key_id, int64_t now,
+                         enum apikey_outcome o, const char *source)
+{
+	pthread_mutex_lock(&u->lock);
+	if (o == APIKEY_VALID) {
+		add_count(u, key_id, 1, now);
+	} else if (u->n_events < USAGE_EVENTS_MAX) {
+		struct pending_event *e = &u->events[u->n_events++];
+		e->at = now;
+		copy_str(e->key_id, sizeof(e->key_id), key_id);
+		copy_str(e->reason, sizeof(e->reason), apikey_outcome_code(o));
+		copy_str(e->source, sizeof(e->source), source ? source : "");
+	} else {
+		u->dropped++;
+	}
+	pthread_mutex_unlock(&u->lock);
+}
+
+void usage_queue_rehash(struct apikey_usage *u, const char *id, const unsigned char d[DIGEST_LEN])
+{
+	pthread_mutex_lock(&u->lock);
+	for (size_t i = 0; i < u->n_rehash; i++)
+		if (!strcmp(u->rehash[i].id, id))
+			goto out;
+	if (u->n_rehash < USAGE_REHASH_MAX) {
+		copy_str(u->rehash[u->n_rehash].id, APIKEY_ID_SIZE, id);
+		memcpy(u->rehash[u->n_rehash].d, d, DIGEST_LEN);
+		u->n_rehash++;
+	}
+out:
+	pthread_mutex_unlock(&u->lock);
+}
+
+struct batch {
+	struct map *counts;
+	struct pending_event *events;
+	size_t n_events, n_rehash;
+	struct rehash rehash[USAGE_REHASH_MAX];
+};
+
+struct write_ctx { struct apikey_store *s; int r; };
+
+static void write_count(void *vctx, const void *key, size_t klen, void *value)
+{
+	struct write_ctx *w = vctx;
+	struct count *c = value;
+	char id[APIKEY_ID_SIZE];
+
+	if (w->r != 0 || klen >= sizeof(id))
+		return;
+	memcpy(id, key, klen);
+	id[klen] = '\0';
+	w->r = store_usage_add(w->s, id, c->n, c->last);
+}
+
+static int write_batch(struct apikey_store *s, struct batch *b)
+{
+	struct write_ctx w = { s, 0 };
+	int r;
+
+	if ((r = store_tx_begin(s)) != 0)
+		return r;
+	map_each(b->counts, write_count, &w);
+	r = w.r;
+	for (size_t i = 0; r == 0 && i < b->n_events; i++)
+		r = store_event_add(s, b->events[i].at, b->events[i].key_id, "failed", b->events[i].reason,
+		                    b->events[i].source);
+	for (size_t i = 0; r == 0 && i < b->n_rehash; i++)
+		r = store_rehash(s, b->rehash[i].id, b->rehash[i].d);
+	if (r != 0) {
+		store_tx_rollback(s);
+		return r;
+	}
+	return store_tx_commit(s);
+}
+
+struct merge_ctx { struct apikey_usage *u; };
+
+static void merge_count(void *vctx, const void *key, size_t klen, void *value)
+{
+	struct merge_ctx *m = vctx;
+	struct count *c = value;
+	char id[APIKEY_ID_SIZE];
+
+	if (klen >= sizeof(id))
+		return;
+	memcpy(id, key, klen);
+	id[klen] = '\0';
+	add_count(m->u, id, c->n, c->last);
+}
+
+int apikey_usage_flush(struct apikey_usage *u, struct apikey_store *s)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+	struct map *fresh = map_new(4096);
+	struct pending_event *fresh_events = calloc(USAGE_EVENTS_MAX, sizeof(*fresh_events));
+	int r = APIKEY_ERR_NOMEM;
+
+	if (!b || !fresh || !fresh_events)
+		goto out;
+	/* Swap the buffers out under the lock; write without holding it. */
+	pthread_mutex_lock(&u->lock);
+	b->counts = u->counts;
+	b->events = u->events;
+	b->n_events = u->n_events;
+	b->n_rehash = u->n_rehash;
+	memcpy(b->rehash, u->rehash, sizeof(b->rehash));
+	u->counts = fresh;
+	u->events = fresh_events;
+	u->n_events = u->n_rehash = 0;
+	pthread_mutex_unlock(&u->lock);
+	fresh = NULL;
+	fresh_events = NULL;
+
+	if (map_count(b->counts) == 0 && b->n_events == 0 && b->n_rehash == 0)
+		r = 0;
+	else
+		r = write_batch(s, b);
+	if (r != 0) {   /* keep everything for the next try */
+		struct merge_ctx m = { u };
+		pthread_mutex_lock(&u->lock);
+		map_each(b->counts, merge_count, &m);
+		for (size_t i = 0; i < b->n_events; i++) {
+			if (u->n_events < USAGE_EVENTS_MAX)
+				u->events[u->n_events++] = b->events[i];
+			else
+				u->dropped++;
+		}
+		for (size_t i = 0; i < b->n_rehash && u->n_rehash < USAGE_REHASH_MAX; i++)
+			u->rehash[u->n_rehash++] = b->rehash[i];
+		pthread_mutex_unlock(&u->lock);
+	}
+	map_free(b->counts, free);
+	free(b->events);
+out:
+	if (b)
+		OPENSSL_cleanse(b->rehash, sizeof(b->rehash));
+	free(b);
+	map_free(fresh, free);
+	free(fresh_events);
+	return r;
+}
+
+uint64_t apikey_usage_dropped(const struct apikey_usage *u)
+{
+	return __atomic_load_n(&u->dropped, __ATOMIC_RELAXED);
+}

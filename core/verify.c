@@ -1,0 +1,238 @@
+/* verify.c — the SPEC §3 checks in order, in two modes: persisted (PAM, CLI:
+ * rate-limit state and usage written in one short transaction) and cached
+ * (the sidecar: no SQL on a cache hit, no write on the request path). */
+#include <string.h>
+#include <openssl/crypto.h>
+#include "internal.h"
+
+static bool plan_allowed(const char *plan, const char *list)
+{
+	size_t n = strlen(plan);
+	const char *p = list;
+
+	if (n == 0)
+		return false;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		while (len && *p == ' ')
+			p++, len--;
+		while (len && p[len - 1] == ' ')
+			len--;
+		if (len == n && memcmp(p, plan, n) == 0)
+			return true;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return false;
+}
+
+/* Everything after the lookup and before the rate limit. */
+enum apikey_outcome check_record(const struct key_record *rec, const struct apikey_verify_request *rq,
+                                 int64_t now)
+{
+	const struct apikey_key_info *k = &rec->info;
+	int64_t secs = now / 1000;
+
+	if (k->revoked_at && k->revoked_at <= secs)
+		return APIKEY_REVOKED;
+	if (k->expires_at && secs >= k->expires_at)
+		return APIKEY_EXPIRED;
+	if (rec->has_account && !rec->active)
+		return APIKEY_ACCOUNT_INACTIVE;
+	if (rq->require_plan && rq->require_plan[0] && !plan_allowed(rec->plan, rq->require_plan))
+		return APIKEY_PLAN_REQUIRED;
+	if (rq->user && strcmp(rq->user, k->owner) != 0)
+		return APIKEY_WRONG_USER;
+	if (rq->scopes && rq->scopes[0] && !apikey_scopes_grant_all(k->scopes, rq->scopes))
+		return APIKEY_INSUFFICIENT_SCOPE;
+	return APIKEY_VALID;
+}
+
+/* The checks that need neither the store nor a hash: missing, malformed. */
+static bool precheck(const struct apikey_format *f, const struct apikey_verify_request *rq,
+                     struct apikey_verify_result *res, int64_t *now)
+{
+	memset(res, 0, sizeof(*res));
+	*now = rq->now_ms ? rq->now_ms : now_ms();
+	if (!rq->key || rq->key_len == 0)
+		res->outcome = APIKEY_MISSING_KEY;
+	else if (apikey_token_parse(f, rq->key, rq->key_len) != 0)
+		res->outcome = APIKEY_MALFORMED_KEY;
+	else
+		return true;
+	return false;
+}
+
+static void unavailable(struct apikey_verify_result *res, int err)
+{
+	res->outcome = APIKEY_UNAVAILABLE;
+	res->err = err ? err : APIKEY_ERR_STORE;
+}
+
+/* Audit events are kept for failures that concern a key (a well-formed key
+ * presented): not for typos or unix passwords typed at a PAM prompt. */
+static bool worth_an_event(enum apikey_outcome o)
+{
+	return o != APIKEY_VALID && o != APIKEY_MISSING_KEY && o != APIKEY_MALFORMED_KEY &&
+	       o != APIKEY_UNAVAILABLE;
+}
+
+/* Persisted mode: one BEGIN IMMEDIATE for rate-limit state, usage, re-hash. */
+static int charge(struct apikey_store *s, const struct apikey_verify_request *rq,
+                  struct apikey_verify_result *res, int64_t now, const unsigned char *rehash)
+{
+	int64_t tat;
+	int r;
+
+	if ((r = store_tx_begin(s)) != 0)
+		return r;
+	if ((r = store_tat_get(s, res->key.id, &tat)) != 0)
+		goto fail;
+	apikey_gcra(&tat, now * 1000, res->key.rate_limit, &res->ratelimit);
+	res->rate_checked = true;
+	if (!res->ratelimit.allowed) {
+		res->outcome = APIKEY_RATE_LIMITED;
+		r = store_event_add(s, now / 1000, res->key.id, "failed", "RATE_LIMITED", rq->source);
+	} else if ((r = store_tat_set(s, res->key.id, tat)) == 0 &&
+	           (r = store_usage_add(s, res->key.id, 1, now / 1000)) == 0 && rehash) {
+		r = store_rehash(s, res->key.id, rehash);
+		if (r == 0)
+			r = store_event_add(s, now / 1000, res->key.id, "rehashed", res->key.hash_alg, rq->source);
+	}
+	if (r != 0)
+		goto fail;
+	return store_tx_commit(s);
+fail:
+	store_tx_rollback(s);
+	return r;
+}
+
+int apikey_verify(struct apikey_store *s, const struct apikey_verify_request *rq,
+                  struct apikey_verify_result *res)
+{
+	unsigned char d[DIGEST_LEN];
+	struct key_record rec;
+	bool foreign = false;
+	int64_t now;
+	int r;
+
+	if (!precheck(&s->cfg.format, rq, res, &now))
+		return 0;
+	if ((r = hmac_digest(s->mac, rq->key, rq->key_len, d)) != 0) {
+		unavailable(res, r);
+		goto out;
+	}
+	r = store_lookup_digest(s, d, &rec);
+	if (r == APIKEY_ERR_NOT_FOUND && (r = store_lookup_foreign(s, rq->key, rq->key_len, &rec)) == 0)
+		foreign = true;
+	if (r == APIKEY_ERR_NOT_FOUND) {
+		res->outcome = APIKEY_INVALID_KEY;
+	} else if (r != 0) {
+		unavailable(res, r);
+		goto out;
+	} else {
+		res->found = true;
+		res->key = rec.info;
+		res->outcome = check_record(&rec, rq, now);
+		if (res->outcome == APIKEY_VALID && (r = charge(s, rq, res, now, foreign ? d : NULL)) != 0) {
+			/* Could not record the charge: fail closed. */
+			unavailable(res, r);
+			goto out;
+		}
+	}
+	if (worth_an_event(res->outcome) && res->outcome != APIKEY_RATE_LIMITED &&
+	    store_tx_begin(s) == 0) {
+		if (store_event_add(s, now / 1000, res->found ? res->key.id : "", "failed",
+		                    apikey_outcome_code(res->outcome), rq->source) == 0)
+			store_tx_commit(s);
+		else
+			store_tx_rollback(s);
+	}
+out:
+	OPENSSL_cleanse(d, sizeof(d));
+	return 0;
+}
+
+int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_verify_request *rq,
+                         struct apikey_verify_result *res)
+{
+	struct apikey_store *s = v->store;
+	unsigned char d[DIGEST_LEN];
+	struct key_record rec;
+	uint64_t epoch = 0;
+	int64_t now;
+	int r;
+
+	if (!precheck(&s->cfg.format, rq, res, &now))
+		return 0;
+	if ((r = hmac_digest(s->mac, rq->key, rq->key_len, d)) != 0) {
+		unavailable(res, r);
+		goto out;
+	}
+	/* Any committed change to keys, accounts or presets empties the cache
+	 * before this request looks in it: revocation is never served stale. */
+	if (v->cache && apikey_store_changed(s))
+		apikey_cache_clear(v->cache);
+	if (v->cache) {
+		epoch = cache_epoch(v->cache);
+		r = cache_get(v->cache, d, &rec) ? 0 : APIKEY_ERR_NOT_FOUND;
+	} else {
+		r = APIKEY_ERR_NOT_FOUND;
+	}
+	if (r == APIKEY_ERR_NOT_FOUND) {
+		r = store_lookup_digest(s, d, &rec);
+		if (r == APIKEY_ERR_NOT_FOUND && (r = store_lookup_foreign(s, rq->key, rq->key_len, &rec)) == 0 &&
+		    v->usage)
+			usage_queue_rehash(v->usage, rec.info.id, d);
+		if (r == 0 && v->cache)
+			cache_put(v->cache, epoch, d, &rec);
+	}
+	if (r == APIKEY_ERR_NOT_FOUND) {
+		res->outcome = APIKEY_INVALID_KEY;
+	} else if (r != 0) {
+		unavailable(res, r);
+		goto out;
+	} else {
+		res->found = true;
+		res->key = rec.info;
+		res->outcome = check_record(&rec, rq, now);
+		if (res->outcome == APIKEY_VALID) {
+			apikey_limiter_check(v->limiter, rec.info.id, now * 1000, rec.info.rate_limit,
+			                     &res->ratelimit);
+			res->rate_checked = true;
+			if (!res->ratelimit.allowed)
+				res->outcome = APIKEY_RATE_LIMITED;
+		}
+	}
+	if (v->usage && (res->outcome == APIKEY_VALID || worth_an_event(res->outcome)))
+		apikey_usage_record(v->usage, res->found ? res->key.id : "", now / 1000, res->outcome,
+		                    rq->source);
+out:
+	OPENSSL_cleanse(d, sizeof(d));
+	return 0;
+}
+
+int apikey_recheck(struct apikey_store *s, const char *id, const char *user, const char *require_plan,
+                   int64_t now, struct apikey_verify_result *res)
+{
+	struct apikey_verify_request rq = { .user = user, .require_plan = require_plan };
+	struct key_record rec;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (!now)
+		now = now_ms();
+	r = id ? store_lookup_id(s, id, &rec) : APIKEY_ERR_NOT_FOUND;
+	if (r == APIKEY_ERR_NOT_FOUND) {
+		res->outcome = APIKEY_INVALID_KEY;
+	} else if (r != 0) {
+		unavailable(res, r);
+	} else {
+		res->found = true;
+		res->key = rec.info;
+		res->outcome = check_record(&rec, &rq, now);
+	}
+	return 0;
+}

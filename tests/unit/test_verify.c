@@ -1,0 +1,177 @@
+/* test_verify.c — core/verify.c: every outcome of SPEC §3, in order, in the
+ * persisted and the cached mode. */
+#include "unit.h"
+
+static void outcomes_in_order(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE], other[APIKEY_KEY_MAX + 1], oid[APIKEY_ID_SIZE];
+
+	make_key(f->s, "alice", "pam:sshd,docs:read", 0, 0, key, id);
+	make_key(f->s, "bob", "*", 0, 0, other, oid);
+	assert_int_equal(strlen(key), 39);
+	assert_int_equal(verify(f->s, key, "pam:sshd", "alice"), APIKEY_VALID);
+	assert_int_equal(verify(f->s, NULL, NULL, NULL), APIKEY_MISSING_KEY);
+	assert_int_equal(verify(f->s, "ak_short", NULL, NULL), APIKEY_MALFORMED_KEY);
+	/* a well-formed key (valid checksum) that was never issued */
+	struct apikey_format fmt;
+	char stranger[APIKEY_KEY_MAX + 1];
+	apikey_format_default(&fmt);
+	assert_int_equal(apikey_token_generate(&fmt, stranger, sizeof(stranger)), 0);
+	assert_int_equal(verify(f->s, stranger, NULL, NULL), APIKEY_INVALID_KEY);
+	assert_int_equal(verify(f->s, key, "pam:sshd", "bob"), APIKEY_WRONG_USER);
+	assert_int_equal(verify(f->s, key, "pam:su", "alice"), APIKEY_INSUFFICIENT_SCOPE);
+	assert_int_equal(verify(f->s, key, "pam:sshd,docs:read", "alice"), APIKEY_VALID);
+	assert_int_equal(verify(f->s, other, "anything:at-all", "bob"), APIKEY_VALID);
+
+	assert_int_equal(apikey_account_set(f->s, "alice", "pro", -1), 0);
+	struct apikey_verify_request rq = { .key = key, .key_len = strlen(key), .require_plan = "ultra,max" };
+	struct apikey_verify_result res;
+	apikey_verify(f->s, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_PLAN_REQUIRED);
+	rq.require_plan = "basic, pro";
+	apikey_verify(f->s, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_VALID);
+
+	assert_int_equal(apikey_account_set(f->s, "alice", NULL, 0), 0);
+	assert_int_equal(verify(f->s, key, "pam:sshd", "alice"), APIKEY_ACCOUNT_INACTIVE);
+	/* suspension outranks wrong user and scope: SPEC §3 order */
+	assert_int_equal(verify(f->s, key, "nope:x", "bob"), APIKEY_ACCOUNT_INACTIVE);
+	assert_int_equal(apikey_account_set(f->s, "alice", NULL, 1), 0);
+	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_VALID);
+
+	assert_int_equal(apikey_key_revoke(f->s, id, "test"), 0);
+	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_REVOKED);
+}
+
+static void expiry_and_rotation(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE], next[APIKEY_KEY_MAX + 1];
+	struct apikey_key_info ni, oi;
+	struct apikey_verify_result res;
+	struct apikey_verify_request rq = { 0 };
+
+	make_key(f->s, "carol", "a:b", 0, 0, key, id);
+	assert_int_equal(apikey_key_rotate(f->s, id, 3600, "test", next, sizeof(next), &ni), 0);
+	assert_string_equal(ni.rotated_from, id);
+	assert_int_equal(apikey_key_get(f->s, id, &oi), 0);
+	assert_string_equal(oi.rotated_to, ni.id);
+	assert_int_equal(verify(f->s, key, "a:b", NULL), APIKEY_VALID);   /* in grace */
+	assert_int_equal(verify(f->s, next, "a:b", NULL), APIKEY_VALID);
+	/* after the grace the old key fails as expired, the new one lives on */
+	rq.key = key;
+	rq.key_len = strlen(key);
+	rq.now_ms = (oi.expires_at + 1) * 1000;
+	apikey_verify(f->s, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_EXPIRED);
+	rq.key = next;
+	apikey_verify(f->s, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_VALID);
+	/* a rotated key cannot be rotated again; grace 0 revokes at once */
+	assert_int_equal(apikey_key_rotate(f->s, id, 0, "t", key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_key_rotate(f->s, ni.id, 0, "t", key, sizeof(key), &oi), 0);
+	assert_int_equal(verify(f->s, next, NULL, NULL), APIKEY_REVOKED);
+	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_VALID);
+}
+
+static void rate_limit_persisted(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
+	struct apikey_verify_request rq = { 0 };
+	struct apikey_verify_result res;
+	struct apikey_key_info info;
+
+	make_key(f->s, "dave", "a:b", 3, 0, key, id);
+	rq.key = key;
+	rq.key_len = strlen(key);
+	rq.now_ms = 1700000000000LL;
+	for (int i = 0; i < 3; i++) {
+		apikey_verify(f->s, &rq, &res);
+		assert_int_equal(res.outcome, APIKEY_VALID);
+		assert_int_equal(res.ratelimit.remaining, 2 - i);
+	}
+	apikey_verify(f->s, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_RATE_LIMITED);
+	assert_true(res.ratelimit.retry_after >= 1 && res.ratelimit.retry_after <= 20);
+	/* a failed check is not charged: a wrong scope now does not count */
+	rq.now_ms += 20000;
+	apikey_verify(f->s, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_VALID);
+	/* usage counted for the four valid uses only */
+	assert_int_equal(apikey_key_get(f->s, id, &info), 0);
+	assert_int_equal(info.use_count, 4);
+}
+
+static void cached_mode_sees_revocation(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
+	struct apikey_store *other;
+	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
+	struct apikey_verify_request rq = { 0 };
+	struct apikey_verify_result res;
+	struct apikey_cache_stats st;
+
+	assert_int_equal(apikey_cache_new(&v.cache, 0), 0);
+	assert_int_equal(apikey_limiter_new(&v.limiter), 0);
+	assert_int_equal(apikey_usage_new(&v.usage), 0);
+	make_key(f->s, "erin", "a:b", 0, 0, key, id);
+	rq.key = key;
+	rq.key_len = strlen(key);
+	rq.scopes = "a:b";
+	for (int i = 0; i < 3; i++) {
+		apikey_verify_cached(&v, &rq, &res);
+		assert_int_equal(res.outcome, APIKEY_VALID);
+	}
+	apikey_cache_stats(v.cache, &st);
+	assert_int_equal(st.hits, 2);
+	/* usage flushed by a separate connection does not empty the cache ... */
+	assert_int_equal(apikey_store_open(&other, &f->cfg, NULL, NULL), 0);
+	assert_int_equal(apikey_usage_flush(v.usage, other), 0);
+	apikey_verify_cached(&v, &rq, &res);
+	apikey_cache_stats(v.cache, &st);
+	assert_int_equal(st.hits, 3);
+	/* ... but a revocation does, from the very next request */
+	assert_int_equal(apikey_key_revoke(other, id, "test"), 0);
+	apikey_verify_cached(&v, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_REVOKED);
+	struct apikey_key_info info;
+	assert_int_equal(apikey_key_get(other, id, &info), 0);
+	assert_int_equal(info.use_count, 3);
+	apikey_store_free(other);
+	apikey_cache_free(v.cache);
+	apikey_limiter_free(v.limiter);
+	apikey_usage_free(v.usage);
+}
+
+static void recheck_by_id(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
+	struct apikey_verify_result res;
+
+	make_key(f->s, "frank", "a:b", 0, 0, key, id);
+	apikey_recheck(f->s, id, "frank", NULL, 0, &res);
+	assert_int_equal(res.outcome, APIKEY_VALID);
+	apikey_recheck(f->s, id, "gina", NULL, 0, &res);
+	assert_int_equal(res.outcome, APIKEY_WRONG_USER);
+	apikey_key_revoke(f->s, id, "t");
+	apikey_recheck(f->s, id, "frank", NULL, 0, &res);
+	assert_int_equal(res.outcome, APIKEY_REVOKED);
+	apikey_recheck(f->s, "key_doesnotexist00", "frank", NULL, 0, &res);
+	assert_int_equal(res.outcome, APIKEY_INVALID_KEY);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(outcomes_in_order, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(expiry_and_rotation, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(rate_limit_persisted, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(cached_mode_sees_revocation, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(recheck_by_id, fixture_setup, fixture_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
