@@ -43,6 +43,7 @@ include core/core.mk
 -include pam_apikey/pam.mk
 -include sidecar/sidecar.mk
 -include tests/tests.mk
+-include tests/fuzz/fuzz.mk
 -include bench/bench.mk
 
 # `make check` builds everything and runs every layer of tests; the last

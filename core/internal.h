@@ -59,6 +59,7 @@ struct apikey_store {
 	EVP_MAC_CTX *mac;
 	sqlite3_stmt **stmts;     /* prepared on first use, reused */
 	bool readonly;
+	bool in_batch;            /* inside apikey_import_begin/commit */
 	int64_t data_version;
 	int64_t generation;
 	bool seen_version;

@@ -186,25 +186,30 @@ static int exec_id(struct apikey_store *s, enum stmt_id id, const char *what)
 	return st ? exec_stmt(s, st, what) : APIKEY_ERR_STORE;
 }
 
+/* Inside a batch, the write helpers' own transactions fold into it. */
 int store_tx_begin(struct apikey_store *s)
 {
 	if (s->readonly)
 		return APIKEY_ERR_READONLY;
+	if (s->in_batch)
+		return 0;
 	return exec_id(s, ST_BEGIN, "begin");
 }
 
 int store_tx_commit(struct apikey_store *s)
 {
-	int r = exec_id(s, ST_COMMIT, "commit");
+	int r;
 
-	if (r != 0)
+	if (s->in_batch)
+		return 0;
+	if ((r = exec_id(s, ST_COMMIT, "commit")) != 0)
 		store_tx_rollback(s);
 	return r;
 }
 
 void store_tx_rollback(struct apikey_store *s)
 {
-	if (sqlite3_get_autocommit(s->db) == 0)
+	if (!s->in_batch && sqlite3_get_autocommit(s->db) == 0)
 		exec_id(s, ST_ROLLBACK, "rollback");
 }
 
@@ -1144,17 +1149,28 @@ fail:
 
 int apikey_import_begin(struct apikey_store *s)
 {
-	return store_tx_begin(s);
+	int r;
+
+	if (s->in_batch)
+		return APIKEY_ERR_INVALID;
+	if ((r = store_tx_begin(s)) == 0)
+		s->in_batch = true;
+	return r;
 }
 
 int apikey_import_commit(struct apikey_store *s)
 {
+	if (!s->in_batch)
+		return APIKEY_ERR_INVALID;
+	s->in_batch = false;
 	s->foreign_hint_lens = -1;
 	return store_tx_commit(s);
 }
 
 void apikey_import_rollback(struct apikey_store *s)
 {
+	s->in_batch = false;
+	s->foreign_hint_lens = -1;
 	store_tx_rollback(s);
 }
 

@@ -344,7 +344,11 @@ struct apikey_import_params {
 	uint32_t rate_limit;
 	const char *metadata;
 };
-/* For bulk imports: wrap many apikey_import_one calls in one transaction. */
+/*
+ * Batches: between begin and commit, apikey_import_one and apikey_key_create
+ * calls share one transaction (bulk imports, benchmarks).  Nothing is visible
+ * to other connections until commit; rollback undoes the whole batch.
+ */
 int apikey_import_begin(struct apikey_store *s);
 int apikey_import_one(struct apikey_store *s, const struct apikey_import_params *p,
                       struct apikey_key_info *info);
