@@ -1,0 +1,294 @@
+/* test_store.c — core/store.c and core/hash.c: keys, presets, accounts,
+ * events, prune, imports of foreign hashes, pepper and database safety. */
+#include <argon2.h>
+#include <crypt.h>
+#include <sys/stat.h>
+#include <openssl/sha.h>
+#include "unit.h"
+
+static int count_key(void *ctx, const struct apikey_key_info *k)
+{
+	(void)k;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void create_list_show(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1];
+	struct apikey_create_params p = { .owner = "alice", .name = "ci", .scopes = "b:c,a:b",
+	                                  .metadata = "{\"team\":\"x\"}", .source = "test" };
+	struct apikey_key_info info, got;
+	int n = 0;
+
+	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), &info), 0);
+	assert_string_equal(info.owner, "alice");
+	assert_string_equal(info.scopes, "b:c,a:b");
+	assert_string_equal(info.hash_alg, "hmac-sha256");
+	assert_int_equal(info.rate_limit, APIKEY_RATE_DEFAULT);
+	assert_memory_equal(info.hint, key, 7);
+	assert_int_equal(apikey_key_get(f->s, info.id, &got), 0);
+	assert_string_equal(got.metadata, "{\"team\":\"x\"}");
+	assert_int_equal(apikey_key_list(f->s, "alice", count_key, &n), 0);
+	assert_int_equal(n, 1);
+	n = 0;
+	assert_int_equal(apikey_key_list(f->s, "nobody", count_key, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(apikey_key_get(f->s, "key_nope", &got), APIKEY_ERR_NOT_FOUND);
+
+	/* bad arguments are refused and write nothing */
+	p.metadata = "[1,2]";
+	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	p.metadata = "{not json";
+	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	p.metadata = NULL;
+	p.scopes = "Not A Scope";
+	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	p.scopes = "a:b";
+	p.owner = "has space";
+	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	p.owner = "alice";
+	p.rate_limit = 1000001;
+	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	p.rate_limit = 0;
+	p.expires_at = 1000;   /* in the past */
+	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	p.expires_at = 0;
+	p.preset = "read-only";  /* both scopes and preset */
+	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	n = 0;
+	apikey_key_list(f->s, NULL, count_key, &n);
+	assert_int_equal(n, 1);
+}
+
+static int count_preset(void *ctx, const char *name, const char *scopes)
+{
+	(void)name; (void)scopes;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void presets_and_accounts(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], scopes[APIKEY_SCOPES_SIZE];
+	struct apikey_create_params p = { .owner = "bob", .preset = "deploy", .source = "test" };
+	struct apikey_key_info info;
+	struct apikey_account a;
+	int n = 0;
+
+	assert_int_equal(apikey_preset_get(f->s, "full-access", scopes), 0);
+	assert_string_equal(scopes, "*");
+	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_NOT_FOUND);
+	assert_int_equal(apikey_preset_set(f->s, "deploy", "deployments:write deployments:read"), 0);
+	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), &info), 0);
+	assert_string_equal(info.scopes, "deployments:write,deployments:read");
+	assert_int_equal(apikey_preset_list(f->s, count_preset, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(apikey_preset_set(f->s, "Bad Name", "a:b"), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_preset_remove(f->s, "deploy"), 0);
+	assert_int_equal(apikey_preset_remove(f->s, "deploy"), APIKEY_ERR_NOT_FOUND);
+
+	assert_int_equal(apikey_account_get(f->s, "bob", &a), APIKEY_ERR_NOT_FOUND);
+	assert_int_equal(apikey_account_set(f->s, "bob", "pro", -1), 0);
+	assert_int_equal(apikey_account_get(f->s, "bob", &a), 0);
+	assert_string_equal(a.plan, "pro");
+	assert_true(a.active);
+	assert_int_equal(apikey_account_set(f->s, "bob", NULL, 0), 0);
+	assert_int_equal(apikey_account_get(f->s, "bob", &a), 0);
+	assert_string_equal(a.plan, "pro");
+	assert_false(a.active);
+}
+
+struct ev { int n; char last[24]; };
+static int collect(void *ctx, const struct apikey_event *e)
+{
+	struct ev *v = ctx;
+	if (v->n++ == 0)
+		snprintf(v->last, sizeof(v->last), "%s", e->event);
+	return 0;
+}
+
+static void events_and_prune(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
+	unsigned kr, er;
+	struct ev v = { 0 };
+	int n = 0;
+
+	make_key(f->s, "carol", "a:b", 0, 0, key, id);
+	assert_int_equal(verify(f->s, key, "z:z", NULL), APIKEY_INSUFFICIENT_SCOPE);
+	assert_int_equal(apikey_key_revoke(f->s, id, "test"), 0);
+	assert_int_equal(apikey_event_list(f->s, id, 10, collect, &v), 0);
+	assert_int_equal(v.n, 3);               /* created, failed, revoked */
+	assert_string_equal(v.last, "revoked"); /* newest first */
+	assert_int_equal(apikey_prune(f->s, 0, &kr, &er), 0);
+	assert_int_equal(kr + er, 0);
+	assert_int_equal(apikey_prune(f->s, INT64_MAX / 2, &kr, &er), 0);
+	assert_int_equal(kr, 1);
+	assert_int_equal(er, 3);
+	apikey_key_list(f->s, NULL, count_key, &n);
+	assert_int_equal(n, 0);
+}
+
+/* Import one key with a foreign hash; verify it; it is re-hashed on first use. */
+static void import_and_use(struct fixture *f, const char *hash, const char *key)
+{
+	struct apikey_import_params p = { .hash = hash, .hint = NULL, .owner = "dora", .scopes = "a:b" };
+	struct apikey_key_info info, after;
+	char hint[16];
+
+	snprintf(hint, sizeof(hint), "%.8s", key);
+	p.hint = hint;
+	assert_int_equal(apikey_import_begin(f->s), 0);
+	assert_int_equal(apikey_import_one(f->s, &p, &info), 0);
+	assert_int_equal(apikey_import_commit(f->s), 0);
+	assert_string_not_equal(info.hash_alg, "hmac-sha256");
+	assert_int_equal(verify(f->s, "cg_00000000000000000000000000000000", "a:b", NULL), APIKEY_INVALID_KEY);
+	assert_int_equal(verify(f->s, key, "a:b", "dora"), APIKEY_VALID);
+	assert_int_equal(apikey_key_get(f->s, info.id, &after), 0);
+	assert_string_equal(after.hash_alg, "hmac-sha256");
+	assert_int_equal(verify(f->s, key, "a:b", "dora"), APIKEY_VALID);   /* now by HMAC */
+	assert_int_equal(apikey_key_revoke(f->s, info.id, "t"), 0);
+	assert_int_equal(verify(f->s, key, "a:b", "dora"), APIKEY_REVOKED);
+}
+
+static void set_hex_profile(struct fixture *f)
+{
+	/* imported keys keep their own shape: cg_ + 32 hex, no checksum */
+	apikey_store_free(f->s);
+	apikey_config_apply(&f->cfg, "key_prefix=cg_", NULL, 0);
+	apikey_config_apply(&f->cfg, "key_alphabet=hex", NULL, 0);
+	apikey_config_apply(&f->cfg, "key_length=32", NULL, 0);
+	apikey_config_apply(&f->cfg, "key_checksum=no", NULL, 0);
+	assert_int_equal(apikey_store_open(&f->s, &f->cfg, NULL, NULL), 0);
+}
+
+static void import_sha256(void **state)
+{
+	struct fixture *f = *state;
+	const char *key = "cg_a1b2c3d4e5f6789012345678abcdef90";
+	unsigned char d[32];
+	char hash[80];
+
+	set_hex_profile(f);
+	SHA256((const unsigned char *)key, strlen(key), d);
+	int o = snprintf(hash, sizeof(hash), "sha256:");
+	for (int i = 0; i < 32; i++)
+		o += snprintf(hash + o, sizeof(hash) - (size_t)o, "%02x", d[i]);
+	import_and_use(f, hash, key);
+}
+
+static void import_bcrypt(void **state)
+{
+	struct fixture *f = *state;
+	const char *key = "cg_b1b2c3d4e5f6789012345678abcdef90";
+	char salt[64];
+	struct crypt_data cd;
+
+	set_hex_profile(f);
+	memset(&cd, 0, sizeof(cd));
+	assert_non_null(crypt_gensalt_rn("$2b$", 4, NULL, 0, salt, sizeof(salt)));
+	assert_non_null(crypt_r(key, salt, &cd));
+	import_and_use(f, cd.output, key);
+}
+
+static void import_argon2id(void **state)
+{
+	struct fixture *f = *state;
+	const char *key = "cg_c1b2c3d4e5f6789012345678abcdef90";
+	char enc[200];
+
+	set_hex_profile(f);
+	assert_int_equal(argon2id_hash_encoded(1, 1024, 1, key, strlen(key), "saltsaltsalt", 12, 32,
+	                                       enc, sizeof(enc)), ARGON2_OK);
+	import_and_use(f, enc, key);
+}
+
+static void import_refuses_bad_lines(void **state)
+{
+	struct fixture *f = *state;
+	struct apikey_import_params p = { .hash = "md5:abc", .hint = "cg_a1b2c3", .owner = "x", .scopes = "a:b" };
+	int n = 0;
+
+	assert_int_equal(apikey_import_begin(f->s), 0);
+	assert_int_equal(apikey_import_one(f->s, &p, NULL), APIKEY_ERR_INVALID);
+	p.hash = "sha256:00";
+	assert_int_equal(apikey_import_one(f->s, &p, NULL), APIKEY_ERR_INVALID);
+	p.hash = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+	p.hint = "cg_";      /* too short to find it by */
+	assert_int_equal(apikey_import_one(f->s, &p, NULL), APIKEY_ERR_INVALID);
+	p.hint = "cg_a1b2c3";
+	assert_int_equal(apikey_import_one(f->s, &p, NULL), 0);
+	apikey_import_rollback(f->s);     /* all or nothing */
+	apikey_key_list(f->s, NULL, count_key, &n);
+	assert_int_equal(n, 0);
+}
+
+static void pepper_and_db_safety(void **state)
+{
+	struct fixture *f = *state;
+	struct apikey_store *s;
+	char pepper[APIKEY_PATH_SIZE + 16], cmd[300];
+	FILE *fp;
+
+	snprintf(pepper, sizeof(pepper), "%s.pepper", f->cfg.db_path);
+	/* init refuses to overwrite */
+	assert_int_equal(apikey_store_init(&f->cfg, NULL, NULL), APIKEY_ERR_EXISTS);
+	chmod(pepper, 0644);
+	assert_int_equal(apikey_store_open(&s, &f->cfg, NULL, NULL), APIKEY_ERR_PEPPER);
+	assert_null(s);
+	chmod(pepper, 0640);
+	assert_int_equal(apikey_store_open(&s, &f->cfg, NULL, NULL), 0);
+	apikey_store_free(s);
+	unlink(pepper);
+	assert_int_equal(apikey_store_open(&s, &f->cfg, NULL, NULL), APIKEY_ERR_PEPPER);
+	/* a corrupt database file */
+	snprintf(cmd, sizeof(cmd), "%s/junk.db", f->dir);
+	fp = fopen(cmd, "w");
+	for (int i = 0; i < 4096; i++)
+		fputc(i * 7 % 251, fp);
+	fclose(fp);
+	snprintf(f->cfg.db_path, sizeof(f->cfg.db_path), "%s", cmd);
+	assert_int_equal(apikey_store_open(&s, &f->cfg, NULL, NULL), APIKEY_ERR_STORE);
+	snprintf(f->cfg.db_path, sizeof(f->cfg.db_path), "%s/missing.db", f->dir);
+	assert_int_equal(apikey_store_open(&s, &f->cfg, NULL, NULL), APIKEY_ERR_STORE);
+	assert_true(apikey_store_ready(f->s));
+	assert_int_equal(apikey_store_check(f->s), 0);
+	apikey_store_free(NULL);
+}
+
+static void batches_fold_creates(void **state)
+{
+	struct fixture *f = *state;
+	struct apikey_create_params p = { .owner = "erin", .scopes = "a:b", .source = "t" };
+	char key[APIKEY_KEY_MAX + 1];
+	int n = 0;
+
+	assert_int_equal(apikey_import_begin(f->s), 0);
+	assert_int_equal(apikey_import_begin(f->s), APIKEY_ERR_INVALID);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), 0);
+	apikey_import_rollback(f->s);
+	apikey_key_list(f->s, NULL, count_key, &n);
+	assert_int_equal(n, 0);
+	assert_int_equal(apikey_import_begin(f->s), 0);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), 0);
+	assert_int_equal(apikey_import_commit(f->s), 0);
+	apikey_key_list(f->s, NULL, count_key, &n);
+	assert_int_equal(n, 50);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
+	const struct CMUnitTest tests[] = {
+		T(create_list_show), T(presets_and_accounts), T(events_and_prune), T(import_sha256),
+		T(import_bcrypt), T(import_argon2id), T(import_refuses_bad_lines), T(pepper_and_db_safety),
+		T(batches_fold_creates),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
