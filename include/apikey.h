@@ -274,7 +274,7 @@ void apikey_store_free(struct apikey_store *s);
 /* PRAGMA integrity_check + schema version; problems go to log. */
 int apikey_store_check(struct apikey_store *s);
 /*
- * Has any key, account or preset changed since the last call on this
+ * Has any key or account changed since the last call on this
  * connection?  Cheap (PRAGMA data_version, then a generation counter that
  * usage writes do not bump).  First call returns true.
  */
