@@ -57,7 +57,20 @@ check-asan:
 	$(MAKE) BUILD=build-asan SANITIZE=1 CFLAGS="$(ASAN_FLAGS)" \
 	  LDFLAGS="-fsanitize=address,undefined" check
 
+# Installs what is built; the module goes into the multiarch security dir.
 install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PAMDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/apikey $(DESTDIR)$(PREFIX)/share/pam-configs
+	install -m 0755 $(BUILD)/apikeyctl $(DESTDIR)$(BINDIR)/apikeyctl
+	if [ -f $(BUILD)/apikeyd ]; then install -m 0755 $(BUILD)/apikeyd $(DESTDIR)$(SBINDIR)/apikeyd; fi
+	if [ -f $(BUILD)/pam_apikey.so ]; then install -m 0644 $(BUILD)/pam_apikey.so $(DESTDIR)$(PAMDIR)/pam_apikey.so; fi
+	for m in man/*.[1-8]; do [ -f "$$m" ] || continue; \
+	  install -D -m 0644 "$$m" "$(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}"; done
+	[ -f $(DESTDIR)$(SYSCONFDIR)/apikey/apikey.conf ] || \
+	  install -m 0644 packaging/apikey.conf $(DESTDIR)$(SYSCONFDIR)/apikey/apikey.conf
+	install -m 0644 packaging/pam-configs/apikey $(DESTDIR)$(PREFIX)/share/pam-configs/apikey
+	if [ -f examples/apikeyd.service ]; then \
+	  install -D -m 0644 examples/apikeyd.service $(DESTDIR)/lib/systemd/system/apikeyd.service; fi
 
 clean:
 	rm -rf build build-asan build-fuzz
