@@ -19,6 +19,10 @@ CFLAGS  += -std=gnu11 -fPIC -Wall -Wextra -Wformat=2 -Wshadow \
            -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
            -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -MMD -MP -Iinclude
 LDFLAGS += -Wl,-z,relro -Wl,-z,now
+# Sanitizer flags are added, not substituted, so CFLAGS given on the command
+# line never drops the include path or warnings (see check-asan).
+CFLAGS  += $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
 
 pc = $(shell $(PKG_CONFIG) --$(1) $(2) 2>/dev/null)
 CORE_LIBS  := $(call pc,libs,sqlite3 libcrypto zlib libargon2) -lcrypt -lpthread
@@ -52,10 +56,9 @@ check: all tests
 	$(Q)BUILD=$(abspath $(BUILD)) TOP=$(CURDIR) SANITIZE=$(SANITIZE) tests/run-tests.sh
 
 # The whole suite again under ASan + UBSan, in its own build folder.
-ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_FLAGS = -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 check-asan:
-	$(MAKE) BUILD=build-asan SANITIZE=1 CFLAGS="$(ASAN_FLAGS)" \
-	  LDFLAGS="-fsanitize=address,undefined" check
+	$(MAKE) BUILD=build-asan SANITIZE=1 SAN_FLAGS="$(ASAN_FLAGS)" check
 
 # Installs what is built; the module goes into the multiarch security dir.
 install: all
