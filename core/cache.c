@@ -29,7 +29,7 @@ int apikey_cache_new(struct apikey_cache **out, size_t max_entries)
 		return APIKEY_ERR_NOMEM;
 	}
 	pthread_rwlock_init(&c->lock, NULL);
-	c->max = max_entries ? max_entries : 100000;
+	c->max = max_entries ? max_entries : APIKEY_CACHE_ENTRIES_DEFAULT;
 	*out = c;
 	return 0;
 }

@@ -45,6 +45,9 @@
 #define APIKEY_LINE_MAX       1024 /* one config line / option */
 #define APIKEY_LISTEN_MAX     8
 #define APIKEY_PATH_SIZE      4096
+/* Verified-key cache bound: an entry is ~1.4 kB (fixed-size record without
+ * metadata), so the default costs at most ~14 MB; a miss costs one probe. */
+#define APIKEY_CACHE_ENTRIES_DEFAULT 10000
 
 /* ---- errors -------------------------------------------------------------- */
 enum {
@@ -373,6 +376,7 @@ uint64_t apikey_usage_dropped(const struct apikey_usage *u);
 /* ---- verified-key cache (core/cache.c) ------------------------------------ */
 /* Shared by a process's threads (thread-safe).  Holds no raw keys. */
 struct apikey_cache;
+/* max_entries 0 = APIKEY_CACHE_ENTRIES_DEFAULT */
 int apikey_cache_new(struct apikey_cache **out, size_t max_entries);
 void apikey_cache_free(struct apikey_cache *c);
 void apikey_cache_clear(struct apikey_cache *c);

@@ -1,5 +1,5 @@
-/* test_usage.c — core/usage.c, core/cache.c, core/map.c: the sidecar's
- * shared in-memory parts. */
+/* test_usage.c — core/usage.c: usage counts and failure events recorded in
+ * memory and written by one flush, kept when the flush fails. */
 #include "unit.h"
 
 static void usage_flushes_counts_and_events(void **state)
@@ -53,47 +53,11 @@ static void usage_kept_when_store_refuses(void **state)
 	(void)cmd;
 }
 
-static void cache_bounded_and_counted(void **state)
-{
-	struct fixture *f = *state;
-	struct apikey_cache *c;
-	struct apikey_cache_stats st;
-	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
-	char keys[5][APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
-	struct apikey_verify_result res;
-
-	assert_int_equal(apikey_cache_new(&c, 3), 0);
-	assert_int_equal(apikey_limiter_new(&v.limiter), 0);
-	v.cache = c;
-	for (int i = 0; i < 5; i++)
-		make_key(f->s, "cy", "a:b", 0, 0, keys[i], id);
-	for (int i = 0; i < 5; i++) {
-		struct apikey_verify_request rq = { .key = keys[i], .key_len = strlen(keys[i]) };
-		apikey_verify_cached(&v, &rq, &res);
-		assert_int_equal(res.outcome, APIKEY_VALID);
-		assert_string_equal(res.key.metadata, "{}");
-	}
-	apikey_cache_stats(c, &st);
-	assert_true(st.entries <= 3);
-	assert_int_equal(st.misses, 5);
-	struct apikey_verify_request rq = { .key = keys[4], .key_len = strlen(keys[4]) };
-	apikey_verify_cached(&v, &rq, &res);
-	assert_string_equal(res.key.metadata, "");   /* the cache does not carry metadata */
-	apikey_cache_stats(c, &st);
-	assert_int_equal(st.hits, 1);
-	apikey_cache_clear(c);
-	apikey_cache_stats(c, &st);
-	assert_int_equal(st.entries, 0);
-	apikey_cache_free(c);
-	apikey_cache_free(NULL);
-	apikey_limiter_free(v.limiter);
-}
-
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 	const struct CMUnitTest tests[] = {
-		T(usage_flushes_counts_and_events), T(usage_kept_when_store_refuses), T(cache_bounded_and_counted),
+		T(usage_flushes_counts_and_events), T(usage_kept_when_store_refuses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
