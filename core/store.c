@@ -1174,25 +1174,48 @@ void apikey_import_rollback(struct apikey_store *s)
 	store_tx_rollback(s);
 }
 
+int apikey_import_check(const struct apikey_import_params *p, const char **why)
+{
+	char scopes[APIKEY_SCOPES_SIZE];
+	size_t hlen = p->hint ? strlen(p->hint) : 0;
+	const char *dummy;
+
+	if (!why)
+		why = &dummy;
+	if (!p->hash || strlen(p->hash) >= FOREIGN_HASH_MAX || !foreign_alg(p->hash))
+		return *why = "hash is not sha256:<64 hex>, bcrypt ($2a$/$2b$/$2y$) or $argon2id$",
+		       APIKEY_ERR_INVALID;
+	if (hlen < IMPORT_HINT_MIN || hlen > IMPORT_HINT_MAX)
+		return *why = "hint must be the first 6 to 16 characters of the key", APIKEY_ERR_INVALID;
+	for (size_t i = 0; i < hlen; i++)
+		if ((unsigned char)p->hint[i] <= ' ' || (unsigned char)p->hint[i] >= 0x7f)
+			return *why = "hint must be printable ASCII", APIKEY_ERR_INVALID;
+	if (!owner_valid(p->owner))
+		return *why = "owner must be 1-63 characters without blanks, ':' or ','", APIKEY_ERR_INVALID;
+	if (!name_valid(p->name))
+		return *why = "name must be printable and under 128 bytes", APIKEY_ERR_INVALID;
+	if (p->rate_limit && (p->rate_limit < APIKEY_RATE_MIN || p->rate_limit > APIKEY_RATE_MAX))
+		return *why = "rate_limit must be 1..1000000", APIKEY_ERR_INVALID;
+	if (p->metadata && strlen(p->metadata) >= APIKEY_META_SIZE)
+		return *why = "metadata longer than 2047 bytes", APIKEY_ERR_INVALID;
+	if (apikey_scopes_normalize(p->scopes, scopes, sizeof(scopes)) != 0 || !scopes[0])
+		return *why = "scopes must be a non-empty list of resource:action scopes", APIKEY_ERR_INVALID;
+	return 0;
+}
+
 int apikey_import_one(struct apikey_store *s, const struct apikey_import_params *p,
                       struct apikey_key_info *info)
 {
 	char scopes[APIKEY_SCOPES_SIZE], id[APIKEY_ID_SIZE];
 	uint32_t rate = p->rate_limit ? p->rate_limit : s->cfg.default_rate_limit;
-	size_t hlen = p->hint ? strlen(p->hint) : 0;
 	struct new_key k = { 0 };
 	struct key_record rec;
 	const char *alg;
 	int r;
 
-	if (!p->hash || strlen(p->hash) >= FOREIGN_HASH_MAX || !(alg = foreign_alg(p->hash)) ||
-	    hlen < IMPORT_HINT_MIN || hlen > IMPORT_HINT_MAX || !owner_valid(p->owner) ||
-	    !name_valid(p->name) || rate < APIKEY_RATE_MIN || rate > APIKEY_RATE_MAX ||
-	    (p->metadata && strlen(p->metadata) >= APIKEY_META_SIZE))
-		return APIKEY_ERR_INVALID;
-	for (size_t i = 0; i < hlen; i++)
-		if ((unsigned char)p->hint[i] <= ' ' || (unsigned char)p->hint[i] >= 0x7f)
-			return APIKEY_ERR_INVALID;
+	if ((r = apikey_import_check(p, NULL)) != 0)
+		return r;
+	alg = foreign_alg(p->hash);
 	if ((r = apikey_scopes_normalize(p->scopes, scopes, sizeof(scopes))) != 0 || !scopes[0])
 		return r ? r : APIKEY_ERR_INVALID;
 	if ((r = apikey_id_generate(id)) != 0)

@@ -355,6 +355,14 @@ struct apikey_import_params {
 int apikey_import_begin(struct apikey_store *s);
 int apikey_import_one(struct apikey_store *s, const struct apikey_import_params *p,
                       struct apikey_key_info *info);
+/*
+ * The checks apikey_import_one makes of p before writing (hash scheme, hint,
+ * owner, name, scopes, rate limit, metadata size), without a store, so a bulk
+ * import can refuse a bad file before its first batch.  0, or
+ * APIKEY_ERR_INVALID with *why (static text, may be NULL) naming the problem.
+ * Metadata must also be a JSON object, which the store checks on insert.
+ */
+int apikey_import_check(const struct apikey_import_params *p, const char **why);
 int apikey_import_commit(struct apikey_store *s);
 void apikey_import_rollback(struct apikey_store *s);
 

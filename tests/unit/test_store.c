@@ -227,6 +227,52 @@ static void import_refuses_bad_lines(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* apikey_import_check: the same verdicts as apikey_import_one, without a store. */
+static void import_check_names_the_problem(void **state)
+{
+	struct apikey_import_params p = {
+		.hash = "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+		.hint = "cg_a1b2c3", .owner = "x", .scopes = "a:b", .metadata = "{}",
+	};
+	const char *why = NULL;
+
+	(void)state;
+	assert_int_equal(apikey_import_check(&p, &why), 0);
+	assert_int_equal(apikey_import_check(&p, NULL), 0);
+	p.hash = "md5:abc";
+	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_non_null(strstr(why, "hash"));
+	p.hash = NULL;
+	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	p.hash = "$2b$10$abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyza";  /* 60 */
+	assert_int_equal(apikey_import_check(&p, &why), 0);
+	p.hint = "cg_";
+	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_non_null(strstr(why, "hint"));
+	p.hint = "cg_a1 b2";
+	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	p.hint = "cg_a1b2c3";
+	p.owner = "has space";
+	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_non_null(strstr(why, "owner"));
+	p.owner = "x";
+	p.name = "tab\there";
+	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_non_null(strstr(why, "name"));
+	p.name = NULL;
+	p.rate_limit = 1000001;
+	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_non_null(strstr(why, "rate_limit"));
+	p.rate_limit = 0;        /* the configured default */
+	p.scopes = "Not:Valid";
+	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_non_null(strstr(why, "scopes"));
+	p.scopes = "";
+	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	p.scopes = "a:b";
+	assert_int_equal(apikey_import_check(&p, &why), 0);
+}
+
 static void pepper_and_db_safety(void **state)
 {
 	struct fixture *f = *state;
@@ -287,7 +333,8 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		T(create_list_show), T(presets_and_accounts), T(events_and_prune), T(import_sha256),
-		T(import_bcrypt), T(import_argon2id), T(import_refuses_bad_lines), T(pepper_and_db_safety),
+		T(import_bcrypt), T(import_argon2id), T(import_refuses_bad_lines),
+		T(import_check_names_the_problem), T(pepper_and_db_safety),
 		T(batches_fold_creates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
