@@ -1,0 +1,484 @@
+/* apikeyctl.c — the operator's CLI: global options, configuration lookup,
+ * the verb table, error lines, and helpers the verbs share (see apikeyctl(1)). */
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli.h"
+
+static int cmd_help(struct ctl *ctl, int argc, char **argv);
+
+static const struct cmd commands[] = {
+	{ "init",    cmd_init,    "create the key store and its pepper" },
+	{ "create",  cmd_create,  "issue a new key (printed once)" },
+	{ "list",    cmd_list,    "list keys (never the keys themselves)" },
+	{ "show",    cmd_show,    "show one key's attributes" },
+	{ "revoke",  cmd_revoke,  "revoke a key now" },
+	{ "rotate",  cmd_rotate,  "issue a successor; the old key lives for a grace period" },
+	{ "verify",  cmd_verify,  "verify a key read from stdin, print the outcome" },
+	{ "preset",  cmd_preset,  "add, list or remove named scope sets" },
+	{ "account", cmd_account, "set or show an owner's plan and active flag" },
+	{ "log",     cmd_log,     "show audit events" },
+	{ "usage",   cmd_usage,   "show each key's use count and last use" },
+	{ "prune",   cmd_prune,   "delete old events and long-dead keys" },
+	{ "db",      cmd_db,      "db check: integrity check of the store" },
+	{ "import",  cmd_import,  "import keys with foreign hashes from JSON lines" },
+	{ "help",    cmd_help,    "list the verbs, or show one verb's usage" },
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char main_usage[] =
+	"usage: apikeyctl [--db PATH] [--conf PATH] VERB [ARGS...]\n"
+	"       apikeyctl VERB --help\n"
+	"\n"
+	"  --db PATH    key store (default: $APIKEY_DB, then the configuration's db=,\n"
+	"               then " APIKEY_DB_DEFAULT ")\n"
+	"  --conf PATH  configuration (default: $APIKEY_CONF, else " APIKEY_CONF_DEFAULT "\n"
+	"               when it exists)\n"
+	"\n"
+	"verbs:\n";
+
+static void print_usage(FILE *f)
+{
+	fputs(main_usage, f);
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+	fputs("\nExit status: 0 success, 1 failure (verify: not VALID), 2 usage error.\n", f);
+}
+
+static const struct cmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static int cmd_help(struct ctl *ctl, int argc, char **argv)
+{
+	const struct cmd *c;
+	char *sub[] = { NULL, (char *)"--help", NULL };
+
+	if (argc < 2) {
+		print_usage(stdout);
+		return EXIT_OK;
+	}
+	if (argc > 2)
+		return cli_usage(ctl, "too many arguments");
+	if (!(c = find_cmd(argv[1])))
+		return cli_usage(ctl, "unknown verb '%s'", argv[1]);
+	if (c->fn == cmd_help) {
+		print_usage(stdout);
+		return EXIT_OK;
+	}
+	ctl->verb = c->name;
+	sub[0] = argv[1];
+	return c->fn(ctl, 2, sub);
+}
+
+/* ---- messages ------------------------------------------------------------- */
+
+void cli_log(void *ctx, int priority, const char *msg)
+{
+	struct ctl *ctl = ctx;
+
+	if (priority > LOG_WARNING)   /* notices (a schema migration) are not news here */
+		return;
+	if (ctl->log_direct) {
+		fprintf(stderr, "apikeyctl: %s\n", msg);
+		return;
+	}
+	if (ctl->core_held++ == 0)
+		snprintf(ctl->core_msg, sizeof(ctl->core_msg), "%s", msg);
+}
+
+void cli_forget(struct ctl *ctl)
+{
+	ctl->core_msg[0] = '\0';
+	ctl->core_held = 0;
+}
+
+static void vline(struct ctl *ctl, const char *detail, const char *fmt, va_list ap)
+{
+	char msg[CLI_MSG_SIZE];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "apikeyctl: %s%s%s%s%s\n", ctl->verb ? ctl->verb : "", ctl->verb ? ": " : "",
+	        msg, detail && detail[0] ? ": " : "", detail ? detail : "");
+}
+
+int cli_fail(struct ctl *ctl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vline(ctl, ctl->core_msg, fmt, ap);
+	va_end(ap);
+	cli_forget(ctl);
+	return EXIT_FAIL;
+}
+
+int cli_fail_err(struct ctl *ctl, int err, const char *what)
+{
+	char msg[CLI_MSG_SIZE];
+
+	/* The core's own message names the cause better than the error class. */
+	if (ctl->core_msg[0]) {
+		snprintf(msg, sizeof(msg), "%s", ctl->core_msg);
+		cli_forget(ctl);
+		return what ? cli_fail(ctl, "%s: %s", what, msg) : cli_fail(ctl, "%s", msg);
+	}
+	return what ? cli_fail(ctl, "%s: %s", what, apikey_strerror(err))
+	            : cli_fail(ctl, "%s", apikey_strerror(err));
+}
+
+bool cli_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n != APIKEY_ID_LEN || strncmp(id, "key_", 4) != 0)
+		return false;
+	for (size_t i = 4; i < n; i++)
+		if (!isalnum((unsigned char)id[i]))
+			return false;
+	return true;
+}
+
+/* ---- secrets on stdout ---------------------------------------------------- */
+
+/* jansson's allocations carry their size so that freeing wipes them: a key
+ * put into a JSON answer does not linger in freed memory. */
+struct alloc_head { size_t size; size_t pad; };
+
+static void *wiping_malloc(size_t n)
+{
+	struct alloc_head *h;
+
+	if (n > SIZE_MAX - sizeof(*h) || !(h = malloc(sizeof(*h) + n)))
+		return NULL;
+	h->size = n;
+	return h + 1;
+}
+
+static void wiping_free(void *p)
+{
+	struct alloc_head *h;
+
+	if (!p)
+		return;
+	h = (struct alloc_head *)p - 1;
+	explicit_bzero(p, h->size);
+	free(h);
+}
+
+/* Straight to the file descriptor, so no copy stays in a stdio buffer. */
+int cli_write_secret(struct ctl *ctl, const char *buf, size_t len)
+{
+	if (fflush(stdout) != 0)
+		return cli_fail(ctl, "cannot write the output: %s", strerror(errno));
+	while (len) {
+		ssize_t n = write(STDOUT_FILENO, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return cli_fail(ctl, "cannot write the output: %s", strerror(errno));
+		buf += n;
+		len -= (size_t)n;
+	}
+	return EXIT_OK;
+}
+
+int cli_print_secret_json(struct ctl *ctl, json_t *v)
+{
+	size_t n;
+	char *buf;
+	int r;
+
+	if (!v)
+		return cli_fail(ctl, "out of memory");
+	n = json_dumpb(v, NULL, 0, JSON_INDENT(2));
+	if (n == 0 || !(buf = wiping_malloc(n + 1))) {
+		json_decref(v);
+		return cli_fail(ctl, "out of memory");
+	}
+	json_dumpb(v, buf, n, JSON_INDENT(2));
+	json_decref(v);
+	buf[n] = '\n';
+	r = cli_write_secret(ctl, buf, n + 1);
+	wiping_free(buf);
+	return r;
+}
+
+int cli_usage(struct ctl *ctl, const char *fmt, ...)
+{
+	char msg[CLI_MSG_SIZE];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ctl->verb && strcmp(ctl->verb, "help") != 0)
+		fprintf(stderr, "apikeyctl: %s: %s (see 'apikeyctl %s --help')\n", ctl->verb, msg, ctl->verb);
+	else
+		fprintf(stderr, "apikeyctl: %s (see 'apikeyctl help')\n", msg);
+	cli_forget(ctl);
+	return EXIT_USAGE;
+}
+
+int cli_getopt(struct ctl *ctl, int argc, char **argv, const char *shortopts,
+               const struct option *longopts)
+{
+	char opts[64];
+	int c;
+
+	/* A leading ':' tells a missing value (':') from an unknown option ('?'). */
+	if (shortopts[0] == '+')
+		snprintf(opts, sizeof(opts), "+:%s", shortopts + 1);
+	else
+		snprintf(opts, sizeof(opts), ":%s", shortopts);
+	opterr = 0;   /* getopt's own messages would name the verb as the program */
+	c = getopt_long(argc, argv, opts, longopts, NULL);
+	if (c == ':') {
+		cli_usage(ctl, "option '%s' needs a value", argv[optind - 1]);
+		return '?';
+	}
+	if (c == '?') {
+		if (optopt)
+			cli_usage(ctl, "unknown option '-%c'", optopt);
+		else
+			cli_usage(ctl, "unknown option '%s'", argv[optind - 1]);
+	}
+	return c;
+}
+
+int cli_parse_uint(struct ctl *ctl, const char *flag, const char *s, unsigned long long min,
+                   unsigned long long max, unsigned long long *out)
+{
+	if (apikey_parse_uint(s, min, max, out) != 0)
+		return cli_usage(ctl, "%s: '%s' is not a number in %llu..%llu", flag, s, min, max);
+	return 0;
+}
+
+int cli_parse_when(struct ctl *ctl, const char *flag, const char *s, bool future, int64_t *out)
+{
+	int64_t v, now = cli_now();
+
+	if (apikey_parse_duration(s, &v) == 0) {
+		*out = future ? now + v : now - v;
+		if (future && v == 0)
+			return cli_usage(ctl, "%s: a duration must be longer than 0", flag);
+		return 0;
+	}
+	if (apikey_parse_time(s, &v) != 0)
+		return cli_usage(ctl, "%s: '%s' is neither a duration (90d, 12h, 30m, 45s) "
+		                 "nor an RFC 3339 time", flag, s);
+	if (future && v <= now)
+		return cli_usage(ctl, "%s: %s is in the past", flag, s);
+	*out = v;
+	return 0;
+}
+
+/* ---- configuration and store -------------------------------------------- */
+
+/* Configuration is read when a verb needs it, so "VERB --help" never does. */
+int cli_config(struct ctl *ctl)
+{
+	const char *conf = ctl->opt_conf, *db = ctl->opt_db, *env;
+	int r;
+
+	if (ctl->cfg_loaded)
+		return 0;
+	if (!conf && (env = getenv("APIKEY_CONF")) && env[0])
+		conf = env;
+	if (!conf && access(APIKEY_CONF_DEFAULT, F_OK) == 0)
+		conf = APIKEY_CONF_DEFAULT;
+	if (conf) {
+		ctl->log_direct = true;   /* every problem of the file, one line each */
+		r = apikey_config_load(&ctl->cfg, conf, cli_log, ctl);
+		ctl->log_direct = false;
+		if (r != 0) {
+			fprintf(stderr, "apikeyctl: %s: %s; nothing done\n", conf,
+			        r == APIKEY_ERR_IO ? "cannot read the configuration" : "configuration has errors");
+			return EXIT_FAIL;
+		}
+	}
+	/* --db, then $APIKEY_DB, then the file's db=, then the default */
+	if (!db && (env = getenv("APIKEY_DB")) && env[0])
+		db = env;
+	if (db && snprintf(ctl->cfg.db_path, sizeof(ctl->cfg.db_path), "%s", db) >=
+	              (int)sizeof(ctl->cfg.db_path)) {
+		fprintf(stderr, "apikeyctl: --db: path too long\n");
+		return EXIT_FAIL;
+	}
+	ctl->cfg_loaded = true;
+	return 0;
+}
+
+struct apikey_store *cli_store(struct ctl *ctl)
+{
+	int r;
+
+	if (ctl->store)
+		return ctl->store;
+	if (cli_config(ctl) != 0)
+		return NULL;
+	if ((r = apikey_store_open(&ctl->store, &ctl->cfg, cli_log, ctl)) != 0) {
+		cli_fail_err(ctl, r, "cannot open the key store");
+		ctl->store = NULL;
+	}
+	return ctl->store;
+}
+
+/* ---- output helpers --------------------------------------------------------- */
+
+int64_t cli_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+json_t *cli_time_json(int64_t t)
+{
+	char buf[32];
+
+	if (!t)
+		return json_null();
+	apikey_format_time(t, buf);
+	return json_string(buf);
+}
+
+void cli_time_text(int64_t t, const char *never, char out[32])
+{
+	if (!t)
+		snprintf(out, 32, "%s", never);
+	else
+		apikey_format_time(t, out);
+}
+
+const char *cli_key_status(const struct apikey_key_info *k, int64_t now)
+{
+	if (k->revoked_at && k->revoked_at <= now)
+		return "revoked";
+	if (k->expires_at && now >= k->expires_at)
+		return "expired";
+	if (k->rotated_to[0])
+		return "rotating";   /* valid until its grace period ends */
+	return "active";
+}
+
+json_t *cli_scopes_json(const char *scopes)
+{
+	json_t *a = json_array();
+	const char *p = scopes;
+
+	while (a && *p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n)
+			json_array_append_new(a, json_stringn(p, n));
+		p += n + (end ? 1 : 0);
+	}
+	return a;
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+json_t *cli_key_json(const struct apikey_key_info *k, int64_t now)
+{
+	json_t *o = json_object(), *meta = json_loads(k->metadata, 0, NULL);
+
+	if (!o) {
+		json_decref(meta);
+		return NULL;
+	}
+	json_object_set_new(o, "id", json_string(k->id));
+	json_object_set_new(o, "hint", json_string(k->hint));
+	json_object_set_new(o, "owner", json_string(k->owner));
+	json_object_set_new(o, "name", json_string(k->name));
+	json_object_set_new(o, "scopes", cli_scopes_json(k->scopes));
+	json_object_set_new(o, "status", json_string(cli_key_status(k, now)));
+	json_object_set_new(o, "created_at", cli_time_json(k->created_at));
+	json_object_set_new(o, "expires_at", cli_time_json(k->expires_at));
+	json_object_set_new(o, "revoked_at", cli_time_json(k->revoked_at));
+	json_object_set_new(o, "last_used_at", cli_time_json(k->last_used_at));
+	json_object_set_new(o, "use_count", json_integer((json_int_t)k->use_count));
+	json_object_set_new(o, "rate_limit", json_integer(k->rate_limit));
+	json_object_set_new(o, "hash_alg", json_string(k->hash_alg));
+	json_object_set_new(o, "rotated_from", str_or_null(k->rotated_from));
+	json_object_set_new(o, "rotated_to", str_or_null(k->rotated_to));
+	json_object_set_new(o, "metadata", meta ? meta : json_object());
+	return o;
+}
+
+int cli_print_json(struct ctl *ctl, json_t *v)
+{
+	int r;
+
+	if (!v)
+		return cli_fail(ctl, "out of memory");
+	r = json_dumpf(v, stdout, JSON_INDENT(2)) == 0 && fputc('\n', stdout) != EOF;
+	json_decref(v);
+	return r ? EXIT_OK : cli_fail(ctl, "cannot write the output: %s", strerror(errno));
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "conf", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl ctl;
+	const struct cmd *c;
+	int ch, r;
+
+	memset(&ctl, 0, sizeof(ctl));
+	json_set_alloc_funcs(wiping_malloc, wiping_free);
+	apikey_config_defaults(&ctl.cfg);
+	/* "+": options after the verb belong to the verb. */
+	while ((ch = cli_getopt(&ctl, argc, argv, "+h", opts)) != -1) {
+		switch (ch) {
+		case 'd': ctl.opt_db = optarg; break;
+		case 'c': ctl.opt_conf = optarg; break;
+		case 'h': print_usage(stdout); return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "apikeyctl: no verb given (see 'apikeyctl help')\n");
+		return EXIT_USAGE;
+	}
+	if (ctl.opt_db && !ctl.opt_db[0]) {
+		fprintf(stderr, "apikeyctl: --db: empty path (see 'apikeyctl help')\n");
+		return EXIT_USAGE;
+	}
+	if (!(c = find_cmd(argv[optind]))) {
+		fprintf(stderr, "apikeyctl: unknown verb '%s' (see 'apikeyctl help')\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	ctl.verb = c->name;
+	argc -= optind;
+	argv += optind;
+	optind = 0;    /* a fresh getopt scan of the verb's own arguments */
+	r = c->fn(&ctl, argc, argv);
+	if (ctl.core_held && r != EXIT_USAGE) {
+		/* something the core reported that no error line has carried yet */
+		cli_fail(&ctl, "note");
+	}
+	apikey_store_free(ctl.store);
+	if (fflush(stdout) != 0 && r == EXIT_OK) {
+		fprintf(stderr, "apikeyctl: %s: cannot write the output: %s\n", ctl.verb, strerror(errno));
+		r = EXIT_FAIL;
+	}
+	return r;
+}

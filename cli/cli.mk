@@ -1,0 +1,10 @@
+# cli/ → $(BUILD)/apikeyctl, the operator's CLI, linked with the core and jansson.
+CLI_SRC := $(wildcard cli/*.c)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+EXTRA_CFLAGS_cli := $(JSON_CFLAGS)
+
+$(BUILD)/apikeyctl: $(CLI_OBJ) $(LIBAPIKEY)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBAPIKEY) $(CORE_LIBS) $(JSON_LIBS)
+
+all: $(BUILD)/apikeyctl

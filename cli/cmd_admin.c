@@ -1,0 +1,451 @@
+/* cmd_admin.c — the verbs around keys: presets, accounts, the audit log,
+ * usage counts, pruning and the integrity check. */
+#include <errno.h>
+#include <string.h>
+#include "cli.h"
+
+static int help(const char *usage)
+{
+	fputs(usage, stdout);
+	return EXIT_OK;
+}
+
+/* Options every verb here accepts: --help and, where it makes sense, --json. */
+static int common_opts(struct ctl *ctl, int argc, char **argv, const char *usage, bool *as_json)
+{
+	static const struct option with_json[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	while ((c = cli_getopt(ctl, argc, argv, "h", as_json ? with_json : with_json + 1)) != -1) {
+		if (c == 'h')
+			return help(usage), -1;
+		if (c != 'j')
+			return EXIT_USAGE;
+		*as_json = true;
+	}
+	return 0;
+}
+
+/* Streams a JSON array one compact object per line (bounded memory). */
+static int json_item(unsigned long *count, json_t *o)
+{
+	int r;
+
+	if (!o)
+		return APIKEY_ERR_NOMEM;
+	fputs(*count ? ",\n" : "\n", stdout);
+	r = json_dumpf(o, stdout, JSON_COMPACT);
+	json_decref(o);
+	(*count)++;
+	return r == 0 && !ferror(stdout) ? 0 : APIKEY_ERR_IO;
+}
+
+static void json_end(unsigned long count)
+{
+	fputs(count ? "\n]\n" : "]\n", stdout);
+}
+
+static int list_error(struct ctl *ctl, int r, const char *what)
+{
+	if (r == APIKEY_ERR_IO)
+		return cli_fail(ctl, "cannot write the output: %s", strerror(errno));
+	return cli_fail_err(ctl, r, what);
+}
+
+/* ---- preset ------------------------------------------------------------------ */
+
+static const char preset_usage[] =
+	"usage: apikeyctl preset add NAME SCOPE...\n"
+	"       apikeyctl preset list [--json]\n"
+	"       apikeyctl preset rm NAME\n"
+	"Named scope sets that 'create --preset NAME' expands when a key is issued\n"
+	"(changing a preset later does not change keys already issued).  Names are\n"
+	"1-31 of [a-z0-9_-].  'init' creates read-only (*:read) and full-access (*).\n";
+
+struct preset_ctx { bool json; unsigned long count; };
+
+static int preset_one(void *vctx, const char *name, const char *scopes)
+{
+	struct preset_ctx *pc = vctx;
+
+	if (pc->json) {
+		json_t *o = json_object();
+		if (o) {
+			json_object_set_new(o, "name", json_string(name));
+			json_object_set_new(o, "scopes", cli_scopes_json(scopes));
+		}
+		return json_item(&pc->count, o);
+	}
+	printf("%-31s  %s\n", name, scopes);
+	return ferror(stdout) ? APIKEY_ERR_IO : 0;
+}
+
+int cmd_preset(struct ctl *ctl, int argc, char **argv)
+{
+	struct preset_ctx pc = { 0 };
+	struct apikey_store *s;
+	char scopes[APIKEY_SCOPES_SIZE] = "", norm[APIKEY_SCOPES_SIZE];
+	const char *sub, *name;
+	int r, nargs;
+
+	if ((r = common_opts(ctl, argc, argv, preset_usage, &pc.json)) != 0)
+		return r < 0 ? EXIT_OK : r;
+	nargs = argc - optind;
+	if (nargs < 1)
+		return cli_usage(ctl, "add, list or rm?");
+	sub = argv[optind];
+	name = nargs > 1 ? argv[optind + 1] : NULL;
+	if (!strcmp(sub, "list")) {
+		if (nargs != 1)
+			return cli_usage(ctl, "list takes no arguments");
+		if (!(s = cli_store(ctl)))
+			return EXIT_FAIL;
+		if (pc.json)
+			fputs("[", stdout);
+		if ((r = apikey_preset_list(s, preset_one, &pc)) != 0)
+			return list_error(ctl, r, "cannot list presets");
+		if (pc.json)
+			json_end(pc.count);
+		return EXIT_OK;
+	}
+	if (pc.json)
+		return cli_usage(ctl, "--json goes with 'preset list'");
+	if (!strcmp(sub, "add")) {
+		if (nargs < 3)
+			return cli_usage(ctl, "add NAME SCOPE...: give a name and at least one scope");
+		for (int i = optind + 2; i < argc; i++) {
+			size_t n = strlen(scopes);
+			if (snprintf(scopes + n, sizeof(scopes) - n, "%s%s", n ? "," : "", argv[i]) >=
+			    (int)(sizeof(scopes) - n))
+				return cli_usage(ctl, "too many scopes");
+		}
+		if (apikey_scopes_normalize(scopes, norm, sizeof(norm)) != 0 || !norm[0])
+			return cli_usage(ctl, "not a list of resource:action scopes");
+		if (!(s = cli_store(ctl)))
+			return EXIT_FAIL;
+		if ((r = apikey_preset_set(s, name, norm)) == APIKEY_ERR_INVALID)
+			return cli_usage(ctl, "a preset name is 1-31 of [a-z0-9_-]");
+		if (r != 0)
+			return cli_fail_err(ctl, r, "preset not saved");
+		printf("preset %s: %s\n", name, norm);
+		return EXIT_OK;
+	}
+	if (!strcmp(sub, "rm")) {
+		if (nargs != 2)
+			return cli_usage(ctl, "rm NAME: one preset at a time");
+		if (!(s = cli_store(ctl)))
+			return EXIT_FAIL;
+		if ((r = apikey_preset_remove(s, name)) == APIKEY_ERR_NOT_FOUND)
+			return cli_fail(ctl, "no preset named '%.40s'", name);
+		if (r != 0)
+			return cli_fail_err(ctl, r, "preset not removed");
+		printf("removed preset %s\n", name);
+		return EXIT_OK;
+	}
+	return cli_usage(ctl, "unknown preset command '%.20s' (add, list or rm)", sub);
+}
+
+/* ---- account ------------------------------------------------------------------- */
+
+static const char account_usage[] =
+	"usage: apikeyctl account set USER [--plan PLAN] [--active yes|no]\n"
+	"       apikeyctl account show USER [--json]\n"
+	"An owner's account: a suspended owner's keys fail with ACCOUNT_INACTIVE, and\n"
+	"a verifier that requires plans (require_plan=, verify --plan) fails keys of\n"
+	"other plans with PLAN_REQUIRED.  An owner without an account record is active\n"
+	"and has no plan.  'set' changes only the values given.\n";
+
+int cmd_account(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "plan", required_argument, NULL, 'p' },
+		{ "active", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct apikey_account a;
+	struct apikey_store *s;
+	const char *plan = NULL, *sub, *owner;
+	bool as_json = false;
+	int c, r, active = -1;
+
+	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1) {
+		switch (c) {
+		case 'p': plan = optarg; break;
+		case 'a':
+			if (!strcmp(optarg, "yes"))
+				active = 1;
+			else if (!strcmp(optarg, "no"))
+				active = 0;
+			else
+				return cli_usage(ctl, "--active: yes or no");
+			break;
+		case 'j': as_json = true; break;
+		case 'h': return help(account_usage);
+		default: return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage(ctl, argc - optind < 2 ? "set USER or show USER" : "one user at a time");
+	sub = argv[optind];
+	owner = argv[optind + 1];
+	if (!strcmp(sub, "set")) {
+		if (as_json)
+			return cli_usage(ctl, "--json goes with 'account show'");
+		if (plan && strlen(plan) >= APIKEY_PLAN_SIZE)
+			return cli_usage(ctl, "--plan: at most %d characters", APIKEY_PLAN_SIZE - 1);
+		if (!(s = cli_store(ctl)))
+			return EXIT_FAIL;
+		if ((r = apikey_account_set(s, owner, plan, active)) == APIKEY_ERR_INVALID)
+			return cli_usage(ctl, "an owner is 1-63 characters without blanks, ':' or ','");
+		if (r != 0)
+			return cli_fail_err(ctl, r, "account not saved");
+		if ((r = apikey_account_get(s, owner, &a)) != 0)
+			return cli_fail_err(ctl, r, "cannot read the account back");
+		printf("account %s: plan %s, %s\n", a.owner, a.plan[0] ? a.plan : "(none)",
+		       a.active ? "active" : "suspended");
+		return EXIT_OK;
+	}
+	if (!strcmp(sub, "show")) {
+		if (plan || active >= 0)
+			return cli_usage(ctl, "--plan and --active go with 'account set'");
+		if (!(s = cli_store(ctl)))
+			return EXIT_FAIL;
+		if ((r = apikey_account_get(s, owner, &a)) == APIKEY_ERR_NOT_FOUND)
+			return cli_fail(ctl, "no account recorded for '%.63s' (its keys count as active, "
+			                "without a plan)", owner);
+		if (r != 0)
+			return cli_fail_err(ctl, r, "cannot read the account");
+		if (as_json) {
+			json_t *o = json_object();
+			if (o) {
+				json_object_set_new(o, "owner", json_string(a.owner));
+				json_object_set_new(o, "plan", a.plan[0] ? json_string(a.plan) : json_null());
+				json_object_set_new(o, "active", json_boolean(a.active));
+			}
+			return cli_print_json(ctl, o);
+		}
+		printf("owner:  %s\nplan:   %s\nactive: %s\n", a.owner, a.plan[0] ? a.plan : "(none)",
+		       a.active ? "yes" : "no");
+		return EXIT_OK;
+	}
+	return cli_usage(ctl, "unknown account command '%.20s' (set or show)", sub);
+}
+
+/* ---- log ---------------------------------------------------------------------------- */
+
+static const char log_usage[] =
+	"usage: apikeyctl log [--key ID] [--limit N] [--json]\n"
+	"Audit events, newest first: created, revoked, rotated, rehashed, failed (with\n"
+	"the outcome as reason), account changes; each with its time and source (cli,\n"
+	"pam:<service>, http:...).  --limit defaults to 100; 0 shows all.\n";
+
+struct event_ctx { bool json; unsigned long count; };
+
+static int event_one(void *vctx, const struct apikey_event *e)
+{
+	struct event_ctx *ec = vctx;
+	char t[32];
+
+	if (ec->json) {
+		json_t *o = json_object();
+		if (o) {
+			json_object_set_new(o, "at", cli_time_json(e->at));
+			json_object_set_new(o, "key_id", e->key_id[0] ? json_string(e->key_id) : json_null());
+			json_object_set_new(o, "event", json_string(e->event));
+			json_object_set_new(o, "reason", e->reason[0] ? json_string(e->reason) : json_null());
+			json_object_set_new(o, "source", e->source[0] ? json_string(e->source) : json_null());
+		}
+		return json_item(&ec->count, o);
+	}
+	cli_time_text(e->at, "-", t);
+	printf("%-20s  %-18s  %-20s  %-18s  %s\n", t, e->event, e->key_id[0] ? e->key_id : "-",
+	       e->reason[0] ? e->reason : "-", e->source[0] ? e->source : "-");
+	return ferror(stdout) ? APIKEY_ERR_IO : 0;
+}
+
+int cmd_log(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct event_ctx ec = { 0 };
+	struct apikey_store *s;
+	unsigned long long limit = 100;
+	const char *id = NULL;
+	int c, r;
+
+	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1) {
+		switch (c) {
+		case 'k':
+			if (!cli_id_valid(optarg))
+				return cli_usage(ctl, "--key: not a key id (key_ followed by 16 letters and digits)");
+			id = optarg;
+			break;
+		case 'l':
+			if (cli_parse_uint(ctl, "--limit", optarg, 0, 1000000000, &limit) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'j': ec.json = true; break;
+		case 'h': return help(log_usage);
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_usage(ctl, "unexpected argument '%.40s'", argv[optind]);
+	if (!(s = cli_store(ctl)))
+		return EXIT_FAIL;
+	if (ec.json)
+		fputs("[", stdout);
+	else
+		printf("%-20s  %-18s  %-20s  %-18s  %s\n", "TIME", "EVENT", "KEY", "REASON", "SOURCE");
+	if ((r = apikey_event_list(s, id, (unsigned)limit, event_one, &ec)) != 0)
+		return list_error(ctl, r, "cannot list events");
+	if (ec.json)
+		json_end(ec.count);
+	return EXIT_OK;
+}
+
+/* ---- usage ------------------------------------------------------------------------------ */
+
+static const char usage_usage[] =
+	"usage: apikeyctl usage [--owner USER] [--json]\n"
+	"Each key's use count and last use (successful verifications).\n";
+
+struct usage_ctx { bool json; unsigned long count; };
+
+static int usage_one(void *vctx, const struct apikey_key_info *k)
+{
+	struct usage_ctx *uc = vctx;
+	char t[32];
+
+	if (uc->json) {
+		json_t *o = json_object();
+		if (o) {
+			json_object_set_new(o, "id", json_string(k->id));
+			json_object_set_new(o, "hint", json_string(k->hint));
+			json_object_set_new(o, "owner", json_string(k->owner));
+			json_object_set_new(o, "name", json_string(k->name));
+			json_object_set_new(o, "use_count", json_integer((json_int_t)k->use_count));
+			json_object_set_new(o, "last_used_at", cli_time_json(k->last_used_at));
+		}
+		return json_item(&uc->count, o);
+	}
+	cli_time_text(k->last_used_at, "never", t);
+	printf("%-20s  %-20s  %-16s  %10llu  %s\n", k->id, k->hint, k->owner,
+	       (unsigned long long)k->use_count, t);
+	return ferror(stdout) ? APIKEY_ERR_IO : 0;
+}
+
+int cmd_usage(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "owner", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct usage_ctx uc = { 0 };
+	struct apikey_store *s;
+	const char *owner = NULL;
+	int c, r;
+
+	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1) {
+		switch (c) {
+		case 'o': owner = optarg; break;
+		case 'j': uc.json = true; break;
+		case 'h': return help(usage_usage);
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_usage(ctl, "unexpected argument '%.40s'", argv[optind]);
+	if (!(s = cli_store(ctl)))
+		return EXIT_FAIL;
+	if (uc.json)
+		fputs("[", stdout);
+	else
+		printf("%-20s  %-20s  %-16s  %10s  %s\n", "ID", "HINT", "OWNER", "USES", "LAST USED");
+	if ((r = apikey_key_list(s, owner, usage_one, &uc)) != 0)
+		return list_error(ctl, r, "cannot list usage");
+	if (uc.json)
+		json_end(uc.count);
+	return EXIT_OK;
+}
+
+/* ---- prune ------------------------------------------------------------------------------- */
+
+static const char prune_usage[] =
+	"usage: apikeyctl prune [--before 90d|RFC3339]\n"
+	"Delete audit events older than the cut-off (default: 90 days ago) and keys\n"
+	"that were revoked or expired before it, with their usage and rate-limit state.\n";
+
+int cmd_prune(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "before", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct apikey_store *s;
+	int64_t before = cli_now() - 90 * 86400;
+	unsigned keys, events;
+	char t[32];
+	int c, r;
+
+	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1) {
+		switch (c) {
+		case 'b':
+			if (cli_parse_when(ctl, "--before", optarg, false, &before) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'h': return help(prune_usage);
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_usage(ctl, "unexpected argument '%.40s'", argv[optind]);
+	if (!(s = cli_store(ctl)))
+		return EXIT_FAIL;
+	if ((r = apikey_prune(s, before, &keys, &events)) != 0)
+		return cli_fail_err(ctl, r, "nothing pruned");
+	apikey_format_time(before, t);
+	printf("pruned %u keys and %u events from before %s\n", keys, events, t);
+	return EXIT_OK;
+}
+
+/* ---- db check ----------------------------------------------------------------------------- */
+
+static const char db_usage[] =
+	"usage: apikeyctl db check\n"
+	"Open the store (schema version, pepper) and run SQLite's integrity check.\n"
+	"Every problem found is printed; exit 1 if there is any.\n";
+
+int cmd_db(struct ctl *ctl, int argc, char **argv)
+{
+	struct apikey_store *s;
+	int r;
+
+	if ((r = common_opts(ctl, argc, argv, db_usage, NULL)) != 0)
+		return r < 0 ? EXIT_OK : r;
+	if (argc - optind != 1 || strcmp(argv[optind], "check") != 0)
+		return cli_usage(ctl, "the only db command is 'check'");
+	if (!(s = cli_store(ctl)))
+		return EXIT_FAIL;
+	ctl->log_direct = true;     /* every problem the check finds, one line each */
+	r = apikey_store_check(s);
+	ctl->log_direct = false;
+	if (r != 0)
+		return cli_fail_err(ctl, r, "integrity check failed");
+	printf("%s: ok\n", ctl->cfg.db_path);
+	return EXIT_OK;
+}
