@@ -1,0 +1,29 @@
+# pam_apikey/ → $(BUILD)/pam_apikey.so: the Linux-PAM module, with the core
+# linked in statically.  The version script exports only pam_sm_*; -z defs
+# makes a missing library a link error, not a dlopen failure in sshd.
+PAM_SRC := $(wildcard pam_apikey/*.c)
+PAM_OBJ := $(PAM_SRC:%.c=$(BUILD)/%.o)
+PAM_SO  := $(BUILD)/pam_apikey.so
+PAM_MAP := pam_apikey/pam_apikey.map
+PAM_LIBS := -lpam
+EXTRA_CFLAGS_pam_apikey := -fvisibility=hidden
+
+$(PAM_SO): $(PAM_OBJ) $(LIBAPIKEY) $(PAM_MAP)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -shared $(LDFLAGS) -Wl,-z,defs -Wl,--version-script=$(PAM_MAP) \
+	  -o $@ $(PAM_OBJ) $(LIBAPIKEY) $(CORE_LIBS) $(PAM_LIBS)
+
+all: $(PAM_SO)
+
+# Test programs (tests/pam/): the valgrind loop driver and the export check.
+PAM_TEST_BIN := $(BUILD)/tests/pam/pam_loop $(BUILD)/tests/pam/dlsym_check
+
+$(BUILD)/tests/pam/pam_loop: $(BUILD)/tests/pam/pam_loop.o $(LIBAPIKEY)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAPIKEY) $(CORE_LIBS) $(PAM_LIBS) -ldl
+
+$(BUILD)/tests/pam/dlsym_check: $(BUILD)/tests/pam/dlsym_check.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl $(PAM_LIBS)
+
+tests: $(PAM_SO) $(PAM_TEST_BIN)
