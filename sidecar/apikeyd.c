@@ -1,0 +1,663 @@
+/* apikeyd.c — the sidecar's process: options and configuration, listeners,
+ * one worker thread per core (own event base, evhttp, store connection and
+ * SO_REUSEPORT socket), signals (TERM drains and flushes, HUP reloads), and
+ * the usage flush timer.  It runs in the foreground and logs to stderr. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include "sidecar.h"
+
+#define APIKEYD_VERSION "0.1"
+#define LISTEN_DEFAULT  "127.0.0.1:8790"
+
+struct options {
+	const char *conf;
+	const char *db;
+	const char *listen[APIKEY_LISTEN_MAX];
+	unsigned n_listen;
+	unsigned long long threads;
+	bool threads_set, debug, check, routes;
+};
+
+/* A parsed listen address. */
+struct address {
+	char text[APIKEY_NAME_SIZE];
+	bool is_unix;
+	struct sockaddr_storage ss;
+	int sslen;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int unix_fd;                      /* bound by main, served by worker 0 */
+	dev_t dev;
+	ino_t ino;
+};
+
+struct daemon {
+	struct options opt;
+	struct apikey_config *cfg;        /* the running configuration */
+	struct address addr[APIKEY_LISTEN_MAX];
+	unsigned n_addr;
+	struct apikey_store *store;       /* main thread's connection: usage flush */
+	struct sc_shared sh;
+	int *wake;                        /* per worker: write end of its drain pipe */
+	struct event_base *base;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_flush;
+	bool stopping;
+	bool flush_failing;
+};
+
+int64_t sc_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: apikeyd [-dn] [-f FILE | --conf FILE] [--db PATH]\n"
+	        "               [--listen HOST:PORT | --listen unix:PATH]... [--threads N]\n"
+	        "  -d            debug: log debug lines too (apikeyd always stays in the foreground)\n"
+	        "  -n            check the configuration and the key store, then exit\n"
+	        "  -f, --conf    configuration file (default $APIKEY_CONF or " APIKEY_CONF_DEFAULT ")\n"
+	        "  --db          key store (default $APIKEY_DB, db= in the file, or " APIKEY_DB_DEFAULT ")\n"
+	        "  --listen      address to serve; repeatable (default " LISTEN_DEFAULT ")\n"
+	        "  --threads     worker threads (default: online CPUs)\n"
+	        "  --routes      print the served routes and exit\n");
+}
+
+/* 0 ok, 2 usage error (message printed). */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	enum { OPT_DB = 256, OPT_LISTEN, OPT_THREADS, OPT_ROUTES, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "conf", required_argument, NULL, 'f' },
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "routes", no_argument, NULL, OPT_ROUTES },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	while ((c = getopt_long(argc, argv, "dnf:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->debug = true; break;
+		case 'n': o->check = true; break;
+		case 'f': o->conf = optarg; break;
+		case OPT_DB:
+			if (!optarg[0]) {
+				fprintf(stderr, "apikeyd: --db: empty path\n");
+				return 2;
+			}
+			o->db = optarg;
+			break;
+		case OPT_LISTEN:
+			if (o->n_listen == APIKEY_LISTEN_MAX) {
+				fprintf(stderr, "apikeyd: at most %d --listen addresses\n", APIKEY_LISTEN_MAX);
+				return 2;
+			}
+			o->listen[o->n_listen++] = optarg;
+			break;
+		case OPT_THREADS:
+			if (apikey_parse_uint(optarg, 1, SIDECAR_THREADS_MAX, &o->threads) != 0) {
+				fprintf(stderr, "apikeyd: --threads: must be 1..%d\n", SIDECAR_THREADS_MAX);
+				return 2;
+			}
+			o->threads_set = true;
+			break;
+		case OPT_ROUTES: o->routes = true; break;
+		case OPT_VERSION:
+			printf("apikeyd %s\n", APIKEYD_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "apikeyd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+/* defaults < apikey.conf < environment < flags.  0 or an APIKEY_ERR_*
+ * (already logged). */
+static int load_config(const struct options *o, struct apikey_config *c)
+{
+	const char *env_conf = getenv("APIKEY_CONF"), *env_db = getenv("APIKEY_DB");
+	const char *path = o->conf ? o->conf : (env_conf && env_conf[0] ? env_conf : APIKEY_CONF_DEFAULT);
+	bool explicit = o->conf || (env_conf && env_conf[0]);
+	int r;
+
+	apikey_config_defaults(c);
+	if (!explicit && access(path, F_OK) != 0 && errno == ENOENT) {
+		log_debug("%s: not found, using defaults", path);
+	} else if ((r = apikey_config_load(c, path, sc_core_log, NULL)) != 0) {
+		return r;
+	}
+	if (env_db && env_db[0] && snprintf(c->db_path, sizeof(c->db_path), "%s", env_db) >= (int)sizeof(c->db_path))
+		return log_errx("APIKEY_DB: path too long"), APIKEY_ERR_CONFIG;
+	if (o->db && snprintf(c->db_path, sizeof(c->db_path), "%s", o->db) >= (int)sizeof(c->db_path))
+		return log_errx("--db: path too long"), APIKEY_ERR_CONFIG;
+	if (o->n_listen) {
+		c->n_listen = 0;
+		for (unsigned i = 0; i < o->n_listen; i++) {
+			char opt[APIKEY_LINE_MAX], err[160];
+			snprintf(opt, sizeof(opt), "listen=%s", o->listen[i]);
+			if (apikey_config_apply(c, opt, err, sizeof(err)) != 0)
+				return log_errx("--listen %s: %s", o->listen[i], err), APIKEY_ERR_CONFIG;
+		}
+	}
+	if (c->n_listen == 0) {
+		snprintf(c->listen[0], sizeof(c->listen[0]), "%s", LISTEN_DEFAULT);
+		c->n_listen = 1;
+	}
+	if (o->threads_set)
+		c->threads = (unsigned)o->threads;
+	return 0;
+}
+
+static int parse_address(const char *text, struct address *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->unix_fd = -1;
+	snprintf(a->text, sizeof(a->text), "%s", text);
+	if (!strncmp(text, "unix:", 5)) {
+		const char *p = text + 5;
+		if (p[0] != '/' || strlen(p) >= sizeof(a->path))
+			return log_errx("listen %s: needs an absolute path of at most %zu bytes", text,
+			                sizeof(a->path) - 1), APIKEY_ERR_CONFIG;
+		a->is_unix = true;
+		snprintf(a->path, sizeof(a->path), "%s", p);
+		return 0;
+	}
+	a->sslen = (int)sizeof(a->ss);
+	if (evutil_parse_sockaddr_port(text, (struct sockaddr *)&a->ss, &a->sslen) != 0 ||
+	    (a->ss.ss_family == AF_INET && ((struct sockaddr_in *)&a->ss)->sin_port == 0) ||
+	    (a->ss.ss_family == AF_INET6 && ((struct sockaddr_in6 *)&a->ss)->sin6_port == 0))
+		return log_errx("listen %s: want a numeric HOST:PORT ([::1]:PORT for IPv6) or unix:PATH, "
+		                "port 1..65535", text), APIKEY_ERR_CONFIG;
+	return 0;
+}
+
+/* Bind the unix socket once (mode 0660); a stale socket is removed, any
+ * other file in the way is an error. */
+static int bind_unix(struct address *a)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	if (lstat(a->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return log_errx("listen %s: exists and is not a socket", a->text), -1;
+		if (unlink(a->path) != 0)
+			return log_warn("listen %s: removing stale socket", a->text), -1;
+		log_info("listen %s: removed stale socket", a->text);
+	}
+	memcpy(sun.sun_path, a->path, strlen(a->path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return log_warn("listen %s: socket", a->text), -1;
+	old = umask(0117);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		umask(old);
+		log_warn("listen %s: bind", a->text);
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	if (chmod(a->path, 0660) != 0 || listen(fd, SIDECAR_BACKLOG) != 0 || stat(a->path, &st) != 0) {
+		log_warn("listen %s", a->text);
+		close(fd);
+		unlink(a->path);
+		return -1;
+	}
+	a->dev = st.st_dev;
+	a->ino = st.st_ino;
+	a->unix_fd = fd;
+	return 0;
+}
+
+/* Remove our socket file at exit, if it is still ours. */
+static void unlink_unix(const struct address *a)
+{
+	struct stat st;
+
+	if (a->is_unix && a->ino && lstat(a->path, &st) == 0 && st.st_dev == a->dev && st.st_ino == a->ino)
+		unlink(a->path);
+}
+
+/* ---- workers ------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+	struct sc_worker *w = arg;
+
+	log_debug("worker %u: serving", w->idx);
+	event_base_dispatch(w->base);
+	log_debug("worker %u: done", w->idx);
+	return NULL;
+}
+
+/* While draining: stop when no connection is left, or at the deadline. */
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct sc_worker *w = arg;
+	struct timespec now;
+
+	(void)fd; (void)what;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* the only event left of ours is this timer: anything more is a connection */
+	if (event_base_get_num_events(w->base, EVENT_BASE_COUNT_ADDED) <= 1) {
+		event_base_loopexit(w->base, NULL);
+	} else if (now.tv_sec > w->drain_deadline.tv_sec ||
+	           (now.tv_sec == w->drain_deadline.tv_sec && now.tv_nsec >= w->drain_deadline.tv_nsec)) {
+		log_info("worker %u: drain time is up, closing open connections", w->idx);
+		event_base_loopexit(w->base, NULL);
+	}
+}
+
+/* Main wrote to our pipe (SIGTERM): stop accepting, answer what is in
+ * flight (with Connection: close), then leave the loop. */
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct sc_worker *w = arg;
+	struct timeval tick = { 0, 50000 };
+	char buf[16];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (w->draining)
+		return;
+	w->draining = true;
+	event_del(w->drain_ev);
+	for (unsigned i = 0; i < w->n_bound; i++)
+		evhttp_del_accept_socket(w->http, w->bound[i]);
+	w->n_bound = 0;
+	clock_gettime(CLOCK_MONOTONIC, &w->drain_deadline);
+	w->drain_deadline.tv_sec += SIDECAR_DRAIN_S;
+	if (!(w->drain_tick = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w)) ||
+	    event_add(w->drain_tick, &tick) != 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+static int bind_tcp(struct sc_worker *w, const struct address *a)
+{
+	struct evconnlistener *l;
+	struct evhttp_bound_socket *b;
+
+	l = evconnlistener_new_bind(w->base, NULL, NULL,
+	                            LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC |
+	                            LEV_OPT_CLOSE_ON_FREE, SIDECAR_BACKLOG,
+	                            (const struct sockaddr *)&a->ss, a->sslen);
+	if (!l)
+		return log_warn("listen %s", a->text), -1;
+	if (!(b = evhttp_bind_listener(w->http, l))) {
+		evconnlistener_free(l);
+		return log_errx("listen %s: evhttp_bind_listener failed", a->text), -1;
+	}
+	w->bound[w->n_bound++] = b;
+	return 0;
+}
+
+static int bind_unix_listener(struct sc_worker *w, struct address *a)
+{
+	struct evconnlistener *l;
+	struct evhttp_bound_socket *b;
+
+	/* backlog -1: listen() was called already */
+	l = evconnlistener_new(w->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+	                       a->unix_fd);
+	if (!l)
+		return log_warn("listen %s", a->text), -1;
+	a->unix_fd = -1;   /* transferred */
+	if (!(b = evhttp_bind_listener(w->http, l))) {
+		evconnlistener_free(l);
+		return log_errx("listen %s: evhttp_bind_listener failed", a->text), -1;
+	}
+	w->bound[w->n_bound++] = b;
+	return 0;
+}
+
+static int worker_setup(struct daemon *d, struct sc_worker *w, unsigned idx, int pipe_rd)
+{
+	int r;
+
+	w->idx = idx;
+	w->sh = &d->sh;
+	w->rt = d->sh.rt;
+	w->rt_gen = d->sh.rt_gen;
+	/* Each base is used by its own thread only: no libevent locking. */
+	if (!(w->base = event_base_new()) || !(w->http = evhttp_new(w->base)))
+		return log_errx("worker %u: cannot create the event base", idx), -1;
+	if (sc_http_setup(w) != 0)
+		return log_errx("worker %u: cannot set up the routes", idx), -1;
+	if ((r = apikey_store_open(&w->store, d->cfg, sc_core_log, NULL)) != 0)
+		return log_errx("worker %u: %s", idx, apikey_strerror(r)), -1;
+	w->verifier = (struct apikey_verifier){ w->store, d->sh.cache, d->sh.limiter, d->sh.usage };
+	for (unsigned i = 0; i < d->n_addr; i++) {
+		if (!d->addr[i].is_unix)
+			r = bind_tcp(w, &d->addr[i]);
+		else if (idx == 0)
+			r = bind_unix_listener(w, &d->addr[i]);
+		else
+			r = 0;
+		if (r != 0)
+			return -1;
+	}
+	if (!(w->drain_ev = event_new(w->base, pipe_rd, EV_READ | EV_PERSIST, on_drain, w)) ||
+	    event_add(w->drain_ev, NULL) != 0)
+		return log_errx("worker %u: cannot add the drain event", idx), -1;
+	return 0;
+}
+
+/* Free in reverse order of creation. */
+static void worker_free(struct sc_worker *w)
+{
+	if (w->drain_tick)
+		event_free(w->drain_tick);
+	if (w->drain_ev) {
+		evutil_socket_t fd = event_get_fd(w->drain_ev);
+		event_free(w->drain_ev);
+		close(fd);
+	}
+	apikey_store_free(w->store);
+	if (w->http)
+		evhttp_free(w->http);   /* closes its listeners and connections */
+	free(w->route_ctx);
+	if (w->base)
+		event_base_free(w->base);
+}
+
+/* ---- main thread: signals, flush, reload ------------------------------------ */
+
+static void flush_usage(struct daemon *d, bool final)
+{
+	int r;
+
+	__atomic_add_fetch(&d->sh.flushes, 1, __ATOMIC_RELAXED);
+	r = apikey_usage_flush(d->sh.usage, d->store);
+	if (r != 0) {
+		__atomic_add_fetch(&d->sh.flush_errors, 1, __ATOMIC_RELAXED);
+		if (!d->flush_failing || final)
+			log_warnx("usage flush failed (%s)%s", apikey_strerror(r),
+			          final ? ": the last usage counts are lost" : ": kept for the next try");
+		d->flush_failing = true;
+	} else if (d->flush_failing) {
+		log_info("usage flush works again");
+		d->flush_failing = false;
+	}
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what;
+	flush_usage(arg, false);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_info("%s: stopping (draining for at most %d s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+	         SIDECAR_DRAIN_S);
+	for (unsigned i = 0; i < d->sh.n_workers; i++)
+		if (write(d->wake[i], "x", 1) < 0)
+			log_warn("worker %u: cannot wake it", i);
+	event_base_loopbreak(d->base);
+}
+
+static bool same_listen(const struct apikey_config *a, const struct apikey_config *b)
+{
+	if (a->n_listen != b->n_listen)
+		return false;
+	for (unsigned i = 0; i < a->n_listen; i++)
+		if (strcmp(a->listen[i], b->listen[i]))
+			return false;
+	return true;
+}
+
+static void set_runtime(struct sc_shared *sh, const struct apikey_config *c)
+{
+	pthread_mutex_lock(&sh->rt_lock);
+	snprintf(sh->rt.key_header, sizeof(sh->rt.key_header), "%s", c->key_header);
+	snprintf(sh->rt.key_query, sizeof(sh->rt.key_query), "%s", c->key_query);
+	snprintf(sh->rt.require_plan, sizeof(sh->rt.require_plan), "%s", c->require_plan);
+	sh->rt.auth_error_body = c->auth_error_body;
+	__atomic_add_fetch(&sh->rt_gen, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&sh->rt_lock);
+}
+
+static void open_access_log(const char *path)
+{
+	if (sc_access_open(path) != 0)
+		log_warn("access_log %s: cannot open it, access log off", path);
+}
+
+/* SIGHUP: reopen the access log, reload apikey.conf, apply what can change
+ * at runtime; listen addresses, threads, db and key format need a restart. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct apikey_config *c = malloc(sizeof(*c));
+
+	(void)sig; (void)what;
+	if (!c || load_config(&d->opt, c) != 0) {
+		log_warnx("SIGHUP: configuration not reloaded (see above); reopening the access log");
+		open_access_log(d->cfg->access_log);
+		free(c);
+		return;
+	}
+	if (!same_listen(c, d->cfg) || c->threads != d->cfg->threads)
+		log_warnx("SIGHUP: listen/threads changed: that needs a restart (kept the running ones)");
+	if (strcmp(c->db_path, d->cfg->db_path) || strcmp(c->pepper_path, d->cfg->pepper_path) ||
+	    memcmp(&c->format, &d->cfg->format, sizeof(c->format)) || c->busy_timeout_ms != d->cfg->busy_timeout_ms)
+		log_warnx("SIGHUP: db/pepper/key format/busy timeout changed: that needs a restart (kept the running ones)");
+	memcpy(d->cfg->key_header, c->key_header, sizeof(c->key_header));
+	memcpy(d->cfg->key_query, c->key_query, sizeof(c->key_query));
+	memcpy(d->cfg->require_plan, c->require_plan, sizeof(c->require_plan));
+	memcpy(d->cfg->access_log, c->access_log, sizeof(c->access_log));
+	d->cfg->auth_error_body = c->auth_error_body;
+	set_runtime(&d->sh, d->cfg);
+	open_access_log(d->cfg->access_log);
+	log_info("SIGHUP: configuration reloaded (auth_error_body=%s key_header=%s key_query=%s "
+	         "require_plan=%s access_log=%s)", c->auth_error_body ? "yes" : "no",
+	         c->key_header[0] ? c->key_header : "-", c->key_query[0] ? c->key_query : "-",
+	         c->require_plan[0] ? c->require_plan : "-", c->access_log[0] ? c->access_log : "-");
+	free(c);
+}
+
+static unsigned online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : (n > SIDECAR_THREADS_MAX ? SIDECAR_THREADS_MAX : (unsigned)n);
+}
+
+static int start(struct daemon *d)
+{
+	struct timeval every = { SIDECAR_FLUSH_MS / 1000, (SIDECAR_FLUSH_MS % 1000) * 1000 };
+	sigset_t all, old;
+	unsigned n;
+	int r;
+
+	n = d->cfg->threads ? d->cfg->threads : online_cpus();
+	if ((r = apikey_cache_new(&d->sh.cache, SIDECAR_CACHE_ENTRIES)) != 0 ||
+	    (r = apikey_limiter_new(&d->sh.limiter)) != 0 || (r = apikey_usage_new(&d->sh.usage)) != 0)
+		return log_errx("%s", apikey_strerror(r)), -1;
+	pthread_mutex_init(&d->sh.rt_lock, NULL);
+	set_runtime(&d->sh, d->cfg);
+	d->sh.started = (int64_t)time(NULL);
+	if (d->cfg->access_log[0])
+		open_access_log(d->cfg->access_log);
+	for (unsigned i = 0; i < d->n_addr; i++)
+		if (d->addr[i].is_unix && bind_unix(&d->addr[i]) != 0)
+			return -1;
+
+	if (!(d->sh.workers = calloc(n, sizeof(*d->sh.workers))) || !(d->wake = calloc(n, sizeof(int))))
+		return log_errx("out of memory"), -1;
+	for (unsigned i = 0; i < n; i++)
+		d->wake[i] = -1;
+	for (unsigned i = 0; i < n; i++) {
+		int p[2];
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+			return log_warn("pipe"), -1;
+		d->wake[i] = p[1];
+		d->sh.n_workers = i + 1;
+		if (worker_setup(d, &d->sh.workers[i], i, p[0]) != 0) {
+			if (!d->sh.workers[i].drain_ev)
+				close(p[0]);
+			return -1;
+		}
+	}
+
+	if (!(d->base = event_base_new()) ||
+	    !(d->ev_term = evsignal_new(d->base, SIGTERM, on_stop, d)) || event_add(d->ev_term, NULL) ||
+	    !(d->ev_int = evsignal_new(d->base, SIGINT, on_stop, d)) || event_add(d->ev_int, NULL) ||
+	    !(d->ev_hup = evsignal_new(d->base, SIGHUP, on_hup, d)) || event_add(d->ev_hup, NULL) ||
+	    !(d->ev_flush = event_new(d->base, -1, EV_PERSIST, on_flush, d)) || event_add(d->ev_flush, &every))
+		return log_errx("cannot set up signals and timers"), -1;
+
+	/* Workers never see the signals: main's event loop handles them. */
+	sigemptyset(&all);
+	sigaddset(&all, SIGTERM);
+	sigaddset(&all, SIGINT);
+	sigaddset(&all, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned i = 0; i < n; i++) {
+		if ((r = pthread_create(&d->sh.workers[i].thread, NULL, worker_main, &d->sh.workers[i])) != 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			errno = r;
+			return log_warn("pthread_create"), -1;
+		}
+		d->sh.workers[i].started = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	for (unsigned i = 0; i < d->n_addr; i++)
+		log_info("listening on %s%s", d->addr[i].text, d->addr[i].is_unix ? " (worker 0)" : "");
+	log_info("%u worker thread%s, key store %s, pid %ld", n, n == 1 ? "" : "s", d->cfg->db_path,
+	         (long)getpid());
+	return 0;
+}
+
+/* Stop everything that runs, then free in reverse order of creation. */
+static int stop(struct daemon *d)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i < d->sh.n_workers; i++) {
+		if (d->sh.workers[i].started && !d->stopping && write(d->wake[i], "x", 1) < 0)
+			log_warn("worker %u: cannot wake it", i);
+	}
+	for (unsigned i = 0; i < d->sh.n_workers; i++)
+		if (d->sh.workers[i].started)
+			pthread_join(d->sh.workers[i].thread, NULL);
+	if (d->store && d->sh.usage) {
+		flush_usage(d, true);
+		rc = d->flush_failing ? 1 : 0;
+	}
+	if (d->ev_flush)
+		event_free(d->ev_flush);
+	if (d->ev_hup)
+		event_free(d->ev_hup);
+	if (d->ev_int)
+		event_free(d->ev_int);
+	if (d->ev_term)
+		event_free(d->ev_term);
+	if (d->base)
+		event_base_free(d->base);
+	for (unsigned i = d->sh.n_workers; i-- > 0;) {
+		worker_free(&d->sh.workers[i]);
+		if (d->wake[i] >= 0)
+			close(d->wake[i]);
+	}
+	free(d->wake);
+	free(d->sh.workers);
+	for (unsigned i = 0; i < d->n_addr; i++) {
+		if (d->addr[i].unix_fd >= 0)
+			close(d->addr[i].unix_fd);
+		unlink_unix(&d->addr[i]);
+	}
+	if (d->sh.rt_gen)
+		pthread_mutex_destroy(&d->sh.rt_lock);
+	apikey_usage_free(d->sh.usage);
+	apikey_limiter_free(d->sh.limiter);
+	apikey_cache_free(d->sh.cache);
+	sc_access_close();
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d;
+	int r, rc = 1;
+
+	memset(&d, 0, sizeof(d));
+	if ((r = parse_options(argc, argv, &d.opt)) != 0)
+		return r;
+	if (d.opt.routes) {
+		sc_http_print_routes();
+		return 0;
+	}
+	sc_log_init(d.opt.debug);
+	signal(SIGPIPE, SIG_IGN);
+	if (!(d.cfg = malloc(sizeof(*d.cfg))))
+		return log_errx("out of memory"), 1;
+	if (load_config(&d.opt, d.cfg) != 0)
+		goto out;
+	for (unsigned i = 0; i < d.cfg->n_listen; i++, d.n_addr++)
+		if (parse_address(d.cfg->listen[i], &d.addr[i]) != 0)
+			goto out;
+	if ((r = apikey_store_open(&d.store, d.cfg, sc_core_log, NULL)) != 0) {
+		log_errx("%s: %s", d.cfg->db_path, apikey_strerror(r));
+		goto out;
+	}
+	if (d.opt.check) {
+		if (!apikey_store_ready(d.store)) {
+			log_errx("%s: %s", d.cfg->db_path, apikey_strerror(APIKEY_ERR_STORE));
+			goto out;
+		}
+		printf("configuration OK\n");
+		rc = 0;
+		goto out;
+	}
+	if (start(&d) == 0) {
+		event_base_dispatch(d.base);
+		rc = 0;
+	}
+	if (stop(&d) != 0)
+		rc = 1;
+	log_info("stopped");
+out:
+	apikey_store_free(d.store);
+	free(d.cfg);
+	return rc;
+}

@@ -1,0 +1,562 @@
+/* http.c — the routes of apikeyd and their handlers.  Every handler ends in
+ * exactly one reply (through finish()), which also counts the request in the
+ * metrics and writes the access-log line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <event2/buffer.h>
+#include <sys/queue.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include "sidecar.h"
+#include "request.h"
+
+#define M_ANY  (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | \
+                EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH)
+#define M_READ (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
+#define M_POST EVHTTP_REQ_POST
+
+typedef void handler_fn(struct sc_worker *w, struct evhttp_request *req, int64_t t0);
+
+struct route {
+	const char *path;
+	bool prefix;            /* also serves path + "/…" (Envoy ext_authz appends the original path) */
+	unsigned methods;
+	enum sc_endpoint ep;
+	handler_fn *fn;
+};
+
+/* ---- replies ---------------------------------------------------------------- */
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 429: return "Too Many Requests";
+	case 503: return "Service Unavailable";
+	default:  return "Error";
+	}
+}
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET:     return "GET";
+	case EVHTTP_REQ_POST:    return "POST";
+	case EVHTTP_REQ_HEAD:    return "HEAD";
+	case EVHTTP_REQ_PUT:     return "PUT";
+	case EVHTTP_REQ_DELETE:  return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE:   return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH:   return "PATCH";
+	default:                 return "OTHER";
+	}
+}
+
+/* The access-log line: time, peer, method, path (never the query: it may
+ * carry a key), status, outcome, key id, latency. */
+static void access_line(struct evhttp_request *req, int status, int result, const char *key_id,
+                        int64_t ns)
+{
+	char line[SIDECAR_LOG_LINE], path[SIDECAR_LOG_PATH_MAX], when[32];
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	const char *p = u ? evhttp_uri_get_path(u) : NULL, *host = NULL;
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	ev_uint16_t port = 0;
+	size_t i;
+	int n;
+
+	if (c)
+		evhttp_connection_get_peer(c, (char **)&host, &port);
+	for (i = 0; p && p[i] && i < sizeof(path) - 1; i++)
+		path[i] = ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] >= 0x7f || p[i] == '"') ? '?' : p[i];
+	path[i] = '\0';
+	apikey_format_time((int64_t)time(NULL), when);
+	n = snprintf(line, sizeof(line), "%s %s:%u %s \"%s\" %d %s %s %.3fms\n", when,
+	             host && host[0] ? host : "-", (unsigned)port,
+	             method_name(evhttp_request_get_command(req)), path[0] ? path : "-", status,
+	             sc_result_name(result), key_id && key_id[0] ? key_id : "-", (double)ns / 1e6);
+	if (n > 0)
+		sc_access_write(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* The one way a handler answers. */
+static void finish(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep,
+                   int status, int result, const char *key_id, int64_t t0)
+{
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+	int64_t ns;
+	bool logit = sc_access_enabled();
+	char id[APIKEY_ID_SIZE] = "";
+
+	if (evbuffer_get_length(evhttp_request_get_output_buffer(req)) == 0)
+		evhttp_add_header(oh, "Content-Length", "0");
+	if (w->draining)
+		evhttp_add_header(oh, "Connection", "close");
+	if (key_id)
+		snprintf(id, sizeof(id), "%s", key_id);
+	ns = sc_now_ns() - t0;
+	if (logit)
+		access_line(req, status, result, id, ns);
+	sc_metrics_count(w, ep, result, ns);
+	evhttp_send_reply(req, status, reason(status), NULL);
+}
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+	return evbuffer_add(data, buf, size);
+}
+
+/* Writes root as the JSON body (consumes the reference). */
+static void json_body(struct evhttp_request *req, json_t *root)
+{
+	struct evbuffer *b = evhttp_request_get_output_buffer(req);
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	if (!root || json_dump_callback(root, dump_cb, b, JSON_COMPACT) != 0) {
+		evbuffer_drain(b, evbuffer_get_length(b));
+		evbuffer_add_printf(b, "{\"error\":\"Internal error\",\"code\":\"INTERNAL\",\"status\":500}");
+	}
+	evbuffer_add(b, "\n", 1);
+	json_decref(root);
+}
+
+static void error_body(struct evhttp_request *req, const char *msg, const char *code, int status)
+{
+	json_body(req, json_pack("{s:s, s:s, s:i}", "error", msg, "code", code, "status", status));
+}
+
+static void method_not_allowed(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep,
+                               const char *allow, int64_t t0)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+	error_body(req, "Method not allowed", "METHOD_NOT_ALLOWED", 405);
+	finish(w, req, ep, 405, RES_METHOD_NOT_ALLOWED, NULL, t0);
+}
+
+static void bad_request(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep,
+                        const char *why, bool body, int64_t t0)
+{
+	char msg[256];
+
+	if (body) {
+		snprintf(msg, sizeof(msg), "Bad request: %s", why);
+		error_body(req, msg, "BAD_REQUEST", 400);
+	}
+	finish(w, req, ep, 400, RES_BAD_REQUEST, NULL, t0);
+}
+
+static void text_body(struct evhttp_request *req, const char *type, const void *data, size_t len)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+	evbuffer_add(evhttp_request_get_output_buffer(req), data, len);
+}
+
+/* ---- verification ------------------------------------------------------------ */
+
+/* Pick up what SIGHUP changed: one atomic load per request when nothing did. */
+static void refresh_runtime(struct sc_worker *w)
+{
+	unsigned gen = __atomic_load_n(&w->sh->rt_gen, __ATOMIC_ACQUIRE);
+
+	if (gen == w->rt_gen)
+		return;
+	pthread_mutex_lock(&w->sh->rt_lock);
+	w->rt = w->sh->rt;
+	w->rt_gen = w->sh->rt_gen;
+	pthread_mutex_unlock(&w->sh->rt_lock);
+}
+
+/* Header values may carry a key: wipe them once read (evhttp frees them
+ * without clearing). */
+static void wipe_header(struct evkeyvalq *h, const char *name)
+{
+	struct evkeyval *kv;
+
+	if (!name || !name[0])
+		return;
+	TAILQ_FOREACH(kv, h, next)
+		if (!strcasecmp(kv->key, name) && kv->value)
+			OPENSSL_cleanse(kv->value, strlen(kv->value));
+}
+
+static void wipe_key_headers(struct sc_worker *w, struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+
+	wipe_header(h, "Authorization");
+	wipe_header(h, "X-API-Key");
+	wipe_header(h, w->rt.key_header);
+}
+
+static void gather(struct sc_worker *w, struct evhttp_request *req, bool want_scopes,
+                   struct sc_request *rq)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	struct evkeyval *kv;
+
+	memset(rq, 0, sizeof(*rq));
+	rq->authorization = evhttp_find_header(h, "Authorization");
+	rq->x_api_key = evhttp_find_header(h, "X-API-Key");
+	if (w->rt.key_header[0])
+		rq->custom_header = evhttp_find_header(h, w->rt.key_header);
+	rq->query = u ? evhttp_uri_get_query(u) : NULL;
+	rq->key_query = w->rt.key_query;
+	rq->want_scopes = want_scopes;
+	if (want_scopes)
+		TAILQ_FOREACH(kv, h, next) {
+			if (strcasecmp(kv->key, "X-Required-Scope") != 0)
+				continue;
+			if (rq->n_scope_headers == SC_SCOPE_HEADERS_MAX) {
+				rq->scope_headers_overflow = true;
+				break;
+			}
+			rq->scope_headers[rq->n_scope_headers++] = kv->value;
+		}
+	rq->plan_header = want_scopes ? evhttp_find_header(h, "X-Required-Plan") : NULL;
+	rq->conf_plans = w->rt.require_plan;
+}
+
+static void run_verify(struct sc_worker *w, struct sc_input *in, const char *source,
+                       struct apikey_verify_result *res)
+{
+	struct apikey_verify_request vr = {
+		.key = in->key, .key_len = in->key_len, .scopes = in->scopes,
+		.require_plan = in->plans, .source = source,
+	};
+
+	apikey_verify_cached(&w->verifier, &vr, res);
+	sc_input_wipe(in);
+	if (res->outcome == APIKEY_UNAVAILABLE) {
+		int64_t now = (int64_t)time(NULL);
+		if (now != w->last_unavailable_log) {   /* at most one line a second per worker */
+			w->last_unavailable_log = now;
+			log_warnx("worker %u: key store unavailable (%s): answering 503",
+			          w->idx, apikey_strerror(res->err));
+		}
+	}
+}
+
+static void ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_result *res)
+{
+	char v[24];
+
+	if (!res->rate_checked)
+		return;
+	snprintf(v, sizeof(v), "%u", res->ratelimit.limit);
+	evhttp_add_header(oh, "RateLimit-Limit", v);
+	snprintf(v, sizeof(v), "%u", res->ratelimit.remaining);
+	evhttp_add_header(oh, "RateLimit-Remaining", v);
+	snprintf(v, sizeof(v), "%u", res->ratelimit.reset);
+	evhttp_add_header(oh, "RateLimit-Reset", v);
+	if (res->outcome == APIKEY_RATE_LIMITED) {
+		snprintf(v, sizeof(v), "%u", res->ratelimit.retry_after ? res->ratelimit.retry_after : 1);
+		evhttp_add_header(oh, "Retry-After", v);
+	}
+}
+
+/* The SPEC §3 failure answer: status, WWW-Authenticate on 401, RateLimit-*
+ * and Retry-After on 429, the JSON body unless body is false. */
+static void outcome_error(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep,
+                          const struct apikey_verify_result *res, bool body, int64_t t0)
+{
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+	int status = apikey_outcome_http_status(res->outcome);
+
+	if (status == 401)
+		evhttp_add_header(oh, "WWW-Authenticate", "Bearer");
+	ratelimit_headers(oh, res);
+	evhttp_add_header(oh, "Cache-Control", "no-store");
+	if (body)
+		error_body(req, apikey_outcome_message(res->outcome), apikey_outcome_code(res->outcome), status);
+	finish(w, req, ep, status, res->outcome, res->found ? res->key.id : NULL, t0);
+}
+
+static json_t *scopes_array(const char *list)
+{
+	json_t *a = json_array();
+	const char *p = list;
+
+	while (a && p && *p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n)
+			json_array_append_new(a, json_stringn(p, n));
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return a;
+}
+
+static json_t *time_or_null(int64_t t)
+{
+	char buf[32];
+
+	if (!t)
+		return json_null();
+	apikey_format_time(t, buf);
+	return json_string(buf);
+}
+
+static json_t *ratelimit_json(const struct apikey_verify_result *res)
+{
+	if (!res->rate_checked)
+		return json_null();
+	return json_pack("{s:I, s:I, s:I}", "limit", (json_int_t)res->ratelimit.limit,
+	                 "remaining", (json_int_t)res->ratelimit.remaining,
+	                 "reset", (json_int_t)res->ratelimit.reset);
+}
+
+/* ---- handlers ---------------------------------------------------------------- */
+
+/* ANY /auth — forward-auth for nginx auth_request, Envoy ext_authz, Traefik
+ * forwardAuth.  200 carries no body (Content-Length: 0) and the identity. */
+static void h_auth(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
+{
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+	struct apikey_verify_result res;
+	struct sc_request rq;
+	struct sc_input in;
+	const char *why;
+
+	gather(w, req, true, &rq);
+	if (sc_request_input(&rq, &in, &why) != 0) {
+		wipe_key_headers(w, req);
+		bad_request(w, req, EP_AUTH, why, w->rt.auth_error_body, t0);
+		return;
+	}
+	run_verify(w, &in, "http:/auth", &res);
+	wipe_key_headers(w, req);
+	if (res.outcome != APIKEY_VALID) {
+		outcome_error(w, req, EP_AUTH, &res, w->rt.auth_error_body, t0);
+		return;
+	}
+	evhttp_add_header(oh, "X-ApiKey-Id", res.key.id);
+	evhttp_add_header(oh, "X-ApiKey-Owner", res.key.owner);
+	evhttp_add_header(oh, "X-ApiKey-Scopes", res.key.scopes);
+	ratelimit_headers(oh, &res);
+	evhttp_add_header(oh, "Cache-Control", "no-store");
+	finish(w, req, EP_AUTH, 200, APIKEY_VALID, res.key.id, t0);
+}
+
+/* POST /v1/verify — {"key":…, "scopes":[…]} → always 200 with the answer. */
+static void h_verify(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
+{
+	struct evbuffer *ib = evhttp_request_get_input_buffer(req);
+	struct apikey_verify_result res;
+	struct sc_input in;
+	char why[200];
+	size_t len = evbuffer_get_length(ib);
+	char *body;
+	json_t *key = NULL;
+	int r;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		method_not_allowed(w, req, EP_VERIFY, "POST", t0);
+		return;
+	}
+	body = len ? (char *)evbuffer_pullup(ib, (ev_ssize_t)len) : NULL;
+	r = sc_parse_verify_body(body, len, &in, why, sizeof(why));
+	if (body)   /* the body holds the key */
+		OPENSSL_cleanse(body, len);
+	if (r != 0) {
+		bad_request(w, req, EP_VERIFY, why, true, t0);
+		return;
+	}
+	snprintf(in.plans, sizeof(in.plans), "%s", w->rt.require_plan);
+	run_verify(w, &in, "http:/v1/verify", &res);
+	if (res.found)
+		key = json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", res.key.id, "owner", res.key.owner,
+		                "name", res.key.name, "scopes", scopes_array(res.key.scopes),
+		                "expires_at", time_or_null(res.key.expires_at));
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	json_body(req, json_pack("{s:b, s:s, s:o, s:o}", "valid", res.outcome == APIKEY_VALID,
+	                         "code", apikey_outcome_code(res.outcome),
+	                         "key", key ? key : json_null(), "ratelimit", ratelimit_json(&res)));
+	finish(w, req, EP_VERIFY, 200, res.outcome, res.found ? res.key.id : NULL, t0);
+}
+
+/* GET /v1/whoami — the presented key's own record. */
+static void h_whoami(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
+{
+	struct apikey_verify_result res;
+	struct sc_request rq;
+	struct sc_input in;
+	const char *why;
+
+	if (!(evhttp_request_get_command(req) & M_READ)) {
+		wipe_key_headers(w, req);
+		method_not_allowed(w, req, EP_WHOAMI, "GET, HEAD", t0);
+		return;
+	}
+	gather(w, req, false, &rq);
+	if (sc_request_input(&rq, &in, &why) != 0) {
+		wipe_key_headers(w, req);
+		bad_request(w, req, EP_WHOAMI, why, true, t0);
+		return;
+	}
+	run_verify(w, &in, "http:/v1/whoami", &res);
+	wipe_key_headers(w, req);
+	if (res.outcome != APIKEY_VALID) {
+		outcome_error(w, req, EP_WHOAMI, &res, true, t0);
+		return;
+	}
+	ratelimit_headers(evhttp_request_get_output_headers(req), &res);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	json_body(req, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:o}",
+	                         "id", res.key.id, "hint", res.key.hint, "owner", res.key.owner,
+	                         "name", res.key.name, "scopes", scopes_array(res.key.scopes),
+	                         "created_at", time_or_null(res.key.created_at),
+	                         "expires_at", time_or_null(res.key.expires_at),
+	                         "rate_limit", (json_int_t)res.key.rate_limit,
+	                         "ratelimit", ratelimit_json(&res)));
+	finish(w, req, EP_WHOAMI, 200, APIKEY_VALID, res.key.id, t0);
+}
+
+static void h_healthz(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
+{
+	if (!(evhttp_request_get_command(req) & M_READ)) {
+		method_not_allowed(w, req, EP_HEALTHZ, "GET, HEAD", t0);
+		return;
+	}
+	text_body(req, "text/plain; charset=utf-8", "ok\n", 3);
+	finish(w, req, EP_HEALTHZ, 200, RES_OK, NULL, t0);
+}
+
+static void h_readyz(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
+{
+	bool ready;
+
+	if (!(evhttp_request_get_command(req) & M_READ)) {
+		method_not_allowed(w, req, EP_READYZ, "GET, HEAD", t0);
+		return;
+	}
+	ready = apikey_store_ready(w->store);
+	if (ready)
+		text_body(req, "text/plain; charset=utf-8", "ready\n", 6);
+	else
+		text_body(req, "text/plain; charset=utf-8", "key store unavailable\n", 22);
+	finish(w, req, EP_READYZ, ready ? 200 : 503, ready ? RES_OK : RES_NOT_READY, NULL, t0);
+}
+
+static void h_metrics(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
+{
+	if (!(evhttp_request_get_command(req) & M_READ)) {
+		method_not_allowed(w, req, EP_METRICS, "GET, HEAD", t0);
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	                  "text/plain; version=0.0.4; charset=utf-8");
+	sc_metrics_render(w->sh, evhttp_request_get_output_buffer(req));
+	finish(w, req, EP_METRICS, 200, RES_OK, NULL, t0);
+}
+
+static void h_openapi(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
+{
+	if (!(evhttp_request_get_command(req) & M_READ)) {
+		method_not_allowed(w, req, EP_OPENAPI, "GET, HEAD", t0);
+		return;
+	}
+	text_body(req, "application/json", sc_openapi_json, sc_openapi_json_len);
+	finish(w, req, EP_OPENAPI, 200, RES_OK, NULL, t0);
+}
+
+static const struct route routes[] = {
+	{ "/auth", true, M_ANY, EP_AUTH, h_auth },
+	{ "/v1/verify", false, M_POST, EP_VERIFY, h_verify },
+	{ "/v1/whoami", false, M_READ, EP_WHOAMI, h_whoami },
+	{ "/healthz", false, M_READ, EP_HEALTHZ, h_healthz },
+	{ "/readyz", false, M_READ, EP_READYZ, h_readyz },
+	{ "/metrics", false, M_READ, EP_METRICS, h_metrics },
+	{ "/openapi.json", false, M_READ, EP_OPENAPI, h_openapi },
+};
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* evhttp callback argument: the worker that owns the evhttp and the route. */
+struct route_ctx { struct sc_worker *w; const struct route *r; };
+
+static void on_route(struct evhttp_request *req, void *arg)
+{
+	const struct route_ctx *c = arg;
+	int64_t t0 = sc_now_ns();
+
+	refresh_runtime(c->w);
+	c->r->fn(c->w, req, t0);
+}
+
+/* Everything else: /auth/… (prefix route), or 404. */
+static void on_other(struct evhttp_request *req, void *arg)
+{
+	struct sc_worker *w = arg;
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	const char *path = u ? evhttp_uri_get_path(u) : NULL;
+	int64_t t0 = sc_now_ns();
+
+	refresh_runtime(w);
+	for (size_t i = 0; path && i < N_ROUTES; i++) {
+		size_t n = strlen(routes[i].path);
+		if (routes[i].prefix && !strncmp(path, routes[i].path, n) && path[n] == '/') {
+			routes[i].fn(w, req, t0);
+			return;
+		}
+	}
+	wipe_key_headers(w, req);
+	error_body(req, "Not found", "NOT_FOUND", 404);
+	finish(w, req, EP_OTHER, 404, RES_NOT_FOUND, NULL, t0);
+}
+
+int sc_http_setup(struct sc_worker *w)
+{
+	struct timeval tv = { SIDECAR_IO_TIMEOUT_S, 0 };
+	struct route_ctx *c;
+
+	/* one context per route and worker, freed with the worker */
+	c = calloc(N_ROUTES, sizeof(*c));
+	if (!c)
+		return APIKEY_ERR_NOMEM;
+	w->route_ctx = c;
+	evhttp_set_max_headers_size(w->http, SIDECAR_MAX_HEADERS_SIZE);
+	evhttp_set_max_body_size(w->http, SIDECAR_MAX_BODY_SIZE);
+	evhttp_set_timeout_tv(w->http, &tv);
+	evhttp_set_allowed_methods(w->http, M_ANY);
+	evhttp_set_default_content_type(w->http, "text/plain; charset=utf-8");
+	for (size_t i = 0; i < N_ROUTES; i++) {
+		c[i].w = w;
+		c[i].r = &routes[i];
+		if (evhttp_set_cb(w->http, routes[i].path, on_route, &c[i]) != 0)
+			return APIKEY_ERR_INTERNAL;
+	}
+	evhttp_set_gencb(w->http, on_other, w);
+	return 0;
+}
+
+void sc_http_print_routes(void)
+{
+	static const struct { unsigned m; const char *name; } names[] = {
+		{ EVHTTP_REQ_GET, "GET" }, { EVHTTP_REQ_HEAD, "HEAD" }, { EVHTTP_REQ_POST, "POST" },
+		{ EVHTTP_REQ_PUT, "PUT" }, { EVHTTP_REQ_DELETE, "DELETE" },
+		{ EVHTTP_REQ_OPTIONS, "OPTIONS" }, { EVHTTP_REQ_PATCH, "PATCH" },
+	};
+
+	for (size_t i = 0; i < N_ROUTES; i++)
+		for (int pass = 0; pass < (routes[i].prefix ? 2 : 1); pass++) {
+			const char *sep = "";
+			for (size_t j = 0; j < sizeof(names) / sizeof(names[0]); j++)
+				if (routes[i].methods & names[j].m) {
+					printf("%s%s", sep, names[j].name);
+					sep = ",";
+				}
+			printf(" %s%s\n", routes[i].path, pass ? "/{rest}" : "");
+		}
+}

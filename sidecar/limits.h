@@ -1,0 +1,39 @@
+/* limits.h — every limit apikeyd enforces, in one place (STYLE §6). */
+#ifndef SIDECAR_LIMITS_H
+#define SIDECAR_LIMITS_H
+
+#include "apikey.h"
+
+/* Request line + headers, bytes.  Large enough for a 10 kB junk key (which
+ * then fails as MALFORMED_KEY, 401), small enough that an abusive header
+ * block is refused by evhttp with a 4xx before any handler runs. */
+#define SIDECAR_MAX_HEADERS_SIZE  16384
+/* Request body, bytes: only POST /v1/verify reads one ({"key":…,"scopes":[…]}). */
+#define SIDECAR_MAX_BODY_SIZE     8192
+/* Read/write timeout per connection, seconds: a client that stalls mid-request
+ * and an idle keep-alive connection are both closed after it.  Proxies keeping
+ * upstream connections alive should use a shorter keep-alive timeout (nginx:
+ * keepalive_timeout 4s in the upstream block). */
+#define SIDECAR_IO_TIMEOUT_S      5
+/* SIGTERM: how long workers keep serving open connections after they stop
+ * accepting, seconds. */
+#define SIDECAR_DRAIN_S           5
+/* How often buffered usage is written, milliseconds (SPEC: at least every second). */
+#define SIDECAR_FLUSH_MS          1000
+/* Longest key copied out of a request: one more than any valid key, so an
+ * over-long one still reaches the core (and fails as MALFORMED_KEY). */
+#define SIDECAR_KEY_BUF           (APIKEY_KEY_MAX + 2)
+/* Header / query parameter names from the configuration. */
+#define SIDECAR_NAME_MAX          APIKEY_NAME_SIZE
+/* Verified keys kept in the shared cache (~1.4 kB each): bounds RSS. */
+#define SIDECAR_CACHE_ENTRIES     8192
+/* Worker threads at most (the config grammar allows 0..256). */
+#define SIDECAR_THREADS_MAX       256
+/* listen(2) backlog of every socket. */
+#define SIDECAR_BACKLOG           511
+/* One log or access-log line, bytes. */
+#define SIDECAR_LOG_LINE          1024
+/* Request path as written to the access log, bytes. */
+#define SIDECAR_LOG_PATH_MAX      128
+
+#endif /* SIDECAR_LIMITS_H */

@@ -1,0 +1,129 @@
+/* sidecar.h — what apikeyd's files share: the process-wide state, one worker
+ * per thread, the metrics each worker keeps, and the functions between files. */
+#ifndef SIDECAR_H
+#define SIDECAR_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include "apikey.h"
+#include "limits.h"
+
+struct event_base;
+struct event;
+struct evhttp;
+struct evhttp_bound_socket;
+struct evbuffer;
+
+/* ---- metrics (sidecar/metrics.c) ----------------------------------------- */
+enum sc_endpoint {
+	EP_AUTH, EP_VERIFY, EP_WHOAMI, EP_HEALTHZ, EP_READYZ, EP_METRICS, EP_OPENAPI,
+	EP_OTHER, EP_COUNT
+};
+/* Results: the verification outcomes, then what other requests end in. */
+enum sc_result {
+	RES_OK = APIKEY_OUTCOME_COUNT, /* a non-verifying endpoint answered */
+	RES_BAD_REQUEST,
+	RES_NOT_FOUND,
+	RES_METHOD_NOT_ALLOWED,
+	RES_NOT_READY,
+	RES_COUNT
+};
+#define SC_LATENCY_BUCKETS 14
+
+/* Counters of one worker: written by that worker only (relaxed atomics),
+ * summed by whichever worker serves /metrics. */
+struct sc_metrics {
+	uint64_t requests[EP_COUNT][RES_COUNT];
+	uint64_t latency[SC_LATENCY_BUCKETS + 1];  /* per bucket; last = +Inf */
+	uint64_t latency_sum_ns;
+	uint64_t store_errors;
+} __attribute__((aligned(64)));
+
+/* ---- runtime settings SIGHUP may change ---------------------------------- */
+struct sc_runtime {
+	char key_header[SIDECAR_NAME_MAX];
+	char key_query[SIDECAR_NAME_MAX];
+	char require_plan[APIKEY_SCOPES_SIZE];
+	bool auth_error_body;
+};
+
+struct sc_worker;
+
+/* Process-wide state: created by main, shared by every worker. */
+struct sc_shared {
+	struct apikey_cache *cache;       /* thread-safe */
+	struct apikey_limiter *limiter;   /* thread-safe */
+	struct apikey_usage *usage;       /* thread-safe */
+	pthread_mutex_t rt_lock;          /* guards rt */
+	struct sc_runtime rt;
+	unsigned rt_gen;                  /* bumped (atomically) after rt changes */
+	struct sc_worker *workers;
+	unsigned n_workers;
+	int64_t started;                  /* unix seconds */
+	uint64_t flush_errors;            /* atomics, written by main */
+	uint64_t flushes;
+};
+
+/* One worker thread: its own event base, evhttp, listeners and store. */
+struct sc_worker {
+	struct sc_metrics m;              /* first: its own cache lines */
+	unsigned idx;
+	pthread_t thread;
+	bool started;
+	struct sc_shared *sh;
+	struct event_base *base;
+	struct evhttp *http;
+	struct apikey_store *store;       /* this thread's connection */
+	struct apikey_verifier verifier;
+	struct evhttp_bound_socket *bound[APIKEY_LISTEN_MAX];
+	unsigned n_bound;
+	struct event *drain_ev;           /* activated by main on SIGTERM */
+	struct event *drain_tick;         /* polls until connections are gone */
+	struct timespec drain_deadline;
+	bool draining;
+	void *route_ctx;                  /* http.c's callback arguments (freed by main) */
+	struct sc_runtime rt;             /* this worker's copy */
+	unsigned rt_gen;
+	int64_t last_unavailable_log;     /* rate-limits "store unavailable" lines */
+};
+
+/* ---- http.c ---------------------------------------------------------------- */
+/* Sets limits, timeouts, allowed methods and every route on w->http. */
+int sc_http_setup(struct sc_worker *w);
+/* Routes for --routes and the OpenAPI test: "METHODS PATH" lines. */
+void sc_http_print_routes(void);
+
+/* ---- metrics.c ------------------------------------------------------------- */
+void sc_metrics_count(struct sc_worker *w, enum sc_endpoint ep, int result, int64_t ns);
+void sc_metrics_render(const struct sc_shared *sh, struct evbuffer *out);
+const char *sc_endpoint_name(enum sc_endpoint ep);
+const char *sc_result_name(int result);
+
+/* ---- log.c ----------------------------------------------------------------- */
+void sc_log_init(bool debug);
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* adds ": strerror(errno)" */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The core's log sink (apikey_log_fn). */
+void sc_core_log(void *ctx, int priority, const char *msg);
+/* Access log: "" = off, "-" = stderr, else a file opened O_APPEND.
+ * Safe to call while workers write (SIGHUP reopens). 0 or -1 (errno set). */
+int sc_access_open(const char *path);
+void sc_access_close(void);
+bool sc_access_enabled(void);
+void sc_access_write(const char *line, size_t len);
+
+/* ---- openapi (generated from sidecar/openapi.json at build time) ----------- */
+extern const unsigned char sc_openapi_json[];
+extern const unsigned int sc_openapi_json_len;
+
+/* monotonic nanoseconds */
+int64_t sc_now_ns(void);
+
+#endif /* SIDECAR_H */
