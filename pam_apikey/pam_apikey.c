@@ -338,7 +338,7 @@ PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const ch
 		key = item_str(pamh, PAM_AUTHTOK);
 		from_authtok = o->use_first_pass || well_formed(o, key);
 		if (o->debug)
-			pam_syslog(pamh, LOG_DEBUG, "auth: %s", !key ? "no PAM_AUTHTOK from an earlier module" :
+			pam_syslog(pamh, LOG_DEBUG, "auth: %s", !key || !*key ? "no PAM_AUTHTOK from an earlier module" :
 			           from_authtok ? "using PAM_AUTHTOK from an earlier module" :
 			           "PAM_AUTHTOK is not a key: prompting");
 	}
