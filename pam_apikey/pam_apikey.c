@@ -455,8 +455,15 @@ PUBLIC int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const ch
 	int r;
 
 	(void)flags;
+	/*
+	 * No key login on this handle: nothing to export, and nothing to refuse.
+	 * Not PAM_IGNORE: sshd runs keyboard-interactive auth and account in a
+	 * child process and opens the session in the parent, which has the
+	 * child's PAM environment (APIKEY_* included, see auth) but not its
+	 * module data; a session stack of this module alone must not fail it.
+	 */
 	if (!st)
-		return PAM_IGNORE;
+		return PAM_SUCCESS;
 	if (!(o = opts_parse(pamh, argc, argv)))   /* logs unknown options; debug */
 		return PAM_BUF_ERR;
 	r = export_env(pamh, st);

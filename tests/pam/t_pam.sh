@@ -155,9 +155,12 @@ like "…logged as EXPIRED in account" "$(pt_log)" "account: user=$U key=$ID_SHO
 svc acct_ignore "auth required pam_permit.so" \
 	"account [ignore=ignore default=die] $M $A" "account required pam_debug.so acct=cred_unavail"
 is "account without a key login → PAM_IGNORE" "$(pt acct_ignore $U "" authenticate acct_mgmt)" PAM_CRED_UNAVAIL
-svc sess_ignore "auth required pam_permit.so" \
-	"session [ignore=ignore default=die] $M $A" "session required pam_debug.so open_session=cred_unavail"
-is "session without a key login → PAM_IGNORE" "$(pt sess_ignore $U "" authenticate open_session)" PAM_CRED_UNAVAIL
+# session without a key login: nothing exported, and no failure (sshd opens
+# the session in a process where a keyboard-interactive auth left no data)
+svc sess_nokey "auth required pam_permit.so" "session required $M $A" \
+	"session required pam_exec.so quiet log=$T_TMP/nokey-env.log /usr/bin/env"
+is "session without a key login → PAM_SUCCESS" "$(pt sess_nokey $U "" authenticate open_session)" PAM_SUCCESS
+is "…and exports nothing" "$(grep -c '^APIKEY_' "$T_TMP/nokey-env.log")" 0
 
 # ---- session environment --------------------------------------------------------
 svc env "auth required $M $A scope=pam:apitest" "account required $M $A" \
