@@ -170,6 +170,17 @@ envlog=$(cat "$T_TMP/env.log" 2>/dev/null)
 is "session exports APIKEY_ID" "$(grep -x "APIKEY_ID=.*" <<<"$envlog")" "APIKEY_ID=$ID_GOOD"
 is "session exports APIKEY_OWNER" "$(grep -x "APIKEY_OWNER=.*" <<<"$envlog")" "APIKEY_OWNER=$U"
 is "session exports APIKEY_SCOPES" "$(grep -x "APIKEY_SCOPES=.*" <<<"$envlog")" "APIKEY_SCOPES=pam:apitest,http:read"
+# The values are put at auth too (for sshd's keyboard-interactive child, see
+# docs/design/pam.md); to see that the session phase itself exports them,
+# pam_env unsets them between auth and the module's session.
+printf 'APIKEY_ID\nAPIKEY_OWNER\nAPIKEY_SCOPES\n' >"$T_TMP/unset.conf"
+svc env2 "auth required $M $A scope=pam:apitest" \
+	"session required pam_env.so readenv=0 user_readenv=0 conffile=$T_TMP/unset.conf" \
+	"session required pam_exec.so quiet log=$T_TMP/env-unset.log /usr/bin/env" \
+	"session required $M $A" "session required pam_exec.so quiet log=$T_TMP/env2.log /usr/bin/env"
+is "session after the auth-time values were unset" "$(pt env2 $U "$K_GOOD" authenticate open_session)" PAM_SUCCESS
+is "…pam_env did unset them" "$(grep -c '^APIKEY_' "$T_TMP/env-unset.log")" 0
+is "…the session phase exports APIKEY_ID again" "$(grep -x "APIKEY_ID=.*" "$T_TMP/env2.log")" "APIKEY_ID=$ID_GOOD"
 # setcred: nothing to establish, and never a failure after a key login
 svc cred "auth sufficient $M $A scope=pam:apitest" "auth requisite pam_deny.so"
 is "setcred after a key login through 'sufficient' succeeds" "$(pt cred $U "$K_GOOD" authenticate setcred)" PAM_SUCCESS
