@@ -404,6 +404,8 @@ struct apikey_verify_request {
 struct apikey_verify_result {
 	enum apikey_outcome outcome;
 	bool found;                  /* key (below) identifies a stored key */
+	/* What the checks read: metadata, rotation links and usage counters are
+	 * left empty (apikey_key_get has them). */
 	struct apikey_key_info key;
 	struct apikey_ratelimit ratelimit;  /* set once the rate-limit step ran */
 	bool rate_checked;
