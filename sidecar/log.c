@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 #include "sidecar.h"
 
@@ -64,9 +65,30 @@ LOGFN(log_warnx, "warning", 1, 0)
 LOGFN(log_warn, "warning", 1, e)
 LOGFN(log_errx, "error", 1, 0)
 
+/* The core logs a store error on every request that meets it: at most
+ * CORE_LOG_BURST such lines a second reach stderr, the rest are counted. */
+#define CORE_LOG_BURST 10
+static int64_t core_log_second;
+static unsigned core_log_count, core_log_suppressed;
+
 void sc_core_log(void *ctx, int priority, const char *msg)
 {
 	(void)ctx;
+	if (priority <= LOG_WARNING) {
+		int64_t now = (int64_t)time(NULL);
+		int64_t was = __atomic_load_n(&core_log_second, __ATOMIC_RELAXED);
+		if (now != was && __atomic_compare_exchange_n(&core_log_second, &was, now, false,
+		                                              __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+			unsigned n = __atomic_exchange_n(&core_log_suppressed, 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&core_log_count, 0, __ATOMIC_RELAXED);
+			if (n)
+				log_warnx("%u more key store messages suppressed", n);
+		}
+		if (__atomic_add_fetch(&core_log_count, 1, __ATOMIC_RELAXED) > CORE_LOG_BURST) {
+			__atomic_add_fetch(&core_log_suppressed, 1, __ATOMIC_RELAXED);
+			return;
+		}
+	}
 	if (priority >= LOG_DEBUG)
 		log_debug("%s", msg);
 	else if (priority >= LOG_INFO)
