@@ -571,7 +571,17 @@ static int start(struct daemon *d)
 /* Stop everything that runs, then free in reverse order of creation. */
 static int stop(struct daemon *d)
 {
+	sigset_t sigs;
 	int rc = 0;
+
+	/* From here on TERM/INT/HUP stay pending: freeing the signal events
+	 * restores the default actions, and a second SIGTERM must not kill us
+	 * before the last usage flush. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	for (unsigned i = 0; i < d->sh.n_workers; i++) {
 		if (d->sh.workers[i].started && !d->stopping && write(d->wake[i], "x", 1) < 0)
