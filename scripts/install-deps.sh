@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config clang libpam0g-dev libssl-dev libsqlite3-dev
 libevent-dev libjansson-dev libcmocka-dev zlib1g-dev libcrypt-dev libargon2-dev
-libpam-wrapper libpamtest0-dev pamtester sqlite3 curl python3 valgrind wrk hyperfine
+libpam-wrapper libpamtest0-dev pamtester sqlite3 curl python3 valgrind wrk hyperfine xxd
 nginx-light openssh-server openssh-client sshpass util-linux procps"
 missing=""
 for p in $PKGS; do
