@@ -27,3 +27,10 @@ $(BUILD)/tests/pam/dlsym_check: $(BUILD)/tests/pam/dlsym_check.o
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl $(PAM_LIBS)
 
 tests: $(PAM_SO) $(PAM_TEST_BIN)
+
+# bench/bench_pam.c: in-process cost of a login through the module.
+$(BUILD)/bench/bench-pam: $(BUILD)/bench/bench_pam.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PAM_LIBS)
+
+bench-tools: $(BUILD)/bench/bench-pam $(PAM_SO)

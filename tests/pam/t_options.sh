@@ -163,5 +163,18 @@ check "db= empty: logged, the previous (default) store is kept → never success
 	test "$(pt emptydb $U "$K" authenticate)" != PAM_SUCCESS
 like "…logged" "$(pt_log)" "db: empty path"
 
+# ---- stacking with pam_faillock (the man page's example) ------------------------------------
+FL="dir=$T_TMP/faillock deny=3 unlock_time=600"
+mkdir -m 0700 "$T_TMP/faillock"
+svc faillock "auth required pam_faillock.so preauth $FL" \
+	"auth [success=1 default=bad] $M $A scope=pam:opt" \
+	"auth [default=die] pam_faillock.so authfail $FL" \
+	"auth sufficient pam_faillock.so authsucc $FL" \
+	"account required pam_faillock.so $FL" "account required $M $A"
+is "faillock stack: a good key logs in" "$(pt faillock $U "$K" authenticate acct_mgmt)" PAM_SUCCESS
+for i in 1 2 3; do pt faillock $U "$K_REV" authenticate >/dev/null; done
+is "faillock stack: three refused keys lock the user" "$(pt faillock $U "$K" authenticate)" PAM_AUTH_ERR
+like "…although the key itself is valid: pam_faillock has the last word" "$(pt_log)" "key=$ID outcome=VALID"
+
 no_secret_logged
 done_testing
