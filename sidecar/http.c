@@ -148,6 +148,7 @@ static void bad_request(struct sc_worker *w, struct evhttp_request *req, enum sc
 {
 	char msg[256];
 
+	evhttp_add_header(evhttp_request_get_output_headers(req), "X-ApiKey-Code", "BAD_REQUEST");
 	if (body) {
 		snprintf(msg, sizeof(msg), "Bad request: %s", why);
 		error_body(req, msg, "BAD_REQUEST", 400);
@@ -275,6 +276,9 @@ static void outcome_error(struct sc_worker *w, struct evhttp_request *req, enum 
 
 	if (status == 401)
 		evhttp_add_header(oh, "WWW-Authenticate", "Bearer");
+	/* the code as a header too: nginx reads no subrequest body, but can put
+	 * $upstream_http_x_apikey_code into its own error page */
+	evhttp_add_header(oh, "X-ApiKey-Code", apikey_outcome_code(res->outcome));
 	ratelimit_headers(oh, res);
 	evhttp_add_header(oh, "Cache-Control", "no-store");
 	if (body)
