@@ -16,11 +16,18 @@ mkdir -p "$PAM_SVC_DIR"
 printf 'auth required pam_deny.so\naccount required pam_deny.so\nsession required pam_deny.so\n' \
 	>"$PAM_SVC_DIR/other"
 
+# pam_wrapper and its test modules (pam_matrix, pam_get_items, pam_set_items)
+PWRAP_LIB=
+for d in "/usr/lib/$(${CC:-cc} -print-multiarch 2>/dev/null)" /usr/lib64 /usr/lib; do
+	[ -e "$d/libpam_wrapper.so" ] && { PWRAP_LIB=$d/libpam_wrapper.so; break; }
+done
+PWRAP_MODULES=${PWRAP_LIB%/*}/pam_wrapper
+
 # An ASan-built module can only be loaded by pamtester with the ASan runtime
 # first in the library list; leaks are checked by pam_loop, not here.
-PAM_PRELOAD=libpam_wrapper.so
+PAM_PRELOAD=$PWRAP_LIB
 if [ "${SANITIZE:-}" = 1 ]; then
-	PAM_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) libpam_wrapper.so"
+	PAM_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $PWRAP_LIB"
 	export ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}"
 fi
 
@@ -30,7 +37,7 @@ pam_require() {
 	[ -f "$PAM_MODULE" ] || miss="$miss $PAM_MODULE"
 	[ -x "$APIKEYCTL" ] || miss="$miss $APIKEYCTL"
 	command -v pamtester >/dev/null || miss="$miss pamtester"
-	[ -n "$(ldconfig -p 2>/dev/null | grep libpam_wrapper.so)" ] || miss="$miss libpam_wrapper"
+	[ -n "$PWRAP_LIB" ] && [ -e "$PWRAP_MODULES/pam_matrix.so" ] || miss="$miss libpam-wrapper"
 	if [ -n "$miss" ]; then
 		skip "missing:$miss (scripts/install-deps.sh; make)"
 		done_testing

@@ -11,8 +11,8 @@ M=$PAM_MODULE
 U=daemon
 U2=bin
 NOKEYS=sys        # a system user who owns no key
-MATRIX=/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so
-SET_ITEMS=/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_set_items.so
+MATRIX=$PWRAP_MODULES/pam_matrix.so
+SET_ITEMS=$PWRAP_MODULES/pam_set_items.so
 DB=$(new_db keys)
 A="db=$DB"
 

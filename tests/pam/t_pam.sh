@@ -187,7 +187,7 @@ is "setcred after a key login through 'sufficient' succeeds" "$(pt cred $U "$K_G
 # later modules get the typed key as PAM_AUTHTOK (pam_get_items copies
 # items into the PAM environment, which pam_exec dumps)
 svc authtok "auth optional $M $A scope=pam:apitest" \
-	"auth required /usr/lib/x86_64-linux-gnu/pam_wrapper/pam_get_items.so" \
+	"auth required $PWRAP_MODULES/pam_get_items.so" \
 	"session required pam_exec.so quiet log=$T_TMP/items.log /usr/bin/env"
 echo "typed-for-the-next-module" >>"$PAM_SECRETS"
 pt authtok $U "typed-for-the-next-module" authenticate open_session >/dev/null
