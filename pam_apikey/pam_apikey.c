@@ -344,8 +344,9 @@ PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const ch
 	}
 	if (!from_authtok) {
 		if ((r = prompt_key(&a, &typed)) != PAM_SUCCESS) {
-			/* no conversation, no key */
-			r = PAM_AUTH_ERR;
+			/* an event-driven conversation asks to be called again;
+			 * otherwise: no conversation, no key */
+			r = r == PAM_CONV_AGAIN ? PAM_INCOMPLETE : PAM_AUTH_ERR;
 			goto out;
 		}
 		key = typed;
@@ -361,7 +362,7 @@ PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const ch
 	if (from_authtok && o->try_first_pass && worth_a_prompt(res.outcome)) {
 		log_outcome(&a, "auth (earlier token)", &res);
 		if ((r = prompt_key(&a, &typed)) != PAM_SUCCESS) {
-			r = PAM_AUTH_ERR;
+			r = r == PAM_CONV_AGAIN ? PAM_INCOMPLETE : PAM_AUTH_ERR;
 			goto out;
 		}
 		check_key(&a, typed, &res);
@@ -428,10 +429,10 @@ PUBLIC int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char 
 	memcpy(o->cfg.pepper_path, st->pepper_path, sizeof(o->cfg.pepper_path));
 	if (!o->cfg.require_plan[0])
 		memcpy(o->cfg.require_plan, st->require_plan, sizeof(o->cfg.require_plan));
-	if (open_store(&a) != 0) {
+	if ((r = open_store(&a)) != 0) {
 		memset(&res, 0, sizeof(res));
 		res.outcome = APIKEY_UNAVAILABLE;
-		res.err = APIKEY_ERR_STORE;
+		res.err = r;
 	} else {
 		apikey_recheck(a.store, st->id, a.user, o->cfg.require_plan, 0, &res);
 	}

@@ -150,6 +150,14 @@ is "expired between auth and account → PAM_ACCT_EXPIRED" \
 	"$(pt expire_between $U "$K_SHORT" authenticate acct_mgmt)" PAM_ACCT_EXPIRED
 like "…logged as EXPIRED in account" "$(pt_log)" "account: user=$U key=$ID_SHORT outcome=EXPIRED"
 
+# PAM_USER changed between auth and account (pam_set_items sets it from the
+# environment): the key no longer belongs to the user being admitted.
+svc user_between "auth required $M $A scope=pam:apitest" \
+	"account required $PWRAP_MODULES/pam_set_items.so" "account required $M $A"
+is "PAM_USER changed between auth and account → PAM_PERM_DENIED" \
+	"$(PAM_USER=$U2 pt user_between $U "$K_GOOD" authenticate acct_mgmt)" PAM_PERM_DENIED
+like "…logged as WRONG_USER in account" "$(pt_log)" "account: user=$U2 key=$ID_GOOD outcome=WRONG_USER"
+
 # PAM_IGNORE when this handle did not log in with a key: an ignored module
 # lets the stack reach pam_debug, whose distinct answer shows it.
 svc acct_ignore "auth required pam_permit.so" \
