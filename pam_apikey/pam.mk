@@ -24,7 +24,7 @@ $(BUILD)/tests/pam/pam_loop: $(BUILD)/tests/pam/pam_loop.o $(LIBAPIKEY)
 
 $(BUILD)/tests/pam/dlsym_check: $(BUILD)/tests/pam/dlsym_check.o
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl $(PAM_LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl
 
 tests: $(PAM_SO) $(PAM_TEST_BIN)
 
