@@ -25,8 +25,8 @@ e2e_require() {
 		done_testing
 		exit 0
 	fi
-	# root's tmp dir: the users' processes (su's shell) need to reach nothing
-	# in it, but sshd's privsep child and su run as root and read the store.
+	# The store stays in the script's private tmp dir: the module runs as
+	# root inside sshd's monitor and setuid su, the users never read it.
 	E2E_DB=$T_TMP/keys.db
 	"$APIKEYCTL" --db "$E2E_DB" init >/dev/null || { nok "apikeyctl init"; done_testing; exit 1; }
 }
