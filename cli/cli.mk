@@ -8,3 +8,12 @@ $(BUILD)/apikeyctl: $(CLI_OBJ) $(LIBAPIKEY)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBAPIKEY) $(CORE_LIBS) $(JSON_LIBS)
 
 all: $(BUILD)/apikeyctl
+
+# apikey-testdata: foreign hashes and import files for tests/cli and the
+# import benchmark (tests/cli/testdata.c).
+$(BUILD)/tests/cli/apikey-testdata: $(BUILD)/tests/cli/testdata.o $(LIBAPIKEY)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAPIKEY) $(CORE_LIBS) $(JSON_LIBS)
+EXTRA_CFLAGS_tests += $(JSON_CFLAGS)
+
+tests: $(BUILD)/tests/cli/apikey-testdata

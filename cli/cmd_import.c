@@ -4,6 +4,7 @@
  * batches of IMPORT_BATCH lines per transaction so verifiers are never kept
  * from the write lock for long.  Progress on stderr when it is a terminal. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,7 +13,8 @@
 #include "cli.h"
 #include "import_parse.h"
 
-#define IMPORT_BATCH       10000  /* lines per transaction */
+#define IMPORT_BATCH       50000  /* lines per transaction, at most */
+#define IMPORT_BATCH_SECS  0.75   /* and at most this long holding the write lock */
 #define IMPORT_SHOW_BAD    20     /* bad lines printed; the rest are counted */
 
 static const char import_usage[] =
@@ -81,15 +83,88 @@ static void progress_end(struct progress *pg)
 		fputs("\r\033[K", stderr);
 }
 
-struct source {
-	FILE *in;          /* the file, or a spool of stdin */
-	const char *name;
-	off_t size;        /* bytes, for progress; 0 when unknown */
+/*
+ * Pass 1 writes each checked line to an unlinked temporary file as a binary
+ * record, so pass 2 neither parses JSON again nor depends on the input
+ * staying the same (or being seekable: stdin works alike).  A record is this
+ * header and then its strings, without NULs, in the order of len[].
+ */
+enum { F_HASH, F_HINT, F_OWNER, F_NAME, F_SCOPES, F_META, F_COUNT };
+struct spool_head {
+	uint64_t lineno;
+	int64_t expires_at;
+	uint32_t rate_limit;
+	uint16_t len[F_COUNT];      /* name and metadata: 0 = absent */
+};
+static const size_t field_max[F_COUNT] = {
+	256, APIKEY_HINT_SIZE, APIKEY_OWNER_SIZE, APIKEY_NAME_SIZE, APIKEY_SCOPES_SIZE, APIKEY_META_SIZE,
 };
 
-/* Pass 1: check every line.  Stdin is spooled to an unlinked temporary file
- * so that pass 2 can read it again. */
-static int check_all(struct ctl *ctl, struct source *src, bool from_stdin,
+struct spool_item {
+	struct spool_head h;
+	char f[F_COUNT][APIKEY_META_SIZE];
+	struct apikey_import_params p;
+};
+
+static FILE *spool_open(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[APIKEY_PATH_SIZE];
+	FILE *f;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/apikeyctl-import.XXXXXX", dir && dir[0] ? dir : "/tmp") >=
+	    (int)sizeof(path))
+		return NULL;
+	if ((fd = mkstemp(path)) < 0)
+		return NULL;
+	unlink(path);               /* gone when we exit, whatever happens */
+	if (!(f = fdopen(fd, "w+")))
+		close(fd);
+	return f;
+}
+
+static int spool_put(FILE *sp, unsigned long long lineno, const struct apikey_import_params *p)
+{
+	const char *v[F_COUNT] = { p->hash, p->hint, p->owner, p->name, p->scopes, p->metadata };
+	struct spool_head h = { .lineno = lineno, .expires_at = p->expires_at, .rate_limit = p->rate_limit };
+
+	for (int i = 0; i < F_COUNT; i++) {
+		size_t n = v[i] ? strlen(v[i]) : 0;
+		if (n >= field_max[i])    /* apikey_import_check has refused longer */
+			return -1;
+		h.len[i] = (uint16_t)n;
+	}
+	if (fwrite(&h, sizeof(h), 1, sp) != 1)
+		return -1;
+	for (int i = 0; i < F_COUNT; i++)
+		if (h.len[i] && fwrite(v[i], 1, h.len[i], sp) != h.len[i])
+			return -1;
+	return 0;
+}
+
+/* 1 = a record, 0 = end, -1 = error. */
+static int spool_get(FILE *sp, struct spool_item *it)
+{
+	if (fread(&it->h, sizeof(it->h), 1, sp) != 1)
+		return ferror(sp) ? -1 : 0;
+	for (int i = 0; i < F_COUNT; i++) {
+		if (it->h.len[i] >= field_max[i] ||
+		    (it->h.len[i] && fread(it->f[i], 1, it->h.len[i], sp) != it->h.len[i]))
+			return -1;
+		it->f[i][it->h.len[i]] = '\0';
+	}
+	it->p = (struct apikey_import_params){
+		.hash = it->f[F_HASH], .hint = it->f[F_HINT], .owner = it->f[F_OWNER],
+		.name = it->f[F_NAME], .scopes = it->f[F_SCOPES],
+		.metadata = it->h.len[F_META] ? it->f[F_META] : NULL,
+		.expires_at = it->h.expires_at, .rate_limit = it->h.rate_limit,
+	};
+	return 1;
+}
+
+/* Pass 1: parse and check every line into the spool; report every bad one. */
+static int check_all(struct ctl *ctl, FILE *in, const char *name, off_t size, FILE *sp,
                      unsigned long long *n_keys, struct progress *pg)
 {
 	struct import_line il;
@@ -97,36 +172,33 @@ static int check_all(struct ctl *ctl, struct source *src, bool from_stdin,
 	unsigned long long lineno = 0, bad = 0, bytes = 0;
 	size_t cap = 0;
 	ssize_t len;
-	FILE *in = from_stdin ? stdin : src->in, *spool = NULL;
 	int r;
 
-	if (from_stdin && !(spool = tmpfile()))
-		return cli_fail(ctl, "cannot spool stdin: %s", strerror(errno));
 	progress_start(pg, "checking");
 	while ((len = getline(&line, &cap, in)) >= 0) {
 		lineno++;
 		bytes += (unsigned long long)len;
-		if (spool && fwrite(line, 1, (size_t)len, spool) != (size_t)len) {
-			r = cli_fail(ctl, "cannot spool stdin: %s", strerror(errno));
-			goto out;
-		}
 		if (len > 0 && line[len - 1] == '\n')
 			len--;
 		r = import_parse_line(line, (size_t)len, &il, why, sizeof(why));
 		if (r == 0) {
 			(*n_keys)++;
+			r = spool_put(sp, lineno, &il.p);
 			import_line_free(&il);
-		} else if (r != APIKEY_ERR_NOT_FOUND) {
-			if (bad++ < IMPORT_SHOW_BAD) {
+			if (r != 0) {
 				progress_end(pg);
-				cli_fail(ctl, "line %llu: %s", lineno, why);
+				r = cli_fail(ctl, "cannot write a temporary file: %s", strerror(errno));
+				goto out;
 			}
+		} else if (r != APIKEY_ERR_NOT_FOUND && bad++ < IMPORT_SHOW_BAD) {
+			progress_end(pg);
+			cli_fail(ctl, "line %llu: %s", lineno, why);
 		}
-		progress(pg, from_stdin ? lineno : bytes, from_stdin ? 0 : (unsigned long long)src->size);
+		progress(pg, size ? bytes : lineno, (unsigned long long)size);
 	}
 	progress_end(pg);
 	if (ferror(in)) {
-		r = cli_fail(ctl, "cannot read %s: %s", src->name, strerror(errno));
+		r = cli_fail(ctl, "cannot read %s: %s", name, strerror(errno));
 		goto out;
 	}
 	if (bad) {
@@ -138,75 +210,58 @@ static int check_all(struct ctl *ctl, struct source *src, bool from_stdin,
 		r = EXIT_FAIL;
 		goto out;
 	}
-	if (spool) {
-		if (fflush(spool) != 0 || fseeko(spool, 0, SEEK_SET) != 0) {
-			r = cli_fail(ctl, "cannot spool stdin: %s", strerror(errno));
-			goto out;
-		}
-		src->in = spool;
-		spool = NULL;   /* transferred */
-		src->size = (off_t)bytes;
-	} else if (fseeko(src->in, 0, SEEK_SET) != 0) {
-		r = cli_fail(ctl, "cannot re-read %s: %s", src->name, strerror(errno));
+	if (fflush(sp) != 0 || fseeko(sp, 0, SEEK_SET) != 0) {
+		r = cli_fail(ctl, "cannot write a temporary file: %s", strerror(errno));
 		goto out;
 	}
 	r = EXIT_OK;
 out:
-	if (spool)
-		fclose(spool);
 	free(line);
 	return r;
 }
 
 struct counts { unsigned long long keys, sha256, bcrypt, argon2id; };
 
-/* Pass 2: write, IMPORT_BATCH lines per transaction. */
-static int write_all(struct ctl *ctl, struct apikey_store *s, struct source *src,
-                     unsigned long long total, struct counts *cnt, struct progress *pg)
+/* Pass 2: write the spool, IMPORT_BATCH records per transaction. */
+static int write_all(struct ctl *ctl, struct apikey_store *s, FILE *sp, unsigned long long total,
+                     struct counts *cnt, struct progress *pg)
 {
-	struct import_line il;
-	char why[IMPORT_WHY_SIZE], msg[IMPORT_WHY_SIZE + 32], detail[CLI_MSG_SIZE], *line = NULL;
-	unsigned long long lineno = 0, in_batch = 0, committed = 0;
-	size_t cap = 0;
-	ssize_t len;
-	int r = 0;
+	struct spool_item *it = malloc(sizeof(*it));
+	char why[IMPORT_WHY_SIZE] = "", msg[IMPORT_WHY_SIZE + 32], detail[CLI_MSG_SIZE];
+	unsigned long long in_batch = 0, committed = 0, lineno = 0;
+	double batch_start = 0;
+	int r = 0, got;
 
+	if (!it)
+		return cli_fail(ctl, "out of memory");
 	progress_start(pg, "writing ");
-	while ((len = getline(&line, &cap, src->in)) >= 0) {
-		lineno++;
-		if (len > 0 && line[len - 1] == '\n')
-			len--;
-		r = import_parse_line(line, (size_t)len, &il, why, sizeof(why));
-		if (r == APIKEY_ERR_NOT_FOUND) {
-			r = 0;
-			continue;
+	while ((got = spool_get(sp, it)) == 1) {
+		lineno = it->h.lineno;
+		if (in_batch == 0) {
+			if ((r = apikey_import_begin(s)) != 0) {
+				snprintf(why, sizeof(why), "cannot start a transaction");
+				break;
+			}
+			batch_start = mono();
 		}
-		if (r != 0) {     /* the file changed since it was checked */
-			snprintf(why + strlen(why), sizeof(why) - strlen(why), " (file changed?)");
-			break;
-		}
-		if (in_batch == 0 && (r = apikey_import_begin(s)) != 0) {
-			import_line_free(&il);
-			snprintf(why, sizeof(why), "cannot start a transaction");
-			break;
-		}
-		r = apikey_import_one(s, &il.p, NULL);
-		if (r == 0) {
-			in_batch++;
-			if (!strncmp(il.p.hash, "sha256:", 7))
-				cnt->sha256++;
-			else if (!strncmp(il.p.hash, "$argon2id$", 10))
-				cnt->argon2id++;
-			else
-				cnt->bcrypt++;
-		} else {
+		if ((r = apikey_import_one(s, &it->p, NULL)) != 0) {
 			snprintf(why, sizeof(why), "%s", r == APIKEY_ERR_INVALID ?
-			         "refused by the store (metadata not a JSON object?)" : "not written");
-		}
-		import_line_free(&il);
-		if (r != 0)
+			         "refused by the store" : "not written");
 			break;
-		if (in_batch == IMPORT_BATCH) {
+		}
+		in_batch++;
+		if (!strncmp(it->p.hash, "sha256:", 7))
+			cnt->sha256++;
+		else if (!strncmp(it->p.hash, "$argon2id$", 10))
+			cnt->argon2id++;
+		else
+			cnt->bcrypt++;
+		/* Fewer, bigger commits are cheaper (each rewrites the index pages
+		 * the batch touched), but a verifier that must write waits for the
+		 * lock for as long as a batch runs: bounded well under its busy
+		 * timeout.  The clock is read every 256 lines. */
+		if (in_batch == IMPORT_BATCH ||
+		    ((in_batch & 255) == 0 && mono() - batch_start >= IMPORT_BATCH_SECS)) {
 			if ((r = apikey_import_commit(s)) != 0) {
 				snprintf(why, sizeof(why), "cannot commit");
 				in_batch = 0;
@@ -217,10 +272,10 @@ static int write_all(struct ctl *ctl, struct apikey_store *s, struct source *src
 			progress(pg, committed, total);
 		}
 	}
-	free(line);
-	if (r == 0 && ferror(src->in)) {
+	free(it);
+	if (r == 0 && got < 0) {
 		r = APIKEY_ERR_IO;
-		snprintf(why, sizeof(why), "cannot read %s", src->name);
+		snprintf(why, sizeof(why), "cannot read the temporary file back");
 	}
 	if (r == 0 && in_batch) {
 		if ((r = apikey_import_commit(s)) == 0)
@@ -253,11 +308,13 @@ int cmd_import(struct ctl *ctl, int argc, char **argv)
 		{ 0 },
 	};
 	struct progress pg = { .tty = isatty(STDERR_FILENO) == 1 };
-	struct source src = { 0 };
 	struct counts cnt = { 0 };
 	struct apikey_store *s = NULL;
 	unsigned long long n_keys = 0;
-	bool dry_run = false, from_stdin;
+	const char *name;
+	bool dry_run = false;
+	FILE *in = NULL, *sp = NULL;
+	off_t size = 0;
 	struct stat st;
 	int c, r;
 
@@ -270,30 +327,33 @@ int cmd_import(struct ctl *ctl, int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return cli_usage(ctl, argc - optind ? "one file at a time" : "which file? (- for stdin)");
-	src.name = argv[optind];
-	from_stdin = !strcmp(src.name, "-");
+	name = argv[optind];
 	/* The store first: no point checking a million lines for a store we
 	 * cannot open. */
 	if (!dry_run && !(s = cli_store(ctl)))
 		return EXIT_FAIL;
-	if (from_stdin) {
-		src.name = "stdin";
-	} else {
-		if (!(src.in = fopen(src.name, "re")))
-			return cli_fail(ctl, "cannot open %s: %s", src.name, strerror(errno));
-		if (fstat(fileno(src.in), &st) != 0 || !S_ISREG(st.st_mode)) {
-			fclose(src.in);
-			return cli_fail(ctl, "%s is not a regular file (use - for a pipe)", src.name);
-		}
-		src.size = st.st_size;
+	if (!strcmp(name, "-")) {
+		in = stdin;
+		name = "stdin";
+	} else if (!(in = fopen(name, "re"))) {
+		return cli_fail(ctl, "cannot open %s: %s", name, strerror(errno));
+	} else if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode)) {
+		size = st.st_size;      /* progress in bytes; otherwise in lines */
 	}
-	r = check_all(ctl, &src, from_stdin, &n_keys, &pg);
+	if (!(sp = spool_open())) {
+		r = cli_fail(ctl, "cannot create a temporary file: %s", strerror(errno));
+		goto out;
+	}
+	r = check_all(ctl, in, name, size, sp, &n_keys, &pg);
 	if (r == EXIT_OK && dry_run)
-		printf("%s: %llu keys, no bad line (dry run: nothing imported)\n", src.name, n_keys);
-	else if (r == EXIT_OK && (r = write_all(ctl, s, &src, n_keys, &cnt, &pg)) == EXIT_OK)
+		printf("%s: %llu keys, no bad line (dry run: nothing imported)\n", name, n_keys);
+	else if (r == EXIT_OK && (r = write_all(ctl, s, sp, n_keys, &cnt, &pg)) == EXIT_OK)
 		printf("imported %llu keys from %s (sha256 %llu, bcrypt %llu, argon2id %llu)\n",
-		       cnt.keys, src.name, cnt.sha256, cnt.bcrypt, cnt.argon2id);
-	if (src.in)
-		fclose(src.in);
+		       cnt.keys, name, cnt.sha256, cnt.bcrypt, cnt.argon2id);
+out:
+	if (sp)
+		fclose(sp);
+	if (in && in != stdin)
+		fclose(in);
 	return r;
 }
