@@ -81,9 +81,12 @@ int main(int argc, char **argv)
 {
 	char dir[] = "/tmp/bench-pam.XXXXXX", stack[8192], path[4096];
 	double *t, best_mod = 0, best_permit = 0;
-	long n;
+	char *end = NULL;
+	long n = 0;
 
-	if (argc != 6 || (n = strtol(argv[5], NULL, 10)) < 1 || n > 10000000) {
+	if (argc == 6)
+		n = strtol(argv[5], &end, 10);
+	if (argc != 6 || !end || *end != '\0' || n < 1 || n > 10000000) {
 		fprintf(stderr, "usage: bench-pam MODULE DB KEY USER ITERATIONS\n");
 		return 2;
 	}
