@@ -8,7 +8,11 @@ $(BUILD)/bench/apikey-fill: $(BUILD)/bench/fill.o $(LIBAPIKEY)
 $(BUILD)/bench/bench-core: $(BUILD)/bench/bench_core.o $(LIBAPIKEY)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BENCH_LIBS)
 
-bench-tools: $(BUILD)/bench/apikey-fill $(BUILD)/bench/bench-core
+# the baseline of bench/bench_sidecar.sh: libevent answering 200, nothing else
+$(BUILD)/bench/bare-http: $(BUILD)/bench/bare_http.o $(LIBAPIKEY)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BENCH_LIBS) $(call pc,libs,libevent)
+
+bench-tools: $(BUILD)/bench/apikey-fill $(BUILD)/bench/bench-core $(BUILD)/bench/bare-http
 tests: $(BUILD)/bench/apikey-fill
 
 bench: all bench-tools

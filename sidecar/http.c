@@ -41,6 +41,7 @@ static const char *reason(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 500: return "Internal Server Error";
 	case 429: return "Too Many Requests";
 	case 503: return "Service Unavailable";
 	default:  return "Error";
@@ -113,23 +114,43 @@ static int dump_cb(const char *buf, size_t size, void *data)
 	return evbuffer_add(data, buf, size);
 }
 
-/* Writes root as the JSON body (consumes the reference). */
-static void json_body(struct evhttp_request *req, json_t *root)
+/* A JSON string of text that may not be UTF-8 (owner and name are bytes in
+ * the store, parser messages may quote input): non-ASCII bytes of an invalid
+ * string become '?'.  NULL only when out of memory. */
+static json_t *jtext(const char *text)
+{
+	char buf[APIKEY_META_SIZE];
+	json_t *j = json_string(text);
+	size_t i;
+
+	if (j)
+		return j;
+	for (i = 0; text[i] && i < sizeof(buf) - 1; i++)
+		buf[i] = (unsigned char)text[i] < 0x80 ? text[i] : '?';
+	buf[i] = '\0';
+	return json_string(buf);
+}
+
+/* Writes root as the JSON body (consumes the reference).  False when it could
+ * not be built (out of memory): the caller answers 500, never a half answer. */
+static bool json_body(struct evhttp_request *req, json_t *root)
 {
 	struct evbuffer *b = evhttp_request_get_output_buffer(req);
+	bool ok = root && json_dump_callback(root, dump_cb, b, JSON_COMPACT) == 0;
 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-	if (!root || json_dump_callback(root, dump_cb, b, JSON_COMPACT) != 0) {
+	if (!ok) {
 		evbuffer_drain(b, evbuffer_get_length(b));
 		evbuffer_add_printf(b, "{\"error\":\"Internal error\",\"code\":\"INTERNAL\",\"status\":500}");
 	}
 	evbuffer_add(b, "\n", 1);
 	json_decref(root);
+	return ok;
 }
 
 static void error_body(struct evhttp_request *req, const char *msg, const char *code, int status)
 {
-	json_body(req, json_pack("{s:s, s:s, s:i}", "error", msg, "code", code, "status", status));
+	json_body(req, json_pack("{s:o, s:s, s:i}", "error", jtext(msg), "code", code, "status", status));
 }
 
 static void method_not_allowed(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep,
@@ -369,6 +390,7 @@ static void h_verify(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 	size_t len = evbuffer_get_length(ib);
 	char *body;
 	json_t *key = NULL;
+	bool ok = true;
 	int r;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
@@ -385,15 +407,19 @@ static void h_verify(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 	}
 	snprintf(in.plans, sizeof(in.plans), "%s", w->rt.require_plan);
 	run_verify(w, &in, "http:/v1/verify", &res);
-	if (res.found)
-		key = json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", res.key.id, "owner", res.key.owner,
-		                "name", res.key.name, "scopes", scopes_array(res.key.scopes),
-		                "expires_at", time_or_null(res.key.expires_at));
+	if (res.found && !(key = json_pack("{s:s, s:o, s:o, s:o, s:o}", "id", res.key.id,
+	                                   "owner", jtext(res.key.owner), "name", jtext(res.key.name),
+	                                   "scopes", scopes_array(res.key.scopes),
+	                                   "expires_at", time_or_null(res.key.expires_at))))
+		ok = false;
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	json_body(req, json_pack("{s:b, s:s, s:o, s:o}", "valid", res.outcome == APIKEY_VALID,
-	                         "code", apikey_outcome_code(res.outcome),
-	                         "key", key ? key : json_null(), "ratelimit", ratelimit_json(&res)));
-	finish(w, req, EP_VERIFY, 200, res.outcome, res.found ? res.key.id : NULL, t0);
+	if (!json_body(req, ok ? json_pack("{s:b, s:s, s:o, s:o}", "valid", res.outcome == APIKEY_VALID,
+	                                   "code", apikey_outcome_code(res.outcome),
+	                                   "key", key ? key : json_null(), "ratelimit", ratelimit_json(&res))
+	                       : NULL))
+		ok = false;
+	finish(w, req, EP_VERIFY, ok ? 200 : 500, ok ? (int)res.outcome : RES_BAD_REQUEST,
+	       res.found ? res.key.id : NULL, t0);
 }
 
 /* GET /v1/whoami — the presented key's own record. */
@@ -403,6 +429,7 @@ static void h_whoami(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 	struct sc_request rq;
 	struct sc_input in;
 	const char *why;
+	bool ok;
 
 	if (!(evhttp_request_get_command(req) & M_READ)) {
 		wipe_key_headers(w, req);
@@ -423,14 +450,14 @@ static void h_whoami(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 	}
 	ratelimit_headers(evhttp_request_get_output_headers(req), &res);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	json_body(req, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:o}",
-	                         "id", res.key.id, "hint", res.key.hint, "owner", res.key.owner,
-	                         "name", res.key.name, "scopes", scopes_array(res.key.scopes),
-	                         "created_at", time_or_null(res.key.created_at),
-	                         "expires_at", time_or_null(res.key.expires_at),
-	                         "rate_limit", (json_int_t)res.key.rate_limit,
-	                         "ratelimit", ratelimit_json(&res)));
-	finish(w, req, EP_WHOAMI, 200, APIKEY_VALID, res.key.id, t0);
+	ok = json_body(req, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o}",
+	                              "id", res.key.id, "hint", res.key.hint, "owner", jtext(res.key.owner),
+	                              "name", jtext(res.key.name), "scopes", scopes_array(res.key.scopes),
+	                              "created_at", time_or_null(res.key.created_at),
+	                              "expires_at", time_or_null(res.key.expires_at),
+	                              "rate_limit", (json_int_t)res.key.rate_limit,
+	                              "ratelimit", ratelimit_json(&res)));
+	finish(w, req, EP_WHOAMI, ok ? 200 : 500, ok ? APIKEY_VALID : RES_BAD_REQUEST, res.key.id, t0);
 }
 
 static void h_healthz(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
