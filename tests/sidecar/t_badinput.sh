@@ -77,9 +77,9 @@ after "bad JSON"
 # owner and name are bytes in the store: JSON answers stay valid JSON
 KL=$(sc_key "jos$(printf '\xe9')" docs:read --name "caf$(printf '\xe9')")
 out=$(curl -s -m 5 -w '\n%{http_code}' -X POST --data-binary "{\"key\":\"$KL\"}" "$SC_URL/v1/verify")
-is "non-UTF-8 owner: /v1/verify is 200 with valid JSON" "$(python3 -c 'import json,sys; b,c=sys.stdin.read().rsplit("\n",1); d=json.loads(b); print(c, d["code"], d["key"]["owner"])' <<<"$out")" "200 VALID jos?"
+is "non-UTF-8 owner: /v1/verify is 200 with valid JSON" "$(python3 -c 'import json,sys; b,c=sys.stdin.read().rstrip("\n").rsplit("\n",1); d=json.loads(b); print(c, d["code"], d["key"]["owner"])' <<<"$out")" "200 VALID jos?"
 out=$(curl -s -m 5 -w '\n%{http_code}' -H "X-API-Key: $KL" "$SC_URL/v1/whoami")
-is "non-UTF-8 owner: /v1/whoami is 200 with valid JSON" "$(python3 -c 'import json,sys; b,c=sys.stdin.read().rsplit("\n",1); d=json.loads(b); print(c, d["name"])' <<<"$out")" "200 caf?"
+is "non-UTF-8 owner: /v1/whoami is 200 with valid JSON" "$(python3 -c 'import json,sys; b,c=sys.stdin.read().rstrip("\n").rsplit("\n",1); d=json.loads(b); print(c, d["name"])' <<<"$out")" "200 caf?"
 
 is "GET /v1/verify → 405" "$(sc_status /v1/verify)" 405
 is "PUT /v1/verify → 405" "$(sc_status /v1/verify -X PUT -d x)" 405
