@@ -64,7 +64,7 @@ static int cmd_help(struct ctl *ctl, int argc, char **argv)
 	const struct cmd *c;
 	char *sub[] = { NULL, (char *)"--help", NULL };
 
-	if (argc < 2) {
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		print_usage(stdout);
 		return EXIT_OK;
 	}
