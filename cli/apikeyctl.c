@@ -248,10 +248,15 @@ int cli_getopt(struct ctl *ctl, int argc, char **argv, const char *shortopts,
 		return '?';
 	}
 	if (c == '?') {
-		if (optopt)
-			cli_usage(ctl, "unknown option '-%c'", optopt);
+		const char *a = optind > 0 && optind - 1 < argc ? argv[optind - 1] : "";
+		/* a long option is named up to its '=': what follows could be a key */
+		int n = (int)strcspn(a, "=");
+		if (strncmp(a, "--", 2) != 0)
+			cli_usage(ctl, "unknown option '-%c'", optopt ? optopt : '?');
+		else if (optopt && a[n] == '=')
+			cli_usage(ctl, "option '%.*s' takes no value", n > 40 ? 40 : n, a);
 		else
-			cli_usage(ctl, "unknown option '%s'", argv[optind - 1]);
+			cli_usage(ctl, "unknown option '%.*s'", n > 40 ? 40 : n, a);
 	}
 	return c;
 }
