@@ -37,8 +37,10 @@ conf="$T_TMP/apikey.conf"
 printf 'db=%s\naccess_log=%s\n' "$DB" "$T_TMP/access.log" >"$conf"
 sc_start -f "$conf" --threads 2 -d || { nok "apikeyd starts"; done_testing; exit 1; }
 for i in $(seq 25); do curl -s -m 5 -o /dev/null -H "X-API-Key: $K" "$SC_URL/auth"; done
-sleep 1.6
-is "25 requests, 1.6 s later: use_count 25 (flushed without SIGTERM)" "$(use_count "$KID")" 25
+t0=$(date +%s%N)
+for i in $(seq 30); do n=$(use_count "$KID"); [ "$n" = 25 ] && break; sleep 0.1; done
+ms=$((($(date +%s%N) - t0) / 1000000))
+is "25 requests: use_count 25 in the store without SIGTERM (after ${ms} ms; flush every 1 s)" "$n" 25
 like "-d logs debug lines" "$(cat "$SC_LOG")" 'debug: worker 1: serving'
 
 # ---- access log and SIGHUP -------------------------------------------------------
