@@ -71,7 +71,7 @@ static int cmd_help(struct ctl *ctl, int argc, char **argv)
 	if (argc > 2)
 		return cli_usage(ctl, "too many arguments");
 	if (!(c = find_cmd(argv[1])))
-		return cli_usage(ctl, "unknown verb '%s'", argv[1]);
+		return cli_usage(ctl, "unknown verb '%s'", cli_echo(ctl, argv[1]));
 	if (c->fn == cmd_help) {
 		print_usage(stdout);
 		return EXIT_OK;
@@ -135,6 +135,18 @@ int cli_fail_err(struct ctl *ctl, int err, const char *what)
 	}
 	return what ? cli_fail(ctl, "%s: %s", what, apikey_strerror(err))
 	            : cli_fail(ctl, "%s", apikey_strerror(err));
+}
+
+const char *cli_echo(struct ctl *ctl, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > 40 || apikey_token_parse(&ctl->cfg.format, s, n) == 0)
+		return "(not shown)";
+	for (size_t i = 0; i < n; i++)
+		if (!isprint((unsigned char)s[i]))
+			return "(not shown)";
+	return s;
 }
 
 bool cli_id_valid(const char *id)
@@ -265,7 +277,7 @@ int cli_parse_uint(struct ctl *ctl, const char *flag, const char *s, unsigned lo
                    unsigned long long max, unsigned long long *out)
 {
 	if (apikey_parse_uint(s, min, max, out) != 0)
-		return cli_usage(ctl, "%s: '%s' is not a number in %llu..%llu", flag, s, min, max);
+		return cli_usage(ctl, "%s: '%s' is not a number in %llu..%llu", flag, cli_echo(ctl, s), min, max);
 	return 0;
 }
 
@@ -281,9 +293,9 @@ int cli_parse_when(struct ctl *ctl, const char *flag, const char *s, bool future
 	}
 	if (apikey_parse_time(s, &v) != 0)
 		return cli_usage(ctl, "%s: '%s' is neither a duration (90d, 12h, 30m, 45s) "
-		                 "nor an RFC 3339 time", flag, s);
+		                 "nor an RFC 3339 time", flag, cli_echo(ctl, s));
 	if (future && v <= now)
-		return cli_usage(ctl, "%s: %s is in the past", flag, s);
+		return cli_usage(ctl, "%s: %s is in the past", flag, cli_echo(ctl, s));
 	*out = v;
 	return 0;
 }
@@ -468,7 +480,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (!(c = find_cmd(argv[optind]))) {
-		fprintf(stderr, "apikeyctl: unknown verb '%s' (see 'apikeyctl help')\n", argv[optind]);
+		fprintf(stderr, "apikeyctl: unknown verb '%s' (see 'apikeyctl help')\n",
+		        cli_echo(&ctl, argv[optind]));
 		return EXIT_USAGE;
 	}
 	ctl.verb = c->name;

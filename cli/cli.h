@@ -49,6 +49,9 @@ struct apikey_store *cli_store(struct ctl *ctl);
 int cli_fail(struct ctl *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same line for an APIKEY_ERR_* (what names the action, or NULL). */
 int cli_fail_err(struct ctl *ctl, int err, const char *what);
+/* s for an error line, or "(not shown)" when it could be a key (it fits the
+ * key profile), is longer than 40 or not printable: errors never echo a key. */
+const char *cli_echo(struct ctl *ctl, const char *s);
 /* Is id shaped like a key id ("key_" + 16 base62)?  Checked before an id is
  * echoed in an error line, so a key pasted by mistake is never printed. */
 bool cli_id_valid(const char *id);

@@ -140,13 +140,13 @@ int cmd_preset(struct ctl *ctl, int argc, char **argv)
 		if (!(s = cli_store(ctl)))
 			return EXIT_FAIL;
 		if ((r = apikey_preset_remove(s, name)) == APIKEY_ERR_NOT_FOUND)
-			return cli_fail(ctl, "no preset named '%.40s'", name);
+			return cli_fail(ctl, "no preset named '%s'", cli_echo(ctl, name));
 		if (r != 0)
 			return cli_fail_err(ctl, r, "preset not removed");
 		printf("removed preset %s\n", name);
 		return EXIT_OK;
 	}
-	return cli_usage(ctl, "unknown preset command '%.20s' (add, list or rm)", sub);
+	return cli_usage(ctl, "unknown preset command '%s' (add, list or rm)", cli_echo(ctl, sub));
 }
 
 /* ---- account ------------------------------------------------------------------- */
@@ -217,8 +217,8 @@ int cmd_account(struct ctl *ctl, int argc, char **argv)
 		if (!(s = cli_store(ctl)))
 			return EXIT_FAIL;
 		if ((r = apikey_account_get(s, owner, &a)) == APIKEY_ERR_NOT_FOUND)
-			return cli_fail(ctl, "no account recorded for '%.63s' (its keys count as active, "
-			                "without a plan)", owner);
+			return cli_fail(ctl, "no account recorded for '%s' (its keys count as active, "
+			                "without a plan)", cli_echo(ctl, owner));
 		if (r != 0)
 			return cli_fail_err(ctl, r, "cannot read the account");
 		if (as_json) {
@@ -234,7 +234,7 @@ int cmd_account(struct ctl *ctl, int argc, char **argv)
 		       a.active ? "yes" : "no");
 		return EXIT_OK;
 	}
-	return cli_usage(ctl, "unknown account command '%.20s' (set or show)", sub);
+	return cli_usage(ctl, "unknown account command '%s' (set or show)", cli_echo(ctl, sub));
 }
 
 /* ---- log ---------------------------------------------------------------------------- */
@@ -301,7 +301,7 @@ int cmd_log(struct ctl *ctl, int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return cli_usage(ctl, "unexpected argument '%.40s'", argv[optind]);
+		return cli_usage(ctl, "unexpected argument '%s'", cli_echo(ctl, argv[optind]));
 	if (!(s = cli_store(ctl)))
 		return EXIT_FAIL;
 	if (ec.json)
@@ -368,7 +368,7 @@ int cmd_usage(struct ctl *ctl, int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return cli_usage(ctl, "unexpected argument '%.40s'", argv[optind]);
+		return cli_usage(ctl, "unexpected argument '%s'", cli_echo(ctl, argv[optind]));
 	if (!(s = cli_store(ctl)))
 		return EXIT_FAIL;
 	if (uc.json)
@@ -413,7 +413,7 @@ int cmd_prune(struct ctl *ctl, int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return cli_usage(ctl, "unexpected argument '%.40s'", argv[optind]);
+		return cli_usage(ctl, "unexpected argument '%s'", cli_echo(ctl, argv[optind]));
 	if (!(s = cli_store(ctl)))
 		return EXIT_FAIL;
 	if ((r = apikey_prune(s, before, &keys, &events)) != 0)

@@ -14,7 +14,7 @@ static int help(const char *usage)
 static int no_more_args(struct ctl *ctl, int argc, char **argv)
 {
 	if (optind < argc)
-		return cli_usage(ctl, "unexpected argument '%.40s'", argv[optind]);
+		return cli_usage(ctl, "unexpected argument '%s'", cli_echo(ctl, argv[optind]));
 	return 0;
 }
 
@@ -220,7 +220,7 @@ int cmd_create(struct ctl *ctl, int argc, char **argv)
 	r = apikey_key_create(s, &p, key, sizeof(key), &info);
 	json_free(meta);
 	if (r == APIKEY_ERR_NOT_FOUND && p.preset)
-		return cli_fail(ctl, "no preset named '%.40s' (see 'apikeyctl preset list')", p.preset);
+		return cli_fail(ctl, "no preset named '%s' (see 'apikeyctl preset list')", cli_echo(ctl, p.preset));
 	if (r == APIKEY_ERR_INVALID)
 		return cli_fail(ctl, "refused: the owner must be 1-63 characters without blanks, ':' "
 		                "or ','; the name printable and under %d bytes", APIKEY_NAME_SIZE);
@@ -445,7 +445,7 @@ int cmd_rotate(struct ctl *ctl, int argc, char **argv)
 		switch (c) {
 		case 'g':
 			if (apikey_parse_duration(optarg, &grace) != 0)
-				return cli_usage(ctl, "--grace: '%.40s' is not a duration (24h, 30m, 45s, 0)", optarg);
+				return cli_usage(ctl, "--grace: '%s' is not a duration (24h, 30m, 45s, 0)", cli_echo(ctl, optarg));
 			break;
 		case 'j': as_json = true; break;
 		case 'h': return help(rotate_usage);

@@ -20,16 +20,17 @@ static int bad(char *why, size_t whysz, const char *fmt, ...)
 	return APIKEY_ERR_INVALID;
 }
 
-/* A field name from the file, printable and short, for an error line. */
+/* A field name from the file for an error line: printable, and only when
+ * short (a long one could be a key exported by mistake). */
 static const char *shown(const char *name, char buf[40])
 {
 	size_t i;
 
-	for (i = 0; name[i] && i < 32; i++)
+	for (i = 0; name[i] && i < 16; i++)
 		buf[i] = isprint((unsigned char)name[i]) ? name[i] : '?';
 	buf[i] = '\0';
 	if (name[i])
-		snprintf(buf + i, 40 - i, "...");
+		snprintf(buf, 40, "(a long name, not shown)");
 	return buf;
 }
 
@@ -100,8 +101,13 @@ int import_parse_line(const char *line, size_t len, struct import_line *out, cha
 	if (len > IMPORT_LINE_MAX)
 		return bad(why, whysz, "longer than %d bytes", IMPORT_LINE_MAX);
 	out->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!out->root)
-		return bad(why, whysz, "not JSON: %s", jerr.text);
+	if (!out->root) {
+		/* jansson quotes the token "near" the error: that could be a key */
+		char *near = strstr(jerr.text, " near ");
+		if (near)
+			*near = '\0';
+		return bad(why, whysz, "not JSON: %s (column %d)", jerr.text, jerr.column);
+	}
 	if (!json_is_object(out->root)) {
 		r = bad(why, whysz, "not a JSON object");
 		goto fail;

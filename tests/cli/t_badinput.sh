@@ -80,6 +80,18 @@ run "${D[@]}" revoke "$key"
 [[ $ERR == *"$key"* ]] && nok "a key given as an id is echoed" || ok "a key given as an id is not echoed"
 run "${D[@]}" list "--frob=$key"
 [[ $ERR == *"$key"* ]] && nok "a key in an unknown --opt=value is echoed" || ok "an unknown --opt=value is named without its value"
+for args in "$key" "${D[*]} create --owner a --scopes a:b --rate-limit $key" \
+	"${D[*]} create --owner a --scopes a:b --expires $key" "${D[*]} preset frob $key" \
+	"${D[*]} preset $key" "${D[*]} list $key" "${D[*]} rotate $id --grace $key" "help $key"; do
+	# shellcheck disable=SC2086
+	run $args
+	[[ $ERR == *"${key:3:20}"* ]] && nok "a key is echoed: apikeyctl ${args%% *} ... ($ERR)" \
+		|| ok "usage error without echoing a key: apikeyctl ${args/$key/KEY}"
+done
+printf '%s\n' "$key" "{\"$key\": 1}" "{\"hash\": $key}" >"$T_TMP/raw.jsonl"
+run "${D[@]}" import "$T_TMP/raw.jsonl"
+is "import of a file of raw keys: exit 1" "$RC" 1
+[[ $ERR == *"${key:3:20}"* ]] && nok "import echoes a raw key ($ERR)" || ok "import never echoes a raw key"
 is "nothing was written by any usage error" "$(key_count "$db")" 1
 
 # ---- keys on stdin -----------------------------------------------------------------
