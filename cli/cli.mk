@@ -17,6 +17,7 @@ $(BUILD)/tests/cli/apikey-testdata: $(BUILD)/tests/cli/testdata.o $(LIBAPIKEY)
 EXTRA_CFLAGS_tests += $(JSON_CFLAGS)
 
 tests: $(BUILD)/tests/cli/apikey-testdata
+bench-tools: $(BUILD)/tests/cli/apikey-testdata   # bench/bench_import.sh
 
 # The import line parser has a libFuzzer target (tests/fuzz/fuzz_import.c).
 FUZZ_EXTRA_fuzz_import := cli/import_parse.c $(JSON_LIBS)

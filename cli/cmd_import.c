@@ -1,8 +1,8 @@
 /* cmd_import.c — `apikeyctl import FILE`: keys with foreign hashes from JSON
  * lines.  All or nothing per file: every line is checked first (every bad
  * line reported with its number), and only a clean file is written, in
- * batches of IMPORT_BATCH lines per transaction so verifiers are never kept
- * from the write lock for long.  Progress on stderr when it is a terminal. */
+ * batches bounded in lines and in time so verifiers are never kept from the
+ * write lock for long.  Progress on stderr when it is a terminal. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #define IMPORT_BATCH       50000  /* lines per transaction, at most */
 #define IMPORT_BATCH_SECS  0.75   /* and at most this long holding the write lock */
 #define IMPORT_SHOW_BAD    20     /* bad lines printed; the rest are counted */
+#define IMPORT_HASH_MAX    256    /* longest foreign hash the core accepts, plus one */
 
 static const char import_usage[] =
 	"usage: apikeyctl import [--dry-run] FILE\n"
@@ -47,8 +48,11 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* At most every 1% or 0.2 s: "import: writing  42%  420000 lines  95000 lines/s". */
-static void progress(struct progress *pg, unsigned long long done, unsigned long long total)
+/* When the percentage moves or 0.2 s passed:
+ * "import: writing   42%  420000 lines  95000 lines/s".  done/total measure
+ * the percentage (bytes or lines; total 0 = unknown), lines the count shown. */
+static void progress(struct progress *pg, unsigned long long lines, unsigned long long done,
+                     unsigned long long total)
 {
 	double now;
 	int pct;
@@ -62,11 +66,11 @@ static void progress(struct progress *pg, unsigned long long done, unsigned long
 	pg->last = now;
 	pg->last_pct = pct;
 	if (pct >= 0)
-		fprintf(stderr, "\r\033[Kimport: %s %3d%%  %llu lines  %.0f lines/s", pg->phase, pct, done,
-		        done / (now - pg->start + 1e-9));
+		fprintf(stderr, "\r\033[Kimport: %s %3d%%  %llu lines  %.0f lines/s", pg->phase, pct, lines,
+		        lines / (now - pg->start + 1e-9));
 	else
-		fprintf(stderr, "\r\033[Kimport: %s  %llu lines  %.0f lines/s", pg->phase, done,
-		        done / (now - pg->start + 1e-9));
+		fprintf(stderr, "\r\033[Kimport: %s  %llu lines  %.0f lines/s", pg->phase, lines,
+		        lines / (now - pg->start + 1e-9));
 }
 
 static void progress_start(struct progress *pg, const char *phase)
@@ -97,7 +101,8 @@ struct spool_head {
 	uint16_t len[F_COUNT];      /* name and metadata: 0 = absent */
 };
 static const size_t field_max[F_COUNT] = {
-	256, APIKEY_HINT_SIZE, APIKEY_OWNER_SIZE, APIKEY_NAME_SIZE, APIKEY_SCOPES_SIZE, APIKEY_META_SIZE,
+	IMPORT_HASH_MAX, APIKEY_HINT_SIZE, APIKEY_OWNER_SIZE, APIKEY_NAME_SIZE,
+	APIKEY_SCOPES_SIZE, APIKEY_META_SIZE,
 };
 
 struct spool_item {
@@ -194,7 +199,7 @@ static int check_all(struct ctl *ctl, FILE *in, const char *name, off_t size, FI
 			progress_end(pg);
 			cli_fail(ctl, "line %llu: %s", lineno, why);
 		}
-		progress(pg, size ? bytes : lineno, (unsigned long long)size);
+		progress(pg, lineno, bytes, (unsigned long long)size);
 	}
 	progress_end(pg);
 	if (ferror(in)) {
@@ -269,7 +274,7 @@ static int write_all(struct ctl *ctl, struct apikey_store *s, FILE *sp, unsigned
 			}
 			committed += in_batch;
 			in_batch = 0;
-			progress(pg, committed, total);
+			progress(pg, committed, committed, total);
 		}
 	}
 	free(it);

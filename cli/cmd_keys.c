@@ -254,11 +254,9 @@ static const char *col(char *buf, size_t bufsz, const char *s, size_t w)
 }
 
 struct list_ctx {
-	struct ctl *ctl;
 	bool json;
 	unsigned long count;
 	int64_t now;
-	bool usage_only;
 };
 
 #define LIST_FMT "%-20s  %-12s  %-14s  %-18s  %-24s  %-8s  %-20s  %s\n"
@@ -298,7 +296,7 @@ int cmd_list(struct ctl *ctl, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct list_ctx lc = { .ctl = ctl, .now = cli_now() };
+	struct list_ctx lc = { .now = cli_now() };
 	struct apikey_store *s;
 	const char *owner = NULL;
 	int c, r;

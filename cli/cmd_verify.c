@@ -88,6 +88,8 @@ int cmd_verify(struct ctl *ctl, int argc, char **argv)
 		return cli_usage(ctl, "--scope: not a resource:action scope");
 	if (rq.require_plan && !rq.require_plan[0])
 		return cli_usage(ctl, "--plan: empty plan list");
+	if (rq.user && !rq.user[0])
+		return cli_usage(ctl, "--owner: empty user");
 	if ((r = cli_config(ctl)) != 0)
 		return r;
 	rq.scopes = scopes[0] ? norm : NULL;
