@@ -137,16 +137,30 @@ int cli_fail_err(struct ctl *ctl, int err, const char *what)
 	            : cli_fail(ctl, "%s", apikey_strerror(err));
 }
 
+static const char *conf_path(const struct ctl *ctl);
+
 const char *cli_echo(struct ctl *ctl, const char *s)
 {
+	const struct apikey_format *f = &ctl->cfg.format;
+	struct apikey_config *scratch = NULL;
+	const char *conf = conf_path(ctl), *out = s;
 	size_t n = strlen(s);
 
-	if (n > 40 || apikey_token_parse(&ctl->cfg.format, s, n) == 0)
-		return "(not shown)";
-	for (size_t i = 0; i < n; i++)
+	/* Usage errors come before the configuration is read: judge by the
+	 * profile it sets all the same (read quietly; a broken file is reported
+	 * when the verb reads it). */
+	if (!ctl->cfg_loaded && conf && (scratch = malloc(sizeof(*scratch)))) {
+		apikey_config_defaults(scratch);
+		apikey_config_load(scratch, conf, NULL, NULL);
+		f = &scratch->format;
+	}
+	if (n > 40 || apikey_token_parse(f, s, n) == 0)
+		out = "(not shown)";
+	for (size_t i = 0; i < n && out == s; i++)
 		if (!isprint((unsigned char)s[i]))
-			return "(not shown)";
-	return s;
+			out = "(not shown)";
+	free(scratch);
+	return out;
 }
 
 bool cli_id_valid(const char *id)
@@ -302,18 +316,26 @@ int cli_parse_when(struct ctl *ctl, const char *flag, const char *s, bool future
 
 /* ---- configuration and store -------------------------------------------- */
 
+/* --conf, else $APIKEY_CONF, else the default file when it exists; or NULL. */
+static const char *conf_path(const struct ctl *ctl)
+{
+	const char *env;
+
+	if (ctl->opt_conf)
+		return ctl->opt_conf;
+	if ((env = getenv("APIKEY_CONF")) && env[0])
+		return env;
+	return access(APIKEY_CONF_DEFAULT, F_OK) == 0 ? APIKEY_CONF_DEFAULT : NULL;
+}
+
 /* Configuration is read when a verb needs it, so "VERB --help" never does. */
 int cli_config(struct ctl *ctl)
 {
-	const char *conf = ctl->opt_conf, *db = ctl->opt_db, *env;
+	const char *conf = conf_path(ctl), *db = ctl->opt_db, *env;
 	int r;
 
 	if (ctl->cfg_loaded)
 		return 0;
-	if (!conf && (env = getenv("APIKEY_CONF")) && env[0])
-		conf = env;
-	if (!conf && access(APIKEY_CONF_DEFAULT, F_OK) == 0)
-		conf = APIKEY_CONF_DEFAULT;
 	if (conf) {
 		ctl->log_direct = true;   /* every problem of the file, one line each */
 		r = apikey_config_load(&ctl->cfg, conf, cli_log, ctl);

@@ -92,6 +92,13 @@ for _ in $(seq 20); do
 done
 is "cu: legacy eb_ is never issued (20 keys, all cu_)" "$n" 20
 
+# A usage error (found before the configuration is read) still hides a value
+# that is a key of the configured profile.
+clw=$("$APIKEYCTL" --conf "$T_TMP/clw.conf" create --owner u --scopes api:read)
+run --conf "$T_TMP/clw.conf" create --owner u --scopes api:read --rate-limit "$clw"
+is "a clw_ key given as a flag value: usage error" "$RC" 2
+[[ $ERR == *"${clw:4:16}"* ]] && nok "the key is echoed ($ERR)" || ok "the clw_ key is not echoed"
+
 # An inconsistent profile is refused, never used.
 profile weak key_prefix=wk_ key_alphabet=hex key_length=8
 run --conf "$T_TMP/weak.conf" create --owner a --scopes a:b
