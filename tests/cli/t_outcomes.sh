@@ -8,11 +8,13 @@ db=$(new_db keys)
 other=$(new_db other)
 mk() { "$APIKEYCTL" --db "$db" create "$@"; }
 
-# Keys that must age: made first, checked last (one sleep for both).
-exp_key=$(mk --owner alice --scopes a:b --expires 2s)
+# Keys that must age: made first, checked last (one sleep for both).  Expiry
+# is kept in whole seconds, so "3s" means 2-3 s from now: enough headroom for
+# the VALID checks below even under ASan on a loaded machine.
+exp_key=$(mk --owner alice --scopes a:b --expires 3s)
 rot_old=$(mk --owner alice --scopes a:b)
 rot_id=$(key_id "$db" -1)
-"$APIKEYCTL" --db "$db" rotate "$rot_id" --grace 1s >/dev/null
+"$APIKEYCTL" --db "$db" rotate "$rot_id" --grace 3s >/dev/null
 t0=$(date +%s)
 verify_is "VALID: an expiring key before its expiry" "$db" "$exp_key" VALID
 verify_is "VALID: a rotated key in its grace period" "$db" "$rot_old" VALID
@@ -96,7 +98,7 @@ verify_is "UNAVAILABLE: a corrupt database" "$T_TMP/corrupt.db" "$key" UNAVAILAB
 one_line "... with one error line"
 
 # EXPIRED: the keys made first
-left=$(( 3 - ($(date +%s) - t0) ))
+left=$(( 4 - ($(date +%s) - t0) ))
 [ "$left" -gt 0 ] && sleep "$left"
 verify_is "EXPIRED: past --expires" "$db" "$exp_key" EXPIRED
 verify_is "EXPIRED: a rotated key after its grace" "$db" "$rot_old" EXPIRED
