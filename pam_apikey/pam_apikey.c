@@ -158,6 +158,17 @@ struct attempt {
 	char source[SOURCE_SIZE];
 };
 
+/* This call's options (*o: the caller frees it) and log context: PAM_SUCCESS,
+ * or the answer to give when they cannot be honoured. */
+static int attempt_start(struct attempt *a, int argc, const char **argv, struct pam_opts **o)
+{
+	if (!(*o = opts_parse(a->pamh, argc, argv)))
+		return PAM_BUF_ERR;
+	a->o = *o;
+	a->lc.debug = (*o)->debug;
+	return (*o)->broken ? PAM_AUTHINFO_UNAVAIL : PAM_SUCCESS;
+}
+
 static int open_store(struct attempt *a)
 {
 	int r;
@@ -302,14 +313,8 @@ PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const ch
 	(void)flags;
 	/* A new attempt on this handle forgets what an earlier one proved. */
 	pam_set_data(pamh, STATE_NAME, NULL, NULL);
-	if (!(o = opts_parse(pamh, argc, argv)))
-		return PAM_BUF_ERR;
-	a.o = o;
-	a.lc.debug = o->debug;
-	if (o->broken) {
-		r = PAM_AUTHINFO_UNAVAIL;
+	if ((r = attempt_start(&a, argc, argv, &o)) != PAM_SUCCESS)
 		goto out;
-	}
 	if ((r = effective_scope(pamh, o)) != PAM_SUCCESS)
 		goto out;
 	if ((r = login_user(pamh, &a.user)) != PAM_SUCCESS)
@@ -407,20 +412,14 @@ PUBLIC int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char 
 	const struct pam_state *st = state_get(pamh);
 	struct attempt a = { .pamh = pamh, .lc = { .pamh = pamh } };
 	struct apikey_verify_result res;
-	struct pam_opts *o;
+	struct pam_opts *o = NULL;
 	int r;
 
 	(void)flags;
 	if (!st)
 		return PAM_IGNORE;   /* this handle did not log in with a key */
-	if (!(o = opts_parse(pamh, argc, argv)))
-		return PAM_BUF_ERR;
-	a.o = o;
-	a.lc.debug = o->debug;
-	if (o->broken) {
-		r = PAM_AUTHINFO_UNAVAIL;
+	if ((r = attempt_start(&a, argc, argv, &o)) != PAM_SUCCESS)
 		goto out;
-	}
 	if ((r = login_user(pamh, &a.user)) != PAM_SUCCESS)
 		goto out;
 	/* The store the key came from; this line's own require_plan= wins over
