@@ -52,21 +52,15 @@ void apikey_cache_clear(struct apikey_cache *c)
 	pthread_rwlock_unlock(&c->lock);
 }
 
-uint64_t cache_epoch(struct apikey_cache *c)
-{
-	uint64_t e;
-
-	pthread_rwlock_rdlock(&c->lock);
-	e = c->epoch;
-	pthread_rwlock_unlock(&c->lock);
-	return e;
-}
-
-bool cache_get(struct apikey_cache *c, const unsigned char d[DIGEST_LEN], struct key_record *out)
+/* One read lock for both answers: the record (if any) and the epoch a later
+ * cache_put of this lookup must present. */
+bool cache_get(struct apikey_cache *c, const unsigned char d[DIGEST_LEN], struct key_record *out,
+               uint64_t *epoch)
 {
 	const struct key_record *e;
 
 	pthread_rwlock_rdlock(&c->lock);
+	*epoch = c->epoch;
 	e = map_get(c->m, d, DIGEST_LEN);
 	if (e) {
 		memcpy(out, e, ENTRY_SIZE);

@@ -87,8 +87,10 @@ enum apikey_outcome check_record(const struct key_record *rec,
                                  const struct apikey_verify_request *rq, int64_t now_ms);
 
 /* core/cache.c */
-uint64_t cache_epoch(struct apikey_cache *c);
-bool cache_get(struct apikey_cache *c, const unsigned char d[DIGEST_LEN], struct key_record *out);
+/* A hit copies the record into out; either way *epoch is what cache_put of a
+ * store lookup made after this miss must pass (a clear in between drops it). */
+bool cache_get(struct apikey_cache *c, const unsigned char d[DIGEST_LEN], struct key_record *out,
+               uint64_t *epoch);
 void cache_put(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIGEST_LEN],
                const struct key_record *rec);
 

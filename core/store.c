@@ -1199,9 +1199,10 @@ void apikey_import_rollback(struct apikey_store *s)
 	store_tx_rollback(s);
 }
 
-int apikey_import_check(const struct apikey_import_params *p, const char **why)
+/* The checks of an import line; the normalised scopes go to scopes. */
+static int import_validate(const struct apikey_import_params *p, char scopes[APIKEY_SCOPES_SIZE],
+                           const char **why)
 {
-	char scopes[APIKEY_SCOPES_SIZE];
 	size_t hlen = p->hint ? strlen(p->hint) : 0;
 	const char *dummy;
 
@@ -1223,9 +1224,16 @@ int apikey_import_check(const struct apikey_import_params *p, const char **why)
 		return *why = "rate_limit must be 1..1000000", APIKEY_ERR_INVALID;
 	if (p->metadata && strlen(p->metadata) >= APIKEY_META_SIZE)
 		return *why = "metadata longer than 2047 bytes", APIKEY_ERR_INVALID;
-	if (apikey_scopes_normalize(p->scopes, scopes, sizeof(scopes)) != 0 || !scopes[0])
+	if (apikey_scopes_normalize(p->scopes, scopes, APIKEY_SCOPES_SIZE) != 0 || !scopes[0])
 		return *why = "scopes must be a non-empty list of resource:action scopes", APIKEY_ERR_INVALID;
 	return 0;
+}
+
+int apikey_import_check(const struct apikey_import_params *p, const char **why)
+{
+	char scopes[APIKEY_SCOPES_SIZE];
+
+	return import_validate(p, scopes, why);
 }
 
 int apikey_import_one(struct apikey_store *s, const struct apikey_import_params *p,
@@ -1238,11 +1246,9 @@ int apikey_import_one(struct apikey_store *s, const struct apikey_import_params 
 	const char *alg;
 	int r;
 
-	if ((r = apikey_import_check(p, NULL)) != 0)
+	if ((r = import_validate(p, scopes, NULL)) != 0)
 		return r;
 	alg = foreign_alg(p->hash);
-	if ((r = apikey_scopes_normalize(p->scopes, scopes, sizeof(scopes))) != 0 || !scopes[0])
-		return r ? r : APIKEY_ERR_INVALID;
 	if ((r = apikey_id_generate(id)) != 0)
 		return r;
 	k.owner = p->owner;

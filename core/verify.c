@@ -171,16 +171,11 @@ int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_ve
 		unavailable(res, r);
 		goto out;
 	}
-	/* Any committed change to keys, accounts or presets empties the cache
-	 * before this request looks in it: revocation is never served stale. */
+	/* Any committed change to keys or accounts empties the cache before
+	 * this request looks in it: revocation is never served stale. */
 	if (v->cache && apikey_store_changed(s))
 		apikey_cache_clear(v->cache);
-	if (v->cache) {
-		epoch = cache_epoch(v->cache);
-		r = cache_get(v->cache, d, &rec) ? 0 : APIKEY_ERR_NOT_FOUND;
-	} else {
-		r = APIKEY_ERR_NOT_FOUND;
-	}
+	r = v->cache && cache_get(v->cache, d, &rec, &epoch) ? 0 : APIKEY_ERR_NOT_FOUND;
 	if (r == APIKEY_ERR_NOT_FOUND) {
 		r = store_lookup_digest(s, d, &rec);
 		if (r == APIKEY_ERR_NOT_FOUND && (r = store_lookup_foreign(s, rq->key, rq->key_len, &rec)) == 0 &&

@@ -46,8 +46,8 @@
 #define APIKEY_LISTEN_MAX     8
 #define APIKEY_PATH_SIZE      4096
 /* Verified-key cache bound: an entry is ~1.4 kB (fixed-size record without
- * metadata), so the default costs at most ~14 MB; a miss costs one probe. */
-#define APIKEY_CACHE_ENTRIES_DEFAULT 10000
+ * metadata), so the default costs at most ~11.5 MB; a miss costs one probe. */
+#define APIKEY_CACHE_ENTRIES_DEFAULT 8192
 
 /* ---- errors -------------------------------------------------------------- */
 enum {

@@ -54,12 +54,12 @@ static void stale_insert_dropped(void **state)
 	memset(&rec, 0, sizeof(rec));
 	memcpy(rec.info.id, "key_aaaaaaaaaaaaaaaa", APIKEY_ID_SIZE);
 	assert_int_equal(apikey_cache_new(&c, 0), 0);
-	epoch = cache_epoch(c);
+	assert_false(cache_get(c, d, &out, &epoch));  /* a miss: the lookup begins */
 	apikey_cache_clear(c);                 /* another thread saw a change */
-	cache_put(c, epoch, d, &rec);
-	assert_false(cache_get(c, d, &out));
-	cache_put(c, cache_epoch(c), d, &rec); /* a lookup after the clear is kept */
-	assert_true(cache_get(c, d, &out));
+	cache_put(c, epoch, d, &rec);          /* the lookup's (maybe stale) record */
+	assert_false(cache_get(c, d, &out, &epoch));
+	cache_put(c, epoch, d, &rec);          /* a lookup after the clear is kept */
+	assert_true(cache_get(c, d, &out, &epoch));
 	assert_string_equal(out.info.id, "key_aaaaaaaaaaaaaaaa");
 	apikey_cache_free(c);
 }
@@ -71,14 +71,15 @@ static void *hammer(void *arg)
 	struct hammer *h = arg;
 	struct key_record rec, out;
 	unsigned char d[DIGEST_LEN] = { 0 };
+	uint64_t epoch;
 
 	memset(&rec, 0, sizeof(rec));
 	for (int i = 0; i < 20000; i++) {
 		d[0] = (unsigned char)(i % 64);
 		d[1] = (unsigned char)h->id;
 		snprintf(rec.info.id, sizeof(rec.info.id), "key_%016d", i % 64);
-		if (!cache_get(h->c, d, &out))
-			cache_put(h->c, cache_epoch(h->c), d, &rec);
+		if (!cache_get(h->c, d, &out, &epoch))
+			cache_put(h->c, epoch, d, &rec);
 		else if (strncmp(out.info.id, "key_", 4) != 0)
 			return (void *)1;             /* a torn record */
 		if (h->id == 0 && i % 997 == 0)
