@@ -510,7 +510,8 @@ static int start(struct daemon *d)
 	int r;
 
 	n = d->cfg->threads ? d->cfg->threads : online_cpus();
-	if ((r = apikey_cache_new(&d->sh.cache, SIDECAR_CACHE_ENTRIES)) != 0 ||
+	/* the core's default bound, APIKEY_CACHE_ENTRIES_DEFAULT: bounds RSS */
+	if ((r = apikey_cache_new(&d->sh.cache, 0)) != 0 ||
 	    (r = apikey_limiter_new(&d->sh.limiter)) != 0 || (r = apikey_usage_new(&d->sh.usage)) != 0)
 		return log_errx("%s", apikey_strerror(r)), -1;
 	pthread_mutex_init(&d->sh.rt_lock, NULL);

@@ -48,20 +48,33 @@ static const char *reason(int status)
 	}
 }
 
+/* Method names, in the order Allow and --routes list them. */
+static const struct { unsigned m; const char *name; } methods[] = {
+	{ EVHTTP_REQ_GET, "GET" }, { EVHTTP_REQ_HEAD, "HEAD" }, { EVHTTP_REQ_POST, "POST" },
+	{ EVHTTP_REQ_PUT, "PUT" }, { EVHTTP_REQ_DELETE, "DELETE" }, { EVHTTP_REQ_OPTIONS, "OPTIONS" },
+	{ EVHTTP_REQ_PATCH, "PATCH" }, { EVHTTP_REQ_TRACE, "TRACE" }, { EVHTTP_REQ_CONNECT, "CONNECT" },
+};
+#define N_METHODS (sizeof(methods) / sizeof(methods[0]))
+
 static const char *method_name(enum evhttp_cmd_type m)
 {
-	switch (m) {
-	case EVHTTP_REQ_GET:     return "GET";
-	case EVHTTP_REQ_POST:    return "POST";
-	case EVHTTP_REQ_HEAD:    return "HEAD";
-	case EVHTTP_REQ_PUT:     return "PUT";
-	case EVHTTP_REQ_DELETE:  return "DELETE";
-	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-	case EVHTTP_REQ_TRACE:   return "TRACE";
-	case EVHTTP_REQ_CONNECT: return "CONNECT";
-	case EVHTTP_REQ_PATCH:   return "PATCH";
-	default:                 return "OTHER";
-	}
+	for (size_t i = 0; i < N_METHODS; i++)
+		if (methods[i].m == (unsigned)m)
+			return methods[i].name;
+	return "OTHER";
+}
+
+/* "GET, HEAD" (sep ", ") or "GET,HEAD" (sep ","): the methods of a mask. */
+static const char *methods_text(unsigned mask, const char *sep, char *buf, size_t bufsz)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < N_METHODS; i++)
+		if (mask & methods[i].m)
+			used += (size_t)snprintf(buf + used, bufsz - used, "%s%s", used ? sep : "",
+			                         methods[i].name);
+	return buf;
 }
 
 /* The access-log line: time, peer, method, path (never the query: it may
@@ -154,9 +167,12 @@ static void error_body(struct evhttp_request *req, const char *msg, const char *
 }
 
 static void method_not_allowed(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep,
-                               const char *allow, int64_t t0)
+                               unsigned allowed, int64_t t0)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+	char allow[80];
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	                  methods_text(allowed, ", ", allow, sizeof(allow)));
 	error_body(req, "Method not allowed", "METHOD_NOT_ALLOWED", 405);
 	finish(w, req, ep, 405, RES_METHOD_NOT_ALLOWED, NULL, t0);
 }
@@ -195,54 +211,56 @@ static void refresh_runtime(struct sc_worker *w)
 	pthread_mutex_unlock(&w->sh->rt_lock);
 }
 
-/* Header values may carry a key: wipe them once read (evhttp frees them
- * without clearing). */
-static void wipe_header(struct evkeyvalq *h, const char *name)
+static bool is_key_header(const struct sc_worker *w, const char *name)
+{
+	return !strcasecmp(name, "Authorization") || !strcasecmp(name, "X-API-Key") ||
+	       (w->rt.key_header[0] && !strcasecmp(name, w->rt.key_header));
+}
+
+/* Header values may carry a key: wipe every one that could, once read
+ * (evhttp frees them without clearing).  One pass over the headers. */
+static void wipe_key_headers(struct sc_worker *w, struct evhttp_request *req)
 {
 	struct evkeyval *kv;
 
-	if (!name || !name[0])
-		return;
-	TAILQ_FOREACH(kv, h, next)
-		if (!strcasecmp(kv->key, name) && kv->value)
+	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
+		if (kv->value && is_key_header(w, kv->key))
 			OPENSSL_cleanse(kv->value, strlen(kv->value));
 }
 
-static void wipe_key_headers(struct sc_worker *w, struct evhttp_request *req)
-{
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-
-	wipe_header(h, "Authorization");
-	wipe_header(h, "X-API-Key");
-	wipe_header(h, w->rt.key_header);
-}
-
+/* What the request carries for verification, in one pass over its headers
+ * (the first of each key header counts, as evhttp_find_header would). */
 static void gather(struct sc_worker *w, struct evhttp_request *req, bool want_scopes,
                    struct sc_request *rq)
 {
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	struct evkeyval *kv;
 
 	memset(rq, 0, sizeof(*rq));
-	rq->authorization = evhttp_find_header(h, "Authorization");
-	rq->x_api_key = evhttp_find_header(h, "X-API-Key");
-	if (w->rt.key_header[0])
-		rq->custom_header = evhttp_find_header(h, w->rt.key_header);
+	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next) {
+		const char *k = kv->key;
+
+		/* not else-if: key_header may name one of the standard headers */
+		if (!rq->authorization && !strcasecmp(k, "Authorization"))
+			rq->authorization = kv->value;
+		if (!rq->x_api_key && !strcasecmp(k, "X-API-Key"))
+			rq->x_api_key = kv->value;
+		if (!rq->custom_header && w->rt.key_header[0] && !strcasecmp(k, w->rt.key_header))
+			rq->custom_header = kv->value;
+		if (!want_scopes)
+			continue;
+		if (!strcasecmp(k, "X-Required-Scope")) {
+			if (rq->n_scope_headers == SC_SCOPE_HEADERS_MAX)
+				rq->scope_headers_overflow = true;
+			else
+				rq->scope_headers[rq->n_scope_headers++] = kv->value;
+		} else if (!rq->plan_header && !strcasecmp(k, "X-Required-Plan")) {
+			rq->plan_header = kv->value;
+		}
+	}
 	rq->query = u ? evhttp_uri_get_query(u) : NULL;
 	rq->key_query = w->rt.key_query;
 	rq->want_scopes = want_scopes;
-	if (want_scopes)
-		TAILQ_FOREACH(kv, h, next) {
-			if (strcasecmp(kv->key, "X-Required-Scope") != 0)
-				continue;
-			if (rq->n_scope_headers == SC_SCOPE_HEADERS_MAX) {
-				rq->scope_headers_overflow = true;
-				break;
-			}
-			rq->scope_headers[rq->n_scope_headers++] = kv->value;
-		}
-	rq->plan_header = want_scopes ? evhttp_find_header(h, "X-Required-Plan") : NULL;
 	rq->conf_plans = w->rt.require_plan;
 }
 
@@ -351,28 +369,44 @@ static json_t *ratelimit_json(const struct apikey_verify_result *res)
 
 /* ---- handlers ---------------------------------------------------------------- */
 
+/*
+ * The step /auth and /v1/whoami share: the key the request presents (and,
+ * for /auth, the scopes and plans it requires), verified, key headers wiped.
+ * True for VALID; otherwise the request has been answered (400 or the SPEC
+ * §3 error; /auth's error bodies follow auth_error_body).
+ */
+static bool key_valid(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep,
+                      const char *source, struct apikey_verify_result *res, int64_t t0)
+{
+	bool auth = ep == EP_AUTH, body = !auth || w->rt.auth_error_body;
+	struct sc_request rq;
+	struct sc_input in;
+	const char *why;
+
+	gather(w, req, auth, &rq);
+	if (sc_request_input(&rq, &in, &why) != 0) {
+		wipe_key_headers(w, req);
+		bad_request(w, req, ep, why, body, t0);
+		return false;
+	}
+	run_verify(w, &in, source, res);
+	wipe_key_headers(w, req);
+	if (res->outcome != APIKEY_VALID) {
+		outcome_error(w, req, ep, res, body, t0);
+		return false;
+	}
+	return true;
+}
+
 /* ANY /auth — forward-auth for nginx auth_request, Envoy ext_authz, Traefik
  * forwardAuth.  200 carries no body (Content-Length: 0) and the identity. */
 static void h_auth(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
 {
 	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
 	struct apikey_verify_result res;
-	struct sc_request rq;
-	struct sc_input in;
-	const char *why;
 
-	gather(w, req, true, &rq);
-	if (sc_request_input(&rq, &in, &why) != 0) {
-		wipe_key_headers(w, req);
-		bad_request(w, req, EP_AUTH, why, w->rt.auth_error_body, t0);
+	if (!key_valid(w, req, EP_AUTH, "http:/auth", &res, t0))
 		return;
-	}
-	run_verify(w, &in, "http:/auth", &res);
-	wipe_key_headers(w, req);
-	if (res.outcome != APIKEY_VALID) {
-		outcome_error(w, req, EP_AUTH, &res, w->rt.auth_error_body, t0);
-		return;
-	}
 	evhttp_add_header(oh, "X-ApiKey-Id", res.key.id);
 	evhttp_add_header(oh, "X-ApiKey-Owner", res.key.owner);
 	evhttp_add_header(oh, "X-ApiKey-Scopes", res.key.scopes);
@@ -393,10 +427,6 @@ static void h_verify(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 	bool ok = true;
 	int r;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		method_not_allowed(w, req, EP_VERIFY, "POST", t0);
-		return;
-	}
 	body = len ? (char *)evbuffer_pullup(ib, (ev_ssize_t)len) : NULL;
 	r = sc_parse_verify_body(body, len, &in, why, sizeof(why));
 	if (body)   /* the body holds the key */
@@ -426,28 +456,10 @@ static void h_verify(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 static void h_whoami(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
 {
 	struct apikey_verify_result res;
-	struct sc_request rq;
-	struct sc_input in;
-	const char *why;
 	bool ok;
 
-	if (!(evhttp_request_get_command(req) & M_READ)) {
-		wipe_key_headers(w, req);
-		method_not_allowed(w, req, EP_WHOAMI, "GET, HEAD", t0);
+	if (!key_valid(w, req, EP_WHOAMI, "http:/v1/whoami", &res, t0))
 		return;
-	}
-	gather(w, req, false, &rq);
-	if (sc_request_input(&rq, &in, &why) != 0) {
-		wipe_key_headers(w, req);
-		bad_request(w, req, EP_WHOAMI, why, true, t0);
-		return;
-	}
-	run_verify(w, &in, "http:/v1/whoami", &res);
-	wipe_key_headers(w, req);
-	if (res.outcome != APIKEY_VALID) {
-		outcome_error(w, req, EP_WHOAMI, &res, true, t0);
-		return;
-	}
 	ratelimit_headers(evhttp_request_get_output_headers(req), &res);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
 	ok = json_body(req, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o}",
@@ -462,10 +474,6 @@ static void h_whoami(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 
 static void h_healthz(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
 {
-	if (!(evhttp_request_get_command(req) & M_READ)) {
-		method_not_allowed(w, req, EP_HEALTHZ, "GET, HEAD", t0);
-		return;
-	}
 	text_body(req, "text/plain; charset=utf-8", "ok\n", 3);
 	finish(w, req, EP_HEALTHZ, 200, RES_OK, NULL, t0);
 }
@@ -474,10 +482,6 @@ static void h_readyz(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 {
 	bool ready;
 
-	if (!(evhttp_request_get_command(req) & M_READ)) {
-		method_not_allowed(w, req, EP_READYZ, "GET, HEAD", t0);
-		return;
-	}
 	ready = apikey_store_ready(w->store);
 	if (ready)
 		text_body(req, "text/plain; charset=utf-8", "ready\n", 6);
@@ -488,10 +492,6 @@ static void h_readyz(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 
 static void h_metrics(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
 {
-	if (!(evhttp_request_get_command(req) & M_READ)) {
-		method_not_allowed(w, req, EP_METRICS, "GET, HEAD", t0);
-		return;
-	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	                  "text/plain; version=0.0.4; charset=utf-8");
 	sc_metrics_render(w->sh, evhttp_request_get_output_buffer(req));
@@ -500,10 +500,6 @@ static void h_metrics(struct sc_worker *w, struct evhttp_request *req, int64_t t
 
 static void h_openapi(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
 {
-	if (!(evhttp_request_get_command(req) & M_READ)) {
-		method_not_allowed(w, req, EP_OPENAPI, "GET, HEAD", t0);
-		return;
-	}
 	text_body(req, "application/json", sc_openapi_json, sc_openapi_json_len);
 	finish(w, req, EP_OPENAPI, 200, RES_OK, NULL, t0);
 }
@@ -522,13 +518,24 @@ static const struct route routes[] = {
 /* evhttp callback argument: the worker that owns the evhttp and the route. */
 struct route_ctx { struct sc_worker *w; const struct route *r; };
 
+/* A route's methods are checked here, once, from the table. */
+static void dispatch(struct sc_worker *w, const struct route *r, struct evhttp_request *req,
+                     int64_t t0)
+{
+	refresh_runtime(w);
+	if (!(evhttp_request_get_command(req) & r->methods)) {
+		wipe_key_headers(w, req);
+		method_not_allowed(w, req, r->ep, r->methods, t0);
+		return;
+	}
+	r->fn(w, req, t0);
+}
+
 static void on_route(struct evhttp_request *req, void *arg)
 {
 	const struct route_ctx *c = arg;
-	int64_t t0 = sc_now_ns();
 
-	refresh_runtime(c->w);
-	c->r->fn(c->w, req, t0);
+	dispatch(c->w, c->r, req, sc_now_ns());
 }
 
 /* Everything else: /auth/… (prefix route), or 404. */
@@ -539,14 +546,14 @@ static void on_other(struct evhttp_request *req, void *arg)
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
 	int64_t t0 = sc_now_ns();
 
-	refresh_runtime(w);
 	for (size_t i = 0; path && i < N_ROUTES; i++) {
 		size_t n = strlen(routes[i].path);
 		if (routes[i].prefix && !strncmp(path, routes[i].path, n) && path[n] == '/') {
-			routes[i].fn(w, req, t0);
+			dispatch(w, &routes[i], req, t0);
 			return;
 		}
 	}
+	refresh_runtime(w);
 	wipe_key_headers(w, req);
 	error_body(req, "Not found", "NOT_FOUND", 404);
 	finish(w, req, EP_OTHER, 404, RES_NOT_FOUND, NULL, t0);
@@ -580,20 +587,12 @@ int sc_http_setup(struct sc_worker *w)
 
 void sc_http_print_routes(void)
 {
-	static const struct { unsigned m; const char *name; } names[] = {
-		{ EVHTTP_REQ_GET, "GET" }, { EVHTTP_REQ_HEAD, "HEAD" }, { EVHTTP_REQ_POST, "POST" },
-		{ EVHTTP_REQ_PUT, "PUT" }, { EVHTTP_REQ_DELETE, "DELETE" },
-		{ EVHTTP_REQ_OPTIONS, "OPTIONS" }, { EVHTTP_REQ_PATCH, "PATCH" },
-	};
+	char m[80];
 
-	for (size_t i = 0; i < N_ROUTES; i++)
-		for (int pass = 0; pass < (routes[i].prefix ? 2 : 1); pass++) {
-			const char *sep = "";
-			for (size_t j = 0; j < sizeof(names) / sizeof(names[0]); j++)
-				if (routes[i].methods & names[j].m) {
-					printf("%s%s", sep, names[j].name);
-					sep = ",";
-				}
-			printf(" %s%s\n", routes[i].path, pass ? "/{rest}" : "");
-		}
+	for (size_t i = 0; i < N_ROUTES; i++) {
+		methods_text(routes[i].methods, ",", m, sizeof(m));
+		printf("%s %s\n", m, routes[i].path);
+		if (routes[i].prefix)
+			printf("%s %s/{rest}\n", m, routes[i].path);
+	}
 }

@@ -25,8 +25,6 @@
 #define SIDECAR_KEY_BUF           (APIKEY_KEY_MAX + 2)
 /* Header / query parameter names from the configuration. */
 #define SIDECAR_NAME_MAX          APIKEY_NAME_SIZE
-/* Verified keys kept in the shared cache (~1.4 kB each): bounds RSS. */
-#define SIDECAR_CACHE_ENTRIES     8192
 /* Worker threads at most (the config grammar allows 0..256). */
 #define SIDECAR_THREADS_MAX       256
 /* listen(2) backlog of every socket. */

@@ -107,7 +107,8 @@ is "/v1/whoami" "$(curl -s -m 5 -w '\n%{http_code}' -H "Authorization: Bearer $K
 	"200 $KID alice ['docs:read', 'docs:write'] None 1000 1000 True False"
 is "/v1/whoami without a key" "$(curl -s -m 5 -w '\n%{http_code}' "$SC_URL/v1/whoami" | field 'd["code"], d["status"]')" "401 MISSING_KEY 401"
 is "/v1/whoami revoked key" "$(curl -s -m 5 -w '\n%{http_code}' -H "X-API-Key: $KREV" "$SC_URL/v1/whoami" | field 'd["code"]')" "401 REVOKED"
-is "POST /v1/whoami is 405" "$(sc_status /v1/whoami -X POST -H "X-API-Key: $K")" 405
+got=$(curl -s -m 5 -D "$T_TMP/h" -o /dev/null -w '%{http_code}' -X POST -H "X-API-Key: $K" "$SC_URL/v1/whoami")
+is "POST /v1/whoami is 405 with Allow: GET, HEAD" "$got $(sc_header Allow "$T_TMP/h")" "405 GET, HEAD"
 
 # the rest
 is "/healthz" "$(curl -s -m 5 -w ' %{http_code}' "$SC_URL/healthz" | tr -d '\n')" "ok 200"
