@@ -287,6 +287,31 @@ int cli_getopt(struct ctl *ctl, int argc, char **argv, const char *shortopts,
 	return c;
 }
 
+int cli_help(const char *usage)
+{
+	fputs(usage, stdout);
+	return EXIT_OK;
+}
+
+int cli_common_opts(struct ctl *ctl, int argc, char **argv, const char *usage, bool *as_json)
+{
+	static const struct option with_json[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	while ((c = cli_getopt(ctl, argc, argv, "h", as_json ? with_json : with_json + 1)) != -1) {
+		if (c == 'h')
+			return cli_help(usage), -1;
+		if (c != 'j')
+			return EXIT_USAGE;
+		*as_json = true;
+	}
+	return 0;
+}
+
 int cli_parse_uint(struct ctl *ctl, const char *flag, const char *s, unsigned long long min,
                    unsigned long long max, unsigned long long *out)
 {
@@ -454,6 +479,31 @@ json_t *cli_key_json(const struct apikey_key_info *k, int64_t now)
 	json_object_set_new(o, "rotated_to", str_or_null(k->rotated_to));
 	json_object_set_new(o, "metadata", meta ? meta : json_object());
 	return o;
+}
+
+int cli_json_item(unsigned long *count, json_t *o)
+{
+	int r;
+
+	if (!o)
+		return APIKEY_ERR_NOMEM;
+	fputs(*count ? ",\n" : "\n", stdout);
+	r = json_dumpf(o, stdout, JSON_COMPACT);
+	json_decref(o);
+	(*count)++;
+	return r == 0 && !ferror(stdout) ? 0 : APIKEY_ERR_IO;
+}
+
+void cli_json_end(unsigned long count)
+{
+	fputs(count ? "\n]\n" : "]\n", stdout);
+}
+
+int cli_list_error(struct ctl *ctl, int r, const char *what)
+{
+	if (r == APIKEY_ERR_IO)
+		return cli_fail(ctl, "cannot write the output: %s", strerror(errno));
+	return cli_fail_err(ctl, r, what);
 }
 
 int cli_print_json(struct ctl *ctl, json_t *v)

@@ -71,6 +71,15 @@ void cli_forget(struct ctl *ctl);
 int cli_getopt(struct ctl *ctl, int argc, char **argv, const char *shortopts,
                const struct option *longopts);
 
+/* Print a verb's usage on stdout; returns EXIT_OK. */
+int cli_help(const char *usage);
+/*
+ * The options of a verb that takes only --help and, when as_json is given,
+ * --json.  Returns 0 to go on, -1 after printing the help (exit 0), or
+ * EXIT_USAGE after a usage line.
+ */
+int cli_common_opts(struct ctl *ctl, int argc, char **argv, const char *usage, bool *as_json);
+
 /* Parsing of flag values: 0 or a usage line already printed (EXIT_USAGE). */
 int cli_parse_uint(struct ctl *ctl, const char *flag, const char *s,
                    unsigned long long min, unsigned long long max, unsigned long long *out);
@@ -86,6 +95,16 @@ json_t *cli_scopes_json(const char *scopes);     /* "a:b,c:d" → ["a:b","c:d"] 
 json_t *cli_key_json(const struct apikey_key_info *k, int64_t now);
 /* Print v as JSON (indented) and a newline on stdout; takes ownership. */
 int cli_print_json(struct ctl *ctl, json_t *v);
+/*
+ * Listings stream a JSON array, one compact object per line, so a million
+ * keys are never held in memory: print "[", then cli_json_item for each
+ * object (takes ownership; 0, APIKEY_ERR_NOMEM or APIKEY_ERR_IO), then
+ * cli_json_end.
+ */
+int cli_json_item(unsigned long *count, json_t *o);
+void cli_json_end(unsigned long count);
+/* The error line of a listing that failed (APIKEY_ERR_IO: the output). */
+int cli_list_error(struct ctl *ctl, int r, const char *what);
 int64_t cli_now(void);
 
 /* The verbs (cli/cmd_*.c) */

@@ -4,58 +4,6 @@
 #include <string.h>
 #include "cli.h"
 
-static int help(const char *usage)
-{
-	fputs(usage, stdout);
-	return EXIT_OK;
-}
-
-/* Options every verb here accepts: --help and, where it makes sense, --json. */
-static int common_opts(struct ctl *ctl, int argc, char **argv, const char *usage, bool *as_json)
-{
-	static const struct option with_json[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
-
-	while ((c = cli_getopt(ctl, argc, argv, "h", as_json ? with_json : with_json + 1)) != -1) {
-		if (c == 'h')
-			return help(usage), -1;
-		if (c != 'j')
-			return EXIT_USAGE;
-		*as_json = true;
-	}
-	return 0;
-}
-
-/* Streams a JSON array one compact object per line (bounded memory). */
-static int json_item(unsigned long *count, json_t *o)
-{
-	int r;
-
-	if (!o)
-		return APIKEY_ERR_NOMEM;
-	fputs(*count ? ",\n" : "\n", stdout);
-	r = json_dumpf(o, stdout, JSON_COMPACT);
-	json_decref(o);
-	(*count)++;
-	return r == 0 && !ferror(stdout) ? 0 : APIKEY_ERR_IO;
-}
-
-static void json_end(unsigned long count)
-{
-	fputs(count ? "\n]\n" : "]\n", stdout);
-}
-
-static int list_error(struct ctl *ctl, int r, const char *what)
-{
-	if (r == APIKEY_ERR_IO)
-		return cli_fail(ctl, "cannot write the output: %s", strerror(errno));
-	return cli_fail_err(ctl, r, what);
-}
-
 /* ---- preset ------------------------------------------------------------------ */
 
 static const char preset_usage[] =
@@ -78,7 +26,7 @@ static int preset_one(void *vctx, const char *name, const char *scopes)
 			json_object_set_new(o, "name", json_string(name));
 			json_object_set_new(o, "scopes", cli_scopes_json(scopes));
 		}
-		return json_item(&pc->count, o);
+		return cli_json_item(&pc->count, o);
 	}
 	printf("%-31s  %s\n", name, scopes);
 	return ferror(stdout) ? APIKEY_ERR_IO : 0;
@@ -92,7 +40,7 @@ int cmd_preset(struct ctl *ctl, int argc, char **argv)
 	const char *sub, *name;
 	int r, nargs;
 
-	if ((r = common_opts(ctl, argc, argv, preset_usage, &pc.json)) != 0)
+	if ((r = cli_common_opts(ctl, argc, argv, preset_usage, &pc.json)) != 0)
 		return r < 0 ? EXIT_OK : r;
 	nargs = argc - optind;
 	if (nargs < 1)
@@ -107,9 +55,9 @@ int cmd_preset(struct ctl *ctl, int argc, char **argv)
 		if (pc.json)
 			fputs("[", stdout);
 		if ((r = apikey_preset_list(s, preset_one, &pc)) != 0)
-			return list_error(ctl, r, "cannot list presets");
+			return cli_list_error(ctl, r, "cannot list presets");
 		if (pc.json)
-			json_end(pc.count);
+			cli_json_end(pc.count);
 		return EXIT_OK;
 	}
 	if (pc.json)
@@ -186,7 +134,7 @@ int cmd_account(struct ctl *ctl, int argc, char **argv)
 				return cli_usage(ctl, "--active: yes or no");
 			break;
 		case 'j': as_json = true; break;
-		case 'h': return help(account_usage);
+		case 'h': return cli_help(account_usage);
 		default: return EXIT_USAGE;
 		}
 	}
@@ -261,7 +209,7 @@ static int event_one(void *vctx, const struct apikey_event *e)
 			json_object_set_new(o, "reason", e->reason[0] ? json_string(e->reason) : json_null());
 			json_object_set_new(o, "source", e->source[0] ? json_string(e->source) : json_null());
 		}
-		return json_item(&ec->count, o);
+		return cli_json_item(&ec->count, o);
 	}
 	cli_time_text(e->at, "-", t);
 	printf("%-20s  %-18s  %-20s  %-18s  %s\n", t, e->event, e->key_id[0] ? e->key_id : "-",
@@ -296,7 +244,7 @@ int cmd_log(struct ctl *ctl, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'j': ec.json = true; break;
-		case 'h': return help(log_usage);
+		case 'h': return cli_help(log_usage);
 		default: return EXIT_USAGE;
 		}
 	}
@@ -309,9 +257,9 @@ int cmd_log(struct ctl *ctl, int argc, char **argv)
 	else
 		printf("%-20s  %-18s  %-20s  %-18s  %s\n", "TIME", "EVENT", "KEY", "REASON", "SOURCE");
 	if ((r = apikey_event_list(s, id, (unsigned)limit, event_one, &ec)) != 0)
-		return list_error(ctl, r, "cannot list events");
+		return cli_list_error(ctl, r, "cannot list events");
 	if (ec.json)
-		json_end(ec.count);
+		cli_json_end(ec.count);
 	return EXIT_OK;
 }
 
@@ -338,7 +286,7 @@ static int usage_one(void *vctx, const struct apikey_key_info *k)
 			json_object_set_new(o, "use_count", json_integer((json_int_t)k->use_count));
 			json_object_set_new(o, "last_used_at", cli_time_json(k->last_used_at));
 		}
-		return json_item(&uc->count, o);
+		return cli_json_item(&uc->count, o);
 	}
 	cli_time_text(k->last_used_at, "never", t);
 	printf("%-20s  %-20s  %-16s  %10llu  %s\n", k->id, k->hint, k->owner,
@@ -363,7 +311,7 @@ int cmd_usage(struct ctl *ctl, int argc, char **argv)
 		switch (c) {
 		case 'o': owner = optarg; break;
 		case 'j': uc.json = true; break;
-		case 'h': return help(usage_usage);
+		case 'h': return cli_help(usage_usage);
 		default: return EXIT_USAGE;
 		}
 	}
@@ -376,9 +324,9 @@ int cmd_usage(struct ctl *ctl, int argc, char **argv)
 	else
 		printf("%-20s  %-20s  %-16s  %10s  %s\n", "ID", "HINT", "OWNER", "USES", "LAST USED");
 	if ((r = apikey_key_list(s, owner, usage_one, &uc)) != 0)
-		return list_error(ctl, r, "cannot list usage");
+		return cli_list_error(ctl, r, "cannot list usage");
 	if (uc.json)
-		json_end(uc.count);
+		cli_json_end(uc.count);
 	return EXIT_OK;
 }
 
@@ -408,7 +356,7 @@ int cmd_prune(struct ctl *ctl, int argc, char **argv)
 			if (cli_parse_when(ctl, "--before", optarg, false, &before) != 0)
 				return EXIT_USAGE;
 			break;
-		case 'h': return help(prune_usage);
+		case 'h': return cli_help(prune_usage);
 		default: return EXIT_USAGE;
 		}
 	}
@@ -435,7 +383,7 @@ int cmd_db(struct ctl *ctl, int argc, char **argv)
 	struct apikey_store *s;
 	int r;
 
-	if ((r = common_opts(ctl, argc, argv, db_usage, NULL)) != 0)
+	if ((r = cli_common_opts(ctl, argc, argv, db_usage, NULL)) != 0)
 		return r < 0 ? EXIT_OK : r;
 	if (argc - optind != 1 || strcmp(argv[optind], "check") != 0)
 		return cli_usage(ctl, "the only db command is 'check'");

@@ -326,7 +326,7 @@ int cmd_import(struct ctl *ctl, int argc, char **argv)
 	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'n': dry_run = true; break;
-		case 'h': fputs(import_usage, stdout); return EXIT_OK;
+		case 'h': return cli_help(import_usage);
 		default: return EXIT_USAGE;
 		}
 	}

@@ -1,15 +1,8 @@
 /* cmd_keys.c — the verbs of a key's life: init, create, list, show, revoke,
  * rotate.  A raw key is printed once (create, rotate) and then wiped. */
-#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
-
-static int help(const char *usage)
-{
-	fputs(usage, stdout);
-	return EXIT_OK;
-}
 
 static int no_more_args(struct ctl *ctl, int argc, char **argv)
 {
@@ -48,14 +41,10 @@ static const char init_usage[] =
 
 int cmd_init(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, { 0 } };
-	int c, r;
+	int r;
 
-	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1)
-		if (c == 'h')
-			return help(init_usage);
-		else
-			return EXIT_USAGE;
+	if ((r = cli_common_opts(ctl, argc, argv, init_usage, NULL)) != 0)
+		return r < 0 ? EXIT_OK : r;
 	if ((r = no_more_args(ctl, argc, argv)) != 0 || (r = cli_config(ctl)) != 0)
 		return r;
 	if ((r = apikey_store_init(&ctl->cfg, cli_log, ctl)) != 0)
@@ -193,7 +182,7 @@ int cmd_create(struct ctl *ctl, int argc, char **argv)
 			break;
 		case 'm': meta_arg = optarg; break;
 		case 'j': as_json = true; break;
-		case 'h': return help(create_usage);
+		case 'h': return cli_help(create_usage);
 		default: return EXIT_USAGE;
 		}
 	}
@@ -266,19 +255,8 @@ static int list_one(void *vctx, const struct apikey_key_info *k)
 	struct list_ctx *lc = vctx;
 	char b1[32], b2[32], b3[32], exp[32], used[32];
 
-	if (lc->json) {
-		json_t *o = cli_key_json(k, lc->now);
-		int r;
-		if (!o)
-			return APIKEY_ERR_NOMEM;
-		/* one object per line inside the array: a listing of a million keys
-		 * is streamed, never held in memory */
-		fputs(lc->count ? ",\n" : "\n", stdout);
-		r = json_dumpf(o, stdout, JSON_COMPACT);
-		json_decref(o);
-		lc->count++;
-		return r == 0 ? 0 : APIKEY_ERR_IO;
-	}
+	if (lc->json)
+		return cli_json_item(&lc->count, cli_key_json(k, lc->now));
 	cli_time_text(k->expires_at, "never", exp);
 	cli_time_text(k->last_used_at, "never", used);
 	printf(LIST_FMT, k->id, k->hint, col(b1, sizeof(b1), k->owner, 14),
@@ -305,7 +283,7 @@ int cmd_list(struct ctl *ctl, int argc, char **argv)
 		switch (c) {
 		case 'o': owner = optarg; break;
 		case 'j': lc.json = true; break;
-		case 'h': return help(list_usage);
+		case 'h': return cli_help(list_usage);
 		default: return EXIT_USAGE;
 		}
 	}
@@ -317,13 +295,10 @@ int cmd_list(struct ctl *ctl, int argc, char **argv)
 		fputs("[", stdout);
 	else
 		printf(LIST_FMT, "ID", "HINT", "OWNER", "NAME", "SCOPES", "STATUS", "EXPIRES", "LAST USED");
-	r = apikey_key_list(s, owner, list_one, &lc);
-	if (r == APIKEY_ERR_IO)
-		return cli_fail(ctl, "cannot write the output: %s", strerror(errno));
-	if (r != 0)
-		return cli_fail_err(ctl, r, "cannot list keys");
+	if ((r = apikey_key_list(s, owner, list_one, &lc)) != 0)
+		return cli_list_error(ctl, r, "cannot list keys");
 	if (lc.json)
-		fputs(lc.count ? "\n]\n" : "]\n", stdout);
+		cli_json_end(lc.count);
 	return EXIT_OK;
 }
 
@@ -335,25 +310,15 @@ static const char show_usage[] =
 
 int cmd_show(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	struct apikey_key_info k;
 	struct apikey_store *s;
 	char t1[32], t2[32], t3[32], t4[32];
 	const char *id = NULL;
 	bool as_json = false;
-	int c, r;
+	int r;
 
-	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1) {
-		switch (c) {
-		case 'j': as_json = true; break;
-		case 'h': return help(show_usage);
-		default: return EXIT_USAGE;
-		}
-	}
+	if ((r = cli_common_opts(ctl, argc, argv, show_usage, &as_json)) != 0)
+		return r < 0 ? EXIT_OK : r;
 	if ((r = one_id(ctl, argc, argv, &id)) != 0)
 		return r;
 	if (!(s = cli_store(ctl)))
@@ -394,16 +359,12 @@ static const char revoke_usage[] =
 
 int cmd_revoke(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, { 0 } };
 	struct apikey_store *s;
 	const char *id = NULL;
-	int c, r;
+	int r;
 
-	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1)
-		if (c == 'h')
-			return help(revoke_usage);
-		else
-			return EXIT_USAGE;
+	if ((r = cli_common_opts(ctl, argc, argv, revoke_usage, NULL)) != 0)
+		return r < 0 ? EXIT_OK : r;
 	if ((r = one_id(ctl, argc, argv, &id)) != 0)
 		return r;
 	if (!(s = cli_store(ctl)))
@@ -446,7 +407,7 @@ int cmd_rotate(struct ctl *ctl, int argc, char **argv)
 				return cli_usage(ctl, "--grace: '%s' is not a duration (24h, 30m, 45s, 0)", cli_echo(ctl, optarg));
 			break;
 		case 'j': as_json = true; break;
-		case 'h': return help(rotate_usage);
+		case 'h': return cli_help(rotate_usage);
 		default: return EXIT_USAGE;
 		}
 	}

@@ -78,7 +78,7 @@ int cmd_verify(struct ctl *ctl, int argc, char **argv)
 			break;
 		case 'o': rq.user = optarg; break;
 		case 'p': rq.require_plan = optarg; break;
-		case 'h': fputs(verify_usage, stdout); return EXIT_OK;
+		case 'h': return cli_help(verify_usage);
 		default: return EXIT_USAGE;
 		}
 	}
