@@ -312,6 +312,13 @@ int cli_common_opts(struct ctl *ctl, int argc, char **argv, const char *usage, b
 	return 0;
 }
 
+int cli_no_more_args(struct ctl *ctl, int argc, char **argv)
+{
+	if (optind < argc)
+		return cli_usage(ctl, "unexpected argument '%s'", cli_echo(ctl, argv[optind]));
+	return 0;
+}
+
 int cli_parse_uint(struct ctl *ctl, const char *flag, const char *s, unsigned long long min,
                    unsigned long long max, unsigned long long *out)
 {

@@ -80,6 +80,9 @@ int cli_help(const char *usage);
  */
 int cli_common_opts(struct ctl *ctl, int argc, char **argv, const char *usage, bool *as_json);
 
+/* 0, or a usage line (EXIT_USAGE) when arguments are left after the options. */
+int cli_no_more_args(struct ctl *ctl, int argc, char **argv);
+
 /* Parsing of flag values: 0 or a usage line already printed (EXIT_USAGE). */
 int cli_parse_uint(struct ctl *ctl, const char *flag, const char *s,
                    unsigned long long min, unsigned long long max, unsigned long long *out);

@@ -248,8 +248,8 @@ int cmd_log(struct ctl *ctl, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
-		return cli_usage(ctl, "unexpected argument '%s'", cli_echo(ctl, argv[optind]));
+	if ((r = cli_no_more_args(ctl, argc, argv)) != 0)
+		return r;
 	if (!(s = cli_store(ctl)))
 		return EXIT_FAIL;
 	if (ec.json)
@@ -315,8 +315,8 @@ int cmd_usage(struct ctl *ctl, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
-		return cli_usage(ctl, "unexpected argument '%s'", cli_echo(ctl, argv[optind]));
+	if ((r = cli_no_more_args(ctl, argc, argv)) != 0)
+		return r;
 	if (!(s = cli_store(ctl)))
 		return EXIT_FAIL;
 	if (uc.json)
@@ -360,8 +360,8 @@ int cmd_prune(struct ctl *ctl, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
-		return cli_usage(ctl, "unexpected argument '%s'", cli_echo(ctl, argv[optind]));
+	if ((r = cli_no_more_args(ctl, argc, argv)) != 0)
+		return r;
 	if (!(s = cli_store(ctl)))
 		return EXIT_FAIL;
 	if ((r = apikey_prune(s, before, &keys, &events)) != 0)

@@ -4,13 +4,6 @@
 #include <unistd.h>
 #include "cli.h"
 
-static int no_more_args(struct ctl *ctl, int argc, char **argv)
-{
-	if (optind < argc)
-		return cli_usage(ctl, "unexpected argument '%s'", cli_echo(ctl, argv[optind]));
-	return 0;
-}
-
 /* Exactly one positional argument, shaped like a key id. */
 static int one_id(struct ctl *ctl, int argc, char **argv, const char **id)
 {
@@ -45,7 +38,7 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 
 	if ((r = cli_common_opts(ctl, argc, argv, init_usage, NULL)) != 0)
 		return r < 0 ? EXIT_OK : r;
-	if ((r = no_more_args(ctl, argc, argv)) != 0 || (r = cli_config(ctl)) != 0)
+	if ((r = cli_no_more_args(ctl, argc, argv)) != 0 || (r = cli_config(ctl)) != 0)
 		return r;
 	if ((r = apikey_store_init(&ctl->cfg, cli_log, ctl)) != 0)
 		return cli_fail_err(ctl, r, NULL);
@@ -186,7 +179,7 @@ int cmd_create(struct ctl *ctl, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if ((r = no_more_args(ctl, argc, argv)) != 0)
+	if ((r = cli_no_more_args(ctl, argc, argv)) != 0)
 		return r;
 	if (!p.owner || !p.owner[0])
 		return cli_usage(ctl, "--owner is required");
@@ -287,7 +280,7 @@ int cmd_list(struct ctl *ctl, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if ((r = no_more_args(ctl, argc, argv)) != 0)
+	if ((r = cli_no_more_args(ctl, argc, argv)) != 0)
 		return r;
 	if (!(s = cli_store(ctl)))
 		return EXIT_FAIL;
