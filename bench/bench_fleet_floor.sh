@@ -31,10 +31,22 @@ done
 if [ "$K" -gt 0 ]; then
 	"$ff" fill -k "$K" "$PG_CONNINFO"
 	for variant in "-i after -j off" "-i after -j wal" "-i during -j off -o"; do
+		rm -f "$dir"/initsync.db*
 		# shellcheck disable=SC2086
 		"$ff" initsync $variant "$PG_CONNINFO" "$dir" || echo "initsync $variant: failed"
-		rm -f "$dir"/initsync.db*
 	done
+	# The replica left by the last variant, after the upstream moved on
+	# without it (the log pruned past it): 1% of the keys revoked, 0.1%
+	# deleted, 0.1% new.  Then the same again with nothing changed.
+	pg_psql -c "UPDATE keys SET revoked_at = 1 WHERE id IN (SELECT id FROM keys ORDER BY md5(id) LIMIT $((K / 100)));
+		DELETE FROM keys WHERE id IN (SELECT id FROM keys ORDER BY md5(id || 'x') LIMIT $((K / 1000)));
+		INSERT INTO keys SELECT 'key_n' || substr(md5(i::text), 1, 15), sha256(convert_to('n' || i, 'UTF8')),
+		  'ak_new0', 'user1', '', 'api:read', '{}', 60, 1764000000, NULL, NULL
+		  FROM generate_series(1, $((K / 1000))) i;
+		UPDATE log_head SET seq = seq + 1"
+	"$ff" resync "$PG_CONNINFO" "$dir" || echo "resync: failed"
+	"$ff" resync "$PG_CONNINFO" "$dir" || echo "resync: failed"
+	rm -f "$dir"/initsync.db*
 fi
 echo
 echo "== shared-memory rate-limit table (bench/shm_limiter.c)"

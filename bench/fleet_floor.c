@@ -32,6 +32,13 @@
  *       -o         COPY rows ordered by id (the primary key appends in order)
  *       -t N       SQLite sorter threads for the index build (PRAGMA threads)
  *
+ *   fleet-floor resync CONNINFO DIR
+ *     The replica DIR/initsync.db (left by initsync) brought to a fresh
+ *     snapshot in place, in one SQLite transaction: a merge join of the
+ *     upstream's ids with the replica's, rows that differ upserted, rows
+ *     the upstream lost deleted (what a replica does when the log no
+ *     longer reaches back to it; readers see the old state until COMMIT).
+ *
  * Nothing here is a test: it prints numbers. */
 #include <errno.h>
 #include <inttypes.h>
@@ -219,9 +226,9 @@ static int64_t be64(const unsigned char *p)
 	return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
 }
 
-/* One COPY BINARY tuple (after the file header) bound to ins and stepped:
- * text/bytea columns as they are, integer columns big-endian. */
-static void copy_row(sqlite3 *db, sqlite3_stmt *ins, const unsigned char *p, size_t n)
+/* One COPY BINARY tuple (after the file header) bound to ins: text/bytea
+ * columns as they are, integer columns big-endian. */
+static void bind_tuple(sqlite3_stmt *ins, const unsigned char *p, size_t n)
 {
 	static const char kind[KEY_NCOLS] = { 't', 'b', 't', 't', 't', 't', 't', '4', '8', '8', '8' };
 	size_t off = 2;
@@ -249,39 +256,29 @@ static void copy_row(sqlite3 *db, sqlite3_stmt *ins, const unsigned char *p, siz
 		}
 		off += (size_t)len;
 	}
+}
+
+static void copy_row(sqlite3 *db, sqlite3_stmt *ins, const unsigned char *p, size_t n)
+{
+	bind_tuple(ins, p, n);
 	if (sqlite3_step(ins) != SQLITE_DONE)
 		die("insert", sqlite3_errmsg(db));
 	sqlite3_reset(ins);
 }
 
-struct snap_times { int64_t copy_ns, index_ns, finish_ns; long rows; int64_t seq; };
-
-/*
- * The replica at db from one consistent snapshot of the upstream.  The
- * caller has created the tables; with indexes_after set they have no
- * indexes yet and get them here.  Returns the log position of the snapshot.
- */
-static void snapshot(PGconn *c, sqlite3 *db, int indexes_after, int order_by_id, struct snap_times *t)
+/* Run a COPY ... TO STDOUT (FORMAT binary) and hand each tuple to fn. */
+static long copy_each(PGconn *c, const char *sql, void (*fn)(void *ctx, const unsigned char *p, size_t n),
+                      void *ctx)
 {
 	static const char sig[11] = "PGCOPY\n\377\r\n";
-	sqlite3_stmt *ins = sq_prepare(db, "INSERT INTO keys(" KEY_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)");
-	PGresult *r;
+	PGresult *r = PQexec(c, sql);
 	char *buf;
 	int n, header = 1;
-	int64_t t0 = now_ns(), t1;
+	long rows = 0;
 
-	memset(t, 0, sizeof(*t));
-	pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-	r = PQexec(c, "SELECT seq FROM log_head");
-	pg_ok(c, r, "log head");
-	t->seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	r = PQexec(c, order_by_id ? "COPY (SELECT " KEY_COLS " FROM keys ORDER BY id) TO STDOUT (FORMAT binary)"
-	                          : "COPY (SELECT " KEY_COLS " FROM keys) TO STDOUT (FORMAT binary)");
 	if (PQresultStatus(r) != PGRES_COPY_OUT)
 		die("copy", PQerrorMessage(c));
 	PQclear(r);
-	sq_exec(db, "BEGIN");
 	while ((n = PQgetCopyData(c, &buf, 0)) > 0) {
 		const unsigned char *p = (const unsigned char *)buf;
 		size_t len = (size_t)n;
@@ -296,13 +293,9 @@ static void snapshot(PGconn *c, sqlite3 *db, int indexes_after, int order_by_id,
 			len -= 19 + ext;
 			header = 0;
 		}
-		if (len >= 2 && p[0] == 0xff && p[1] == 0xff) {   /* trailer */
-			PQfreemem(buf);
-			continue;
-		}
-		if (len > 0) {
-			copy_row(db, ins, p, len);
-			t->rows++;
+		if (len >= 2 && !(p[0] == 0xff && p[1] == 0xff)) {     /* not the trailer */
+			fn(ctx, p, len);
+			rows++;
 		}
 		PQfreemem(buf);
 	}
@@ -312,6 +305,43 @@ static void snapshot(PGconn *c, sqlite3 *db, int indexes_after, int order_by_id,
 		pg_ok(c, r, "copy");
 		PQclear(r);
 	}
+	return rows;
+}
+
+struct insert_ctx { sqlite3 *db; sqlite3_stmt *ins; };
+
+static void insert_tuple(void *ctx, const unsigned char *p, size_t n)
+{
+	struct insert_ctx *x = ctx;
+
+	copy_row(x->db, x->ins, p, n);
+}
+
+struct snap_times { int64_t copy_ns, index_ns, finish_ns; long rows; int64_t seq; };
+
+/*
+ * The replica at db from one consistent snapshot of the upstream.  The
+ * caller has created the tables; with indexes_after set they have no
+ * indexes yet and get them here.  Returns the log position of the snapshot.
+ */
+static void snapshot(PGconn *c, sqlite3 *db, int indexes_after, int order_by_id, struct snap_times *t)
+{
+	struct insert_ctx x = { db, sq_prepare(db, "INSERT INTO keys(" KEY_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)") };
+	sqlite3_stmt *ins = x.ins;
+	PGresult *r;
+	int64_t t0 = now_ns(), t1;
+
+	memset(t, 0, sizeof(*t));
+	pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	r = PQexec(c, "SELECT seq FROM log_head");
+	pg_ok(c, r, "log head");
+	t->seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	sq_exec(db, "BEGIN");
+	t->rows = copy_each(c, order_by_id ? "COPY (SELECT " KEY_COLS " FROM keys ORDER BY id COLLATE \"C\")"
+	                                     " TO STDOUT (FORMAT binary)"
+	                                   : "COPY (SELECT " KEY_COLS " FROM keys) TO STDOUT (FORMAT binary)",
+	                    insert_tuple, &x);
 	pg_exec(c, "COMMIT");
 	sqlite3_finalize(ins);
 	t1 = now_ns();
@@ -850,6 +880,127 @@ static void initsync(const char *conninfo, const char *dir, const struct sync_op
 	PQfinish(c);
 }
 
+/* ---- resync: an existing replica brought to a snapshot in one transaction ---- */
+
+struct resync_ctx {
+	sqlite3 *db;
+	sqlite3_stmt *upsert, *del;
+	char **local;                   /* the replica's ids, in byte order */
+	size_t nlocal, at;
+	long changed, deleted;
+};
+
+static void resync_delete(struct resync_ctx *x, const char *id)
+{
+	sqlite3_bind_text(x->del, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(x->del) != SQLITE_DONE)
+		die("delete", sqlite3_errmsg(x->db));
+	sqlite3_reset(x->del);
+	x->deleted++;
+}
+
+/* A merge join of the upstream's ids (COPY ... ORDER BY id COLLATE "C")
+ * with the replica's (SQLite's BINARY order, the same bytes): ids only the
+ * replica has are deleted, the others upserted where a column differs. */
+static void resync_tuple(void *ctx, const unsigned char *p, size_t n)
+{
+	struct resync_ctx *x = ctx;
+	const char *id;
+	size_t idlen;
+	int32_t len;
+
+	if (n < 6 || (len = (int32_t)be32(p + 2)) < 0 || (size_t)len > n - 6)
+		die("resync", "bad tuple");
+	id = (const char *)p + 6;
+	idlen = (size_t)len;
+	while (x->at < x->nlocal) {
+		const char *l = x->local[x->at];
+		size_t ll = strlen(l);
+		int c = memcmp(l, id, ll < idlen ? ll : idlen);
+
+		if (c == 0)
+			c = ll < idlen ? -1 : ll > idlen;
+		if (c > 0)
+			break;
+		x->at++;
+		if (c == 0)
+			break;
+		resync_delete(x, l);
+	}
+	bind_tuple(x->upsert, p, n);
+	if (sqlite3_step(x->upsert) != SQLITE_DONE)
+		die("resync", sqlite3_errmsg(x->db));
+	sqlite3_reset(x->upsert);
+	x->changed += sqlite3_changes(x->db);
+}
+
+static void resync(const char *conninfo, const char *dir)
+{
+	PGconn *c = pg_connect(conninfo);
+	struct resync_ctx x = { 0 };
+	char path[PATH_SZ], sql[96];
+	sqlite3_stmt *st;
+	PGresult *r;
+	int64_t t0 = now_ns(), t1, seq;
+	size_t cap = 0;
+	long rows;
+
+	snprintf(path, sizeof(path), "%s/initsync.db", dir);
+	if (sqlite3_open_v2(path, &x.db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		die(path, sqlite3_errmsg(x.db));
+	sq_exec(x.db, "PRAGMA synchronous = FULL; PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY");
+	sq_exec(x.db, "BEGIN IMMEDIATE");
+	st = sq_prepare(x.db, "SELECT id FROM keys ORDER BY id");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (x.nlocal == cap) {
+			cap = cap ? cap * 2 : 65536;
+			if (!(x.local = realloc(x.local, cap * sizeof(*x.local))))
+				die("resync", "out of memory");
+		}
+		if (!(x.local[x.nlocal++] = strdup((const char *)sqlite3_column_text(st, 0))))
+			die("resync", "out of memory");
+	}
+	sqlite3_finalize(st);
+	x.upsert = sq_prepare(x.db, "INSERT INTO keys(" KEY_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)"
+	                      " ON CONFLICT(id) DO UPDATE SET hash = excluded.hash, hint = excluded.hint,"
+	                      " owner = excluded.owner, name = excluded.name, scopes = excluded.scopes,"
+	                      " metadata = excluded.metadata, rate_limit = excluded.rate_limit,"
+	                      " created_at = excluded.created_at, expires_at = excluded.expires_at,"
+	                      " revoked_at = excluded.revoked_at"
+	                      " WHERE keys.hash IS NOT excluded.hash OR keys.hint IS NOT excluded.hint"
+	                      " OR keys.owner IS NOT excluded.owner OR keys.name IS NOT excluded.name"
+	                      " OR keys.scopes IS NOT excluded.scopes OR keys.metadata IS NOT excluded.metadata"
+	                      " OR keys.rate_limit IS NOT excluded.rate_limit"
+	                      " OR keys.created_at IS NOT excluded.created_at"
+	                      " OR keys.expires_at IS NOT excluded.expires_at"
+	                      " OR keys.revoked_at IS NOT excluded.revoked_at");
+	x.del = sq_prepare(x.db, "DELETE FROM keys WHERE id = ?1");
+	pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	r = PQexec(c, "SELECT seq FROM log_head");
+	pg_ok(c, r, "log head");
+	seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	rows = copy_each(c, "COPY (SELECT " KEY_COLS " FROM keys ORDER BY id COLLATE \"C\") TO STDOUT (FORMAT binary)",
+	                 resync_tuple, &x);
+	pg_exec(c, "COMMIT");
+	while (x.at < x.nlocal)
+		resync_delete(&x, x.local[x.at++]);
+	snprintf(sql, sizeof(sql), "UPDATE meta SET value = %" PRId64 " WHERE name = 'applied_seq'", seq);
+	sq_exec(x.db, sql);
+	t1 = now_ns();
+	sq_exec(x.db, "COMMIT");
+	printf("resync: %ld upstream rows merged into a replica of %zu in one transaction:"
+	       " %ld inserted or changed, %ld deleted; %.2f s (commit %.2f s)\n", rows, x.nlocal, x.changed,
+	       x.deleted, (double)(now_ns() - t0) / 1e9, (double)(now_ns() - t1) / 1e9);
+	for (size_t i = 0; i < x.nlocal; i++)
+		free(x.local[i]);
+	free(x.local);
+	sqlite3_finalize(x.upsert);
+	sqlite3_finalize(x.del);
+	sqlite3_close(x.db);
+	PQfinish(c);
+}
+
 /* ---- main --------------------------------------------------------------------- */
 
 static void usage(void)
@@ -857,7 +1008,8 @@ static void usage(void)
 	fprintf(stderr, "usage: fleet-floor propagate [-f N] [-n N] [-s normal|full] [-m fetch|payload]"
 	                " [-k N] [-p US] [-g MS] CONNINFO DIR\n"
 	                "       fleet-floor fill -k N CONNINFO\n"
-	                "       fleet-floor initsync [-i after|during] [-j off|wal] [-o] [-t N] CONNINFO DIR\n");
+	                "       fleet-floor initsync [-i after|during] [-j off|wal] [-o] [-t N] CONNINFO DIR\n"
+	                "       fleet-floor resync CONNINFO DIR\n");
 	exit(2);
 }
 
@@ -908,6 +1060,8 @@ int main(int argc, char **argv)
 		if (o.keys < o.revokes)
 			o.keys = o.revokes;
 		propagate(argv[0], argv[1], &o);
+	} else if (strcmp(cmd, "resync") == 0 && argc == 2) {
+		resync(argv[0], argv[1]);
 	} else if (strcmp(cmd, "initsync") == 0 && argc == 2) {
 		initsync(argv[0], argv[1], &so);
 	} else {
