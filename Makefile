@@ -49,6 +49,7 @@ include core/core.mk
 -include tests/tests.mk
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk
+-include packaging/packaging.mk
 
 # `make check` builds everything and runs every layer of tests; the last
 # line it prints is "N passed, N failed".
@@ -60,23 +61,57 @@ ASAN_FLAGS = -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanit
 check-asan:
 	$(MAKE) BUILD=build-asan SANITIZE=1 SAN_FLAGS="$(ASAN_FLAGS)" check
 
-# Installs what is built; the module goes into the multiarch security dir.
+# Installs what is built; the module goes into the multiarch security dir,
+# whatever PREFIX is (libpam looks there only).  Every part is required:
+# a part that was not built stops the install with an error (`all` is a
+# prerequisite, so a missing library fails the build first).  The store, the
+# group and the pepper are not made here: see docs/design/packaging.md.
+PAMCONFIGDIR ?= $(PREFIX)/share/pam-configs
+pcvar = $(shell $(PKG_CONFIG) --variable=$(1) systemd 2>/dev/null)
+SYSTEMDUNITDIR ?= $(or $(call pcvar,systemdsystemunitdir),/lib/systemd/system)
+SYSUSERSDIR    ?= $(or $(call pcvar,sysusersdir),$(PREFIX)/lib/sysusers.d)
+TMPFILESDIR    ?= $(or $(call pcvar,tmpfilesdir),$(PREFIX)/lib/tmpfiles.d)
+INSTALL ?= install
+MAN_PAGES := man/apikeyctl.1 man/apikey.conf.5 man/apikeyd.8 man/pam_apikey.8
+# what `make install` puts in place, as source:destination:mode; uninstall
+# removes the same list
+INSTALL_FILES := \
+  $(BUILD)/apikeyctl:$(BINDIR)/apikeyctl:0755 \
+  $(BUILD)/apikeyd:$(SBINDIR)/apikeyd:0755 \
+  $(BUILD)/pam_apikey.so:$(PAMDIR)/pam_apikey.so:0644 \
+  packaging/pam-configs/apikey:$(PAMCONFIGDIR)/apikey:0644 \
+  packaging/systemd/apikeyd.service:$(SYSTEMDUNITDIR)/apikeyd.service:0644 \
+  packaging/systemd/sysusers-apikey.conf:$(SYSUSERSDIR)/apikey.conf:0644 \
+  packaging/systemd/sysusers-apikeyd.conf:$(SYSUSERSDIR)/apikeyd.conf:0644 \
+  packaging/systemd/tmpfiles-apikey.conf:$(TMPFILESDIR)/apikey.conf:0644 \
+  $(foreach m,$(MAN_PAGES),$(m):$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)):0644)
+
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PAMDIR) \
-	  $(DESTDIR)$(SYSCONFDIR)/apikey $(DESTDIR)$(PREFIX)/share/pam-configs
-	install -m 0755 $(BUILD)/apikeyctl $(DESTDIR)$(BINDIR)/apikeyctl
-	if [ -f $(BUILD)/apikeyd ]; then install -m 0755 $(BUILD)/apikeyd $(DESTDIR)$(SBINDIR)/apikeyd; fi
-	if [ -f $(BUILD)/pam_apikey.so ]; then install -m 0644 $(BUILD)/pam_apikey.so $(DESTDIR)$(PAMDIR)/pam_apikey.so; fi
-	for m in man/*.[1-8]; do [ -f "$$m" ] || continue; \
-	  install -D -m 0644 "$$m" "$(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}"; done
-	[ -f $(DESTDIR)$(SYSCONFDIR)/apikey/apikey.conf ] || \
-	  install -m 0644 packaging/apikey.conf $(DESTDIR)$(SYSCONFDIR)/apikey/apikey.conf
-	install -m 0644 packaging/pam-configs/apikey $(DESTDIR)$(PREFIX)/share/pam-configs/apikey
-	if [ -f examples/apikeyd.service ]; then \
-	  install -D -m 0644 examples/apikeyd.service $(DESTDIR)/lib/systemd/system/apikeyd.service; fi
+	$(Q)set -e; for f in $(INSTALL_FILES); do \
+	  src=$${f%%:*}; rest=$${f#*:}; dst=$${rest%:*}; mode=$${rest##*:}; \
+	  [ -f "$$src" ] || { echo "make install: $$src is missing; nothing more installed" >&2; exit 1; }; \
+	  $(INSTALL) -D -m "$$mode" "$$src" "$(DESTDIR)$$dst"; \
+	  echo "  INSTALL $(DESTDIR)$$dst"; \
+	done
+	$(Q)$(INSTALL) -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/apikey
+	$(Q)if [ -e $(DESTDIR)$(SYSCONFDIR)/apikey/apikey.conf ]; then \
+	  echo "  KEEP    $(DESTDIR)$(SYSCONFDIR)/apikey/apikey.conf (already there)"; \
+	else $(INSTALL) -m 0644 packaging/apikey.conf $(DESTDIR)$(SYSCONFDIR)/apikey/apikey.conf; \
+	  echo "  INSTALL $(DESTDIR)$(SYSCONFDIR)/apikey/apikey.conf"; fi
+
+# Removes what install put in place.  apikey.conf goes only while it is
+# still the shipped one; an edited configuration, the key store and its
+# pepper are the administrator's and stay.
+uninstall:
+	$(Q)for f in $(INSTALL_FILES); do rest=$${f#*:}; dst=$${rest%:*}; \
+	  rm -f "$(DESTDIR)$$dst" && echo "  RM      $(DESTDIR)$$dst"; done
+	$(Q)conf=$(DESTDIR)$(SYSCONFDIR)/apikey/apikey.conf; \
+	if [ -e "$$conf" ] && ! cmp -s packaging/apikey.conf "$$conf"; then \
+	  echo "  KEEP    $$conf (edited: yours)"; \
+	else rm -f "$$conf"; rmdir $(DESTDIR)$(SYSCONFDIR)/apikey 2>/dev/null || :; fi
 
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all check check-asan install clean tests bench
+.PHONY: all check check-asan install uninstall clean tests bench
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
