@@ -14,15 +14,25 @@ BUILD      ?= build
 
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
+# CFLAGS, CPPFLAGS and LDFLAGS are the builder's (a packager's, or
+# `make CFLAGS=-O0` when debugging): replacing them changes optimisation,
+# debug info and extra warnings only.  What the build needs lives in the
+# APIKEY_* variables, which no command-line CFLAGS drops (STYLE §16).
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -fPIC -Wall -Wextra -Wformat=2 -Wshadow \
-           -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
-           -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -MMD -MP -Iinclude
-LDFLAGS += -Wl,-z,relro -Wl,-z,now
-# Sanitizer flags are added, not substituted, so CFLAGS given on the command
-# line never drops the include path or warnings (see check-asan).
-CFLAGS  += $(SAN_FLAGS)
-LDFLAGS += $(SAN_FLAGS)
+WARN_CFLAGS ?= -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+               -Wmissing-prototypes -Wno-unused-parameter
+APIKEY_CPPFLAGS := -Iinclude -D_GNU_SOURCE
+APIKEY_CFLAGS   := -std=gnu11 -fPIC -fstack-protector-strong -MMD -MP
+APIKEY_LDFLAGS  := -Wl,-z,relro -Wl,-z,now
+# _FORTIFY_SOURCE needs an optimised build (glibc warns without -O): it is
+# on when the last -O given is not -O0.
+FORTIFY_CPPFLAGS = $(if $(filter-out -O0,$(lastword $(filter -O%,$(CFLAGS) $(SAN_FLAGS)))),-D_FORTIFY_SOURCE=2)
+# Every compile and link line uses these.  The builder's CFLAGS come after
+# the defaults so they can add or cancel a warning; SAN_FLAGS (check-asan)
+# come last and are added, never substituted.
+ALL_CFLAGS  = $(APIKEY_CPPFLAGS) $(FORTIFY_CPPFLAGS) $(CPPFLAGS) $(APIKEY_CFLAGS) $(WARN_CFLAGS) \
+              $(CFLAGS) $(SAN_FLAGS)
+ALL_LDFLAGS = $(APIKEY_LDFLAGS) $(LDFLAGS) $(SAN_FLAGS)
 
 pc = $(shell $(PKG_CONFIG) --$(1) $(2) 2>/dev/null)
 CORE_LIBS  := $(call pc,libs,sqlite3 libcrypto zlib libargon2) -lcrypt -lpthread
@@ -40,7 +50,7 @@ all:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(EXTRA_CFLAGS_$(firstword $(subst /, ,$<))) -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS_$(firstword $(subst /, ,$<))) -c -o $@ $<
 
 include core/core.mk
 -include cli/cli.mk

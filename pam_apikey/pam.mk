@@ -10,7 +10,7 @@ EXTRA_CFLAGS_pam_apikey := -fvisibility=hidden
 
 $(PAM_SO): $(PAM_OBJ) $(LIBAPIKEY) $(PAM_MAP)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) -shared $(LDFLAGS) -Wl,-z,defs -Wl,--version-script=$(PAM_MAP) \
+	$(Q)$(CC) $(ALL_CFLAGS) -shared $(ALL_LDFLAGS) -Wl,-z,defs -Wl,--version-script=$(PAM_MAP) \
 	  -o $@ $(PAM_OBJ) $(LIBAPIKEY) $(CORE_LIBS) $(PAM_LIBS)
 
 all: $(PAM_SO)
@@ -20,17 +20,17 @@ PAM_TEST_BIN := $(BUILD)/tests/pam/pam_loop $(BUILD)/tests/pam/dlsym_check
 
 $(BUILD)/tests/pam/pam_loop: $(BUILD)/tests/pam/pam_loop.o $(LIBAPIKEY)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAPIKEY) $(CORE_LIBS) $(PAM_LIBS) -ldl
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBAPIKEY) $(CORE_LIBS) $(PAM_LIBS) -ldl
 
 $(BUILD)/tests/pam/dlsym_check: $(BUILD)/tests/pam/dlsym_check.o
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -ldl
 
 tests: $(PAM_SO) $(PAM_TEST_BIN)
 
 # bench/bench_pam.c: in-process cost of a login through the module.
 $(BUILD)/bench/bench-pam: $(BUILD)/bench/bench_pam.o
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PAM_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PAM_LIBS)
 
 bench-tools: $(BUILD)/bench/bench-pam $(PAM_SO)

@@ -16,11 +16,11 @@ $(BUILD)/sidecar/openapi.c: sidecar/openapi.json
 
 $(BUILD)/sidecar/openapi.o: $(BUILD)/sidecar/openapi.c sidecar/sidecar.h
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -Isidecar -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Isidecar -c -o $@ $<
 
 $(BUILD)/apikeyd: $(SIDECAR_OBJ) $(LIBAPIKEY)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(SIDECAR_OBJ) $(LIBAPIKEY) $(EVENT_LIBS) $(JSON_LIBS) $(CORE_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(SIDECAR_OBJ) $(LIBAPIKEY) $(EVENT_LIBS) $(JSON_LIBS) $(CORE_LIBS)
 
 all: $(BUILD)/apikeyd
 
