@@ -4,8 +4,11 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 CMOCKA_LIBS := $(call pc,libs,cmocka)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIBAPIKEY)
+# A static pattern rule: its objects are named targets, not intermediate
+# files of a chain, so make keeps them (a plain pattern rule made make delete
+# them after linking and compile them again on the next run).
+$(UNIT_BIN): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIBAPIKEY)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAPIKEY) $(CORE_LIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBAPIKEY) $(CORE_LIBS) $(CMOCKA_LIBS)
 
 tests: $(UNIT_BIN)
