@@ -104,6 +104,8 @@ void cli_forget(struct ctl *ctl)
 }
 
 static void vline(struct ctl *ctl, const char *detail, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void vline(struct ctl *ctl, const char *detail, const char *fmt, va_list ap)
 {
 	char msg[CLI_MSG_SIZE];
 

@@ -30,6 +30,8 @@ static size_t grow(size_t n, int m, size_t cap)
 }
 
 static void vlog(const char *level, const char *fmt, va_list ap, int err)
+	__attribute__((format(printf, 2, 0)));
+static void vlog(const char *level, const char *fmt, va_list ap, int err)
 {
 	char line[SIDECAR_LOG_LINE];
 	size_t cap = sizeof(line) - 1, n;   /* room for the newline */
