@@ -2,27 +2,79 @@
  * memory and written by one flush, kept when the flush fails. */
 #include "unit.h"
 
+/* The "failed" events the store holds for a key, read back through the
+ * public API and sorted oldest first (the list's order is not the point). */
+struct failures {
+	struct apikey_event e[8];
+	size_t n, other;    /* other: events that are not "failed" */
+};
+
+static int collect(void *ctx, const struct apikey_event *e)
+{
+	struct failures *f = ctx;
+
+	if (strcmp(e->event, "failed") != 0)
+		f->other++;
+	else if (f->n < sizeof(f->e) / sizeof(f->e[0]))
+		f->e[f->n++] = *e;
+	else
+		f->n++;    /* more than expected: the count says so */
+	return 0;
+}
+
+static int by_time(const void *a, const void *b)
+{
+	const struct apikey_event *x = a, *y = b;
+
+	return (x->at > y->at) - (x->at < y->at);
+}
+
+static void failures_of(struct apikey_store *s, const char *id, struct failures *f)
+{
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(apikey_event_list(s, id, 0, collect, f), 0);
+	if (f->n <= sizeof(f->e) / sizeof(f->e[0]))
+		qsort(f->e, f->n, sizeof(f->e[0]), by_time);
+}
+
 static void usage_flushes_counts_and_events(void **state)
 {
 	struct fixture *f = *state;
 	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
 	struct apikey_usage *u;
 	struct apikey_key_info info;
+	struct failures ev;
 
 	make_key(f->s, "ann", "a:b", 0, 0, key, id);
 	assert_int_equal(apikey_usage_new(&u), 0);
 	for (int i = 0; i < 10; i++)
 		apikey_usage_record(u, id, 1700000000 + i, APIKEY_VALID, "http:/auth");
 	apikey_usage_record(u, id, 1700000100, APIKEY_INSUFFICIENT_SCOPE, "http:/auth");
+	apikey_usage_record(u, id, 1700000101, APIKEY_RATE_LIMITED, "http:/v1/verify");
 	assert_int_equal(apikey_key_get(f->s, id, &info), 0);
 	assert_int_equal(info.use_count, 0);       /* nothing written before the flush */
+	failures_of(f->s, id, &ev);
+	assert_int_equal(ev.n, 0);
 	assert_int_equal(apikey_usage_flush(u, f->s), 0);
 	assert_int_equal(apikey_key_get(f->s, id, &info), 0);
 	assert_int_equal(info.use_count, 10);
 	assert_int_equal(info.last_used_at, 1700000009);
+	/* each failure is one event with its time, reason and source; the
+	 * valid uses are counts, not events */
+	failures_of(f->s, id, &ev);
+	assert_int_equal(ev.n, 2);
+	assert_int_equal(ev.e[0].at, 1700000100);
+	assert_string_equal(ev.e[0].key_id, id);
+	assert_string_equal(ev.e[0].reason, "INSUFFICIENT_SCOPE");
+	assert_string_equal(ev.e[0].source, "http:/auth");
+	assert_int_equal(ev.e[1].at, 1700000101);
+	assert_string_equal(ev.e[1].reason, "RATE_LIMITED");
+	assert_string_equal(ev.e[1].source, "http:/v1/verify");
 	assert_int_equal(apikey_usage_flush(u, f->s), 0);   /* emptied: no double count */
 	assert_int_equal(apikey_key_get(f->s, id, &info), 0);
 	assert_int_equal(info.use_count, 10);
+	failures_of(f->s, id, &ev);
+	assert_int_equal(ev.n, 2);
 	assert_int_equal(apikey_usage_dropped(u), 0);
 	apikey_usage_free(u);
 	apikey_usage_free(NULL);
@@ -31,26 +83,37 @@ static void usage_flushes_counts_and_events(void **state)
 static void usage_kept_when_store_refuses(void **state)
 {
 	struct fixture *f = *state;
-	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE], cmd[300];
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
 	struct apikey_usage *u;
 	struct apikey_store *ro;
 	struct apikey_key_info info;
+	struct failures ev;
 
 	make_key(f->s, "ben", "a:b", 0, 0, key, id);
 	assert_int_equal(apikey_usage_new(&u), 0);
 	apikey_usage_record(u, id, 1700000000, APIKEY_VALID, "t");
-	/* a writer holding the lock makes the flush time out; counts survive */
+	apikey_usage_record(u, id, 1700000001, APIKEY_REVOKED, "t");
+	/* a writer holding the lock makes the flush time out; counts and
+	 * events survive, and are written once when the store takes them */
 	f->cfg.busy_timeout_ms = 50;
 	assert_int_equal(apikey_store_open(&ro, &f->cfg, NULL, NULL), 0);
 	assert_int_equal(apikey_import_begin(f->s), 0);
 	assert_int_equal(apikey_usage_flush(u, ro), APIKEY_ERR_BUSY);
 	apikey_import_rollback(f->s);
+	assert_int_equal(apikey_key_get(f->s, id, &info), 0);
+	assert_int_equal(info.use_count, 0);
+	failures_of(f->s, id, &ev);
+	assert_int_equal(ev.n, 0);
 	assert_int_equal(apikey_usage_flush(u, ro), 0);
 	assert_int_equal(apikey_key_get(f->s, id, &info), 0);
 	assert_int_equal(info.use_count, 1);
+	failures_of(f->s, id, &ev);
+	assert_int_equal(ev.n, 1);
+	assert_string_equal(ev.e[0].reason, "REVOKED");
+	assert_int_equal(ev.e[0].at, 1700000001);
+	assert_int_equal(apikey_usage_dropped(u), 0);
 	apikey_store_free(ro);
 	apikey_usage_free(u);
-	(void)cmd;
 }
 
 int main(void)
