@@ -54,18 +54,67 @@ static void one_bucket(void **state)
 	put_get_replace(1);
 }
 
+/* The free callback's record: how many calls, and which values (each
+ * value is an index into seen[], so a double free shows as a count of 2). */
+struct freed {
+	unsigned calls;
+	unsigned seen[60];
+};
+static struct freed *freed;
+
+static void count_free(void *value)
+{
+	int *v = value;
+
+	freed->calls++;
+	if (*v >= 0 && *v < 60)
+		freed->seen[*v]++;
+	free(v);
+}
+
 static void frees_values(void **state)
 {
+	struct freed rec = { 0 };
 	struct map *m = map_new(8);
+	int *old;
 
 	(void)state;
+	freed = &rec;
 	for (int i = 0; i < 50; i++) {
 		int *v = malloc(sizeof(*v));
 		*v = i;
 		assert_null(map_put(m, &i, sizeof(i), v));
 	}
-	map_free(m, free);    /* leak-checked by ASan/valgrind runs */
-	map_free(NULL, free);
+	/* a replaced value is handed back, not freed by the map */
+	int k = 7, *v7 = malloc(sizeof(*v7));
+	*v7 = 57;
+	old = map_put(m, &k, sizeof(k), v7);
+	assert_non_null(old);
+	assert_int_equal(*old, 7);
+	assert_int_equal(rec.calls, 0);
+	count_free(old);
+	/* clear frees every value once and empties the map, which stays usable */
+	map_clear(m, count_free);
+	assert_int_equal(rec.calls, 1 + 50);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(rec.seen[i], 1);
+	assert_int_equal(rec.seen[57], 1);
+	assert_int_equal(map_count(m), 0);
+	for (int i = 0; i < 5; i++) {
+		int *v = malloc(sizeof(*v));
+		*v = i;
+		assert_null(map_put(m, &i, sizeof(i), v));
+	}
+	/* free frees what is left, once each; NULL is a no-op */
+	memset(&rec, 0, sizeof(rec));
+	map_free(m, count_free);
+	assert_int_equal(rec.calls, 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(rec.seen[i], 1);
+	map_free(NULL, count_free);
+	map_clear(NULL, count_free);
+	assert_int_equal(rec.calls, 5);
+	freed = NULL;
 }
 
 int main(void)
