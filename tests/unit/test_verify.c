@@ -75,6 +75,36 @@ static void expiry_and_rotation(void **state)
 	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_VALID);
 }
 
+/* Requests that fail a check before the rate limit (SPEC §3: "nothing is
+ * counted or charged for a request that fails an earlier check"): a wrong
+ * scope, a wrong user, a plan.  None may touch the budget or the count. */
+static void send_refused(const struct apikey_verifier *v, struct apikey_store *s,
+                         const char *key, int64_t now_ms)
+{
+	static const struct { const char *scopes, *user, *plan; enum apikey_outcome want; } bad[] = {
+		{ "c:d", NULL, NULL, APIKEY_INSUFFICIENT_SCOPE },
+		{ "a:b,c:d", NULL, NULL, APIKEY_INSUFFICIENT_SCOPE },
+		{ "a:b", "eve", NULL, APIKEY_WRONG_USER },
+		{ "a:b", NULL, "ultra", APIKEY_PLAN_REQUIRED },
+	};
+	struct apikey_verify_request rq = { .key = key, .key_len = strlen(key), .now_ms = now_ms,
+	                                    .source = "test" };
+	struct apikey_verify_result res;
+
+	for (int round = 0; round < 3; round++)
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			rq.scopes = bad[i].scopes;
+			rq.user = bad[i].user;
+			rq.require_plan = bad[i].plan;
+			if (v)
+				assert_int_equal(apikey_verify_cached(v, &rq, &res), 0);
+			else
+				assert_int_equal(apikey_verify(s, &rq, &res), 0);
+			assert_int_equal(res.outcome, bad[i].want);
+			assert_false(res.rate_checked);
+		}
+}
+
 static void rate_limit_persisted(void **state)
 {
 	struct fixture *f = *state;
@@ -87,21 +117,65 @@ static void rate_limit_persisted(void **state)
 	rq.key = key;
 	rq.key_len = strlen(key);
 	rq.now_ms = 1700000000000LL;
+	/* twelve refused requests first: not charged, not counted */
+	send_refused(NULL, f->s, key, rq.now_ms);
+	assert_int_equal(apikey_key_get(f->s, id, &info), 0);
+	assert_int_equal(info.use_count, 0);
+	/* so the whole budget of 3 is still there */
 	for (int i = 0; i < 3; i++) {
 		apikey_verify(f->s, &rq, &res);
 		assert_int_equal(res.outcome, APIKEY_VALID);
+		assert_true(res.rate_checked);
 		assert_int_equal(res.ratelimit.remaining, 2 - i);
 	}
 	apikey_verify(f->s, &rq, &res);
 	assert_int_equal(res.outcome, APIKEY_RATE_LIMITED);
 	assert_true(res.ratelimit.retry_after >= 1 && res.ratelimit.retry_after <= 20);
-	/* a failed check is not charged: a wrong scope now does not count */
+	/* an earlier check still answers first when the budget is spent */
+	send_refused(NULL, f->s, key, rq.now_ms);
+	/* 20 s later one request is allowed again, and only one */
 	rq.now_ms += 20000;
 	apikey_verify(f->s, &rq, &res);
 	assert_int_equal(res.outcome, APIKEY_VALID);
+	apikey_verify(f->s, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_RATE_LIMITED);
 	/* usage counted for the four valid uses only */
 	assert_int_equal(apikey_key_get(f->s, id, &info), 0);
 	assert_int_equal(info.use_count, 4);
+}
+
+/* The same in the sidecar's mode: the in-memory limiter and usage buffer. */
+static void rate_limit_cached(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
+	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
+	struct apikey_verify_request rq = { 0 };
+	struct apikey_verify_result res;
+	struct apikey_key_info info;
+
+	assert_int_equal(apikey_cache_new(&v.cache, 0), 0);
+	assert_int_equal(apikey_limiter_new(&v.limiter), 0);
+	assert_int_equal(apikey_usage_new(&v.usage), 0);
+	make_key(f->s, "dora", "a:b", 3, 0, key, id);
+	rq.key = key;
+	rq.key_len = strlen(key);
+	rq.now_ms = 1700000000000LL;
+	send_refused(&v, f->s, key, rq.now_ms);
+	for (int i = 0; i < 3; i++) {
+		apikey_verify_cached(&v, &rq, &res);
+		assert_int_equal(res.outcome, APIKEY_VALID);
+		assert_int_equal(res.ratelimit.remaining, 2 - i);
+	}
+	apikey_verify_cached(&v, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_RATE_LIMITED);
+	send_refused(&v, f->s, key, rq.now_ms);
+	assert_int_equal(apikey_usage_flush(v.usage, f->s), 0);
+	assert_int_equal(apikey_key_get(f->s, id, &info), 0);
+	assert_int_equal(info.use_count, 3);
+	apikey_cache_free(v.cache);
+	apikey_limiter_free(v.limiter);
+	apikey_usage_free(v.usage);
 }
 
 static void cached_mode_sees_revocation(void **state)
@@ -170,6 +244,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(outcomes_in_order, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(expiry_and_rotation, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(rate_limit_persisted, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(rate_limit_cached, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(cached_mode_sees_revocation, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(recheck_by_id, fixture_setup, fixture_teardown),
 	};
