@@ -297,6 +297,10 @@ int apikey_config_load(struct apikey_config *c, const char *path, apikey_log_fn 
 		while (end > p && isspace((unsigned char)end[-1]))
 			*--end = '\0';
 		r = apikey_config_apply(c, p, err, sizeof(err));
+		if (r == APIKEY_ERR_NOMEM) {    /* the option is not applied: not a value to skip */
+			fclose(f);
+			return r;
+		}
 		if (r == APIKEY_ERR_UNKNOWN_OPTION) {
 			core_log(log, log_ctx, LOG_ERR, "%s:%u: unknown option '%.64s'", path, lineno, p);
 			bad = 1;
@@ -304,6 +308,13 @@ int apikey_config_load(struct apikey_config *c, const char *path, apikey_log_fn 
 			core_log(log, log_ctx, LOG_ERR, "%s:%u: %s", path, lineno, err);
 			bad = 1;
 		}
+	}
+	/* A read error ends fgets like the end of the file: without this, a
+	 * file cut short would load as if its last options were not there. */
+	if (ferror(f)) {
+		core_log(log, log_ctx, LOG_ERR, "%s: read error after line %u", path, lineno);
+		fclose(f);
+		return APIKEY_ERR_IO;
 	}
 	fclose(f);
 	if (apikey_format_validate(&c->format) != 0) {

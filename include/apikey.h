@@ -177,7 +177,10 @@ int apikey_config_apply(struct apikey_config *c, const char *option,
  * Read a file of options, one per line; '#' starts a comment, blank lines
  * are skipped.  Unknown options and bad values are reported through log and
  * make the call return APIKEY_ERR_CONFIG after reading the whole file, so a
- * daemon's -n can list every problem.  A missing file is APIKEY_ERR_IO.
+ * daemon's -n can list every problem.  A missing file, or one that cannot be
+ * read to its end, is APIKEY_ERR_IO; running out of memory is
+ * APIKEY_ERR_NOMEM.  After IO or NOMEM the file is not fully applied: *c
+ * must not be used.
  */
 int apikey_config_load(struct apikey_config *c, const char *path,
                        apikey_log_fn log, void *log_ctx);

@@ -60,6 +60,10 @@ static void load_file(void **state)
 	assert_string_equal(c.format.prefix, "ak_");
 	unlink(path);
 	assert_int_equal(apikey_config_load(&c, path, NULL, NULL), APIKEY_ERR_IO);
+	/* a file that opens but cannot be read (here a folder: EISDIR) is not
+	 * an empty configuration; a read error mid-file is tested with
+	 * injected faults by tests/fuzz/t_faults.sh */
+	assert_int_equal(apikey_config_load(&c, "/", NULL, NULL), APIKEY_ERR_IO);
 }
 
 static void numbers_and_times(void **state)
