@@ -1,5 +1,6 @@
-# tests/fuzz/ — a fuzz target per parser (fuzz_<name>.c).  FUZZ_EXTRA_<target>
-# (set by a part's fragment) adds that target's sources, flags and libraries.
+# tests/fuzz/ — a fuzz target per parser (fuzz_<name>.c), and fuzz_pam, the
+# fault-injecting one (faults.c, fake_pam.c).  FUZZ_EXTRA_<target> (set by a
+# part's fragment, or below) adds that target's sources, flags and libraries.
 #
 # With clang: libFuzzer targets, built with ASan+UBSan from the core's
 # sources directly (a separate instrumented build, not libapikey.a).
@@ -27,6 +28,14 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(FUZZ_DEPS)
 	@$(if $(Q),echo "  REPLAY  $@")
 	$(Q)$(CC) $(REPLAY_FLAGS) -o $@ tests/fuzz/replay.c $< $(CORE_SRC) $(FUZZ_EXTRA_$*) $(CORE_LIBS)
 endif
+
+# fuzz_pam: the module's entry points with failing allocations and I/O.  The
+# C library calls of the module and the core are wrapped at link time; no
+# libpam is linked (fake_pam.c is the PAM library it sees).
+FAULT_WRAP := $(foreach f,malloc calloc realloc strdup open fopen read write fsync stat fstat,-Wl,--wrap=$(f))
+FUZZ_EXTRA_fuzz_pam := -Ipam_apikey tests/fuzz/faults.c tests/fuzz/fake_pam.c $(PAM_SRC) $(FAULT_WRAP)
+$(BUILD)/fuzz/fuzz_pam: tests/fuzz/faults.c tests/fuzz/faults.h tests/fuzz/fake_pam.c \
+  tests/fuzz/fake_pam.h $(PAM_SRC) pam_apikey/module.h
 
 fuzz: $(FUZZ_TARGETS)
 # `make fuzz-long` runs each target for FUZZ_SECONDS (default 600).
