@@ -121,7 +121,7 @@ uninstall:
 	else rm -f "$$conf"; rmdir $(DESTDIR)$(SYSCONFDIR)/apikey 2>/dev/null || :; fi
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-clang build-fuzz
 
 .PHONY: all check check-asan install uninstall clean tests bench
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
