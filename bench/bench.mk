@@ -20,9 +20,9 @@ bench: all bench-tools
 .PHONY: bench-tools
 
 # the bare floor under fleet mode (issue 11): libpq + libevent + SQLite only
-$(BUILD)/bench/fleet_floor.o: CFLAGS += $(call pc,cflags,libpq)
+$(BUILD)/bench/fleet_floor.o: EXTRA_CFLAGS_bench += $(call pc,cflags,libpq)
 $(BUILD)/bench/fleet-floor: $(BUILD)/bench/fleet_floor.o
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(call pc,libs,libpq libevent jansson sqlite3)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(call pc,libs,libpq libevent jansson sqlite3)
 bench-tools: $(BUILD)/bench/fleet-floor
 bench-fleet-floor: $(BUILD)/bench/fleet-floor $(BUILD)/bench/shm-limiter
 	$(Q)BUILD=$(abspath $(BUILD)) TOP=$(CURDIR) bash bench/bench_fleet_floor.sh
@@ -30,5 +30,5 @@ bench-fleet-floor: $(BUILD)/bench/fleet-floor $(BUILD)/bench/shm-limiter
 
 # a prototype of the host-wide shared-memory limiter (docs/design/fleet.md)
 $(BUILD)/bench/shm-limiter: $(BUILD)/bench/shm_limiter.o $(LIBAPIKEY)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BENCH_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BENCH_LIBS)
 bench-tools: $(BUILD)/bench/shm-limiter

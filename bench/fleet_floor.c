@@ -75,6 +75,7 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static void die(const char *what, const char *why) __attribute__((noreturn));
 static void die(const char *what, const char *why)
 {
 	fprintf(stderr, "fleet-floor: %s: %s\n", what, why ? why : "failed");
