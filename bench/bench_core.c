@@ -77,7 +77,7 @@ static double verify_ns(struct apikey_store *s, struct apikey_cache *cache, cons
 	struct apikey_verify_result res;
 	double t0, t;
 
-	apikey_limiter_new(&lim);
+	apikey_limiter_new(&lim, 0);
 	apikey_usage_new(&u);
 	v = (struct apikey_verifier){ s, cache, lim, u };
 	t0 = now_ns();
@@ -98,7 +98,8 @@ static struct apikey_store *open_filled(const char *dir, long n, char key[APIKEY
                                         char db[512])
 {
 	struct apikey_create_params p = { .owner = "bench", .scopes = "bench:read,pam:bench",
-	                                  .rate_limit = APIKEY_RATE_MAX, .source = "bench" };
+	                                  .rate_limit = APIKEY_RATE_MAX };
+	struct apikey_actor actor = { .source = "bench" };
 	char cmd[1200];
 	struct apikey_config cfg;
 	struct apikey_store *s;
@@ -115,7 +116,7 @@ static struct apikey_store *open_filled(const char *dir, long n, char key[APIKEY
 		}
 	}
 	if (apikey_store_open(&s, &cfg, NULL, NULL) != 0 ||
-	    apikey_key_create(s, &p, key, APIKEY_KEY_MAX + 1, NULL) != 0) {
+	    apikey_key_create(s, &p, &actor, key, APIKEY_KEY_MAX + 1, NULL) != 0) {
 		fprintf(stderr, "bench-core: could not open %s\n", db);
 		exit(1);
 	}

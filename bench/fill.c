@@ -17,7 +17,8 @@ static void log_stderr(void *ctx, int prio, const char *msg)
 int main(int argc, char **argv)
 {
 	struct apikey_create_params p = { .owner = "bench", .scopes = "bench:read,pam:bench",
-	                                  .rate_limit = APIKEY_RATE_MAX, .source = "bench" };
+	                                  .rate_limit = APIKEY_RATE_MAX };
+	struct apikey_actor actor = { .source = "bench" };
 	char key[APIKEY_KEY_MAX + 1], first[APIKEY_KEY_MAX + 1] = "";
 	struct apikey_config cfg;
 	struct apikey_store *s;
@@ -44,7 +45,7 @@ int main(int argc, char **argv)
 		if ((r = apikey_import_begin(s)) != 0)
 			break;
 		for (unsigned long long j = i; j < n && j < i + BATCH && r == 0; j++) {
-			r = apikey_key_create(s, &p, key, sizeof(key), NULL);
+			r = apikey_key_create(s, &p, &actor, key, sizeof(key), NULL);
 			if (r == 0 && !first[0])
 				memcpy(first, key, sizeof(first));
 		}

@@ -139,13 +139,20 @@ int cli_fail_err(struct ctl *ctl, int err, const char *what)
 	            : cli_fail(ctl, "%s", apikey_strerror(err));
 }
 
-static const char *conf_path(const struct ctl *ctl);
+const struct apikey_actor cli_actor = { .source = "cli" };
+
+/* Where the configuration comes from: --conf, --db and the environment. */
+static struct apikey_config_sources sources(const struct ctl *ctl)
+{
+	return (struct apikey_config_sources){ .conf = ctl->opt_conf, .env = true, .db = ctl->opt_db };
+}
 
 const char *cli_echo(struct ctl *ctl, const char *s)
 {
 	const struct apikey_format *f = &ctl->cfg.format;
+	struct apikey_config_sources src = sources(ctl);
 	struct apikey_config *scratch = NULL;
-	const char *conf = conf_path(ctl), *out = s;
+	const char *conf = apikey_config_file(&src), *out = s;
 	size_t n = strlen(s);
 
 	/* Usage errors come before the configuration is read: judge by the
@@ -153,7 +160,7 @@ const char *cli_echo(struct ctl *ctl, const char *s)
 	 * when the verb reads it). */
 	if (!ctl->cfg_loaded && conf && (scratch = malloc(sizeof(*scratch)))) {
 		apikey_config_defaults(scratch);
-		apikey_config_load(scratch, conf, NULL, NULL);
+		apikey_config_load(scratch, NULL, conf, NULL, NULL);
 		f = &scratch->format;
 	}
 	if (n > 40 || apikey_token_parse(f, s, n) == 0)
@@ -163,18 +170,6 @@ const char *cli_echo(struct ctl *ctl, const char *s)
 			out = "(not shown)";
 	free(scratch);
 	return out;
-}
-
-bool cli_id_valid(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (n != APIKEY_ID_LEN || strncmp(id, "key_", 4) != 0)
-		return false;
-	for (size_t i = 4; i < n; i++)
-		if (!isalnum((unsigned char)id[i]))
-			return false;
-	return true;
 }
 
 /* ---- secrets on stdout ---------------------------------------------------- */
@@ -350,44 +345,25 @@ int cli_parse_when(struct ctl *ctl, const char *flag, const char *s, bool future
 
 /* ---- configuration and store -------------------------------------------- */
 
-/* --conf, else $APIKEY_CONF, else the default file when it exists; or NULL. */
-static const char *conf_path(const struct ctl *ctl)
-{
-	const char *env;
-
-	if (ctl->opt_conf)
-		return ctl->opt_conf;
-	if ((env = getenv("APIKEY_CONF")) && env[0])
-		return env;
-	return access(APIKEY_CONF_DEFAULT, F_OK) == 0 ? APIKEY_CONF_DEFAULT : NULL;
-}
-
 /* Configuration is read when a verb needs it, so "VERB --help" never does. */
 int cli_config(struct ctl *ctl)
 {
-	const char *conf = conf_path(ctl), *db = ctl->opt_db, *env;
+	struct apikey_config_sources src = sources(ctl);
+	const char *conf = apikey_config_file(&src);
 	int r;
 
 	if (ctl->cfg_loaded)
 		return 0;
-	if (conf) {
-		ctl->log_direct = true;   /* every problem of the file, one line each */
-		r = apikey_config_load(&ctl->cfg, conf, cli_log, ctl);
-		ctl->log_direct = false;
-		if (r != 0) {
-			fprintf(stderr, "apikeyctl: %s: %s; nothing done\n", conf,
-			        r == APIKEY_ERR_IO ? "cannot read the configuration" : "configuration has errors");
-			return EXIT_FAIL;
-		}
-	}
-	/* --db, then $APIKEY_DB, then the file's db=, then the default */
-	if (!db && (env = getenv("APIKEY_DB")) && env[0])
-		db = env;
-	if (db && snprintf(ctl->cfg.db_path, sizeof(ctl->cfg.db_path), "%s", db) >=
-	              (int)sizeof(ctl->cfg.db_path)) {
-		fprintf(stderr, "apikeyctl: --db: path too long\n");
+	ctl->log_direct = true;   /* every problem of the file, one line each */
+	r = apikey_config_read(&ctl->cfg, NULL, &src, cli_log, ctl);
+	ctl->log_direct = false;
+	if (r == APIKEY_ERR_IO || r == APIKEY_ERR_CONFIG) {
+		fprintf(stderr, "apikeyctl: %s: %s; nothing done\n", conf,
+		        r == APIKEY_ERR_IO ? "cannot read the configuration" : "configuration has errors");
 		return EXIT_FAIL;
 	}
+	if (r != 0)               /* the db path: the core said which */
+		return EXIT_FAIL;
 	ctl->cfg_loaded = true;
 	return 0;
 }
@@ -432,29 +408,19 @@ void cli_time_text(int64_t t, const char *never, char out[32])
 		apikey_format_time(t, out);
 }
 
-const char *cli_key_status(const struct apikey_key_info *k, int64_t now)
+const char *cli_key_status(const struct apikey_key_info *k, int64_t now_s)
 {
-	if (k->revoked_at && k->revoked_at <= now)
-		return "revoked";
-	if (k->expires_at && now >= k->expires_at)
-		return "expired";
-	if (k->rotated_to[0])
-		return "rotating";   /* valid until its grace period ends */
-	return "active";
+	return apikey_key_status_name(apikey_key_status(k, now_s));
 }
 
 json_t *cli_scopes_json(const char *scopes)
 {
 	json_t *a = json_array();
-	const char *p = scopes;
+	const char *cur = scopes, *item;
+	size_t n;
 
-	while (a && *p) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (n)
-			json_array_append_new(a, json_stringn(p, n));
-		p += n + (end ? 1 : 0);
-	}
+	while (a && apikey_list_next(&cur, &item, &n))
+		json_array_append_new(a, json_stringn(item, n));
 	return a;
 }
 
@@ -463,7 +429,7 @@ static json_t *str_or_null(const char *s)
 	return s[0] ? json_string(s) : json_null();
 }
 
-json_t *cli_key_json(const struct apikey_key_info *k, int64_t now)
+json_t *cli_key_json(const struct apikey_key_info *k, int64_t now_s)
 {
 	json_t *o = json_object(), *meta = json_loads(k->metadata, 0, NULL);
 
@@ -476,11 +442,11 @@ json_t *cli_key_json(const struct apikey_key_info *k, int64_t now)
 	json_object_set_new(o, "owner", json_string(k->owner));
 	json_object_set_new(o, "name", json_string(k->name));
 	json_object_set_new(o, "scopes", cli_scopes_json(k->scopes));
-	json_object_set_new(o, "status", json_string(cli_key_status(k, now)));
-	json_object_set_new(o, "created_at", cli_time_json(k->created_at));
-	json_object_set_new(o, "expires_at", cli_time_json(k->expires_at));
-	json_object_set_new(o, "revoked_at", cli_time_json(k->revoked_at));
-	json_object_set_new(o, "last_used_at", cli_time_json(k->last_used_at));
+	json_object_set_new(o, "status", json_string(cli_key_status(k, now_s)));
+	json_object_set_new(o, "created_at", cli_time_json(k->created_at_s));
+	json_object_set_new(o, "expires_at", cli_time_json(k->expires_at_s));
+	json_object_set_new(o, "revoked_at", cli_time_json(k->revoked_at_s));
+	json_object_set_new(o, "last_used_at", cli_time_json(k->last_used_at_s));
 	json_object_set_new(o, "use_count", json_integer((json_int_t)k->use_count));
 	json_object_set_new(o, "rate_limit", json_integer(k->rate_limit));
 	json_object_set_new(o, "hash_alg", json_string(k->hash_alg));

@@ -14,7 +14,8 @@
 #define EXIT_FAIL   1
 #define EXIT_USAGE  2
 
-#define CLI_SOURCE      "cli"           /* audit source of every write */
+/* The writer of every audit event apikeyctl causes: source "cli", no acting key. */
+extern const struct apikey_actor cli_actor;
 #define CLI_MSG_SIZE    512             /* one core message kept for an error line */
 
 /* One run of apikeyctl: configuration, the store (opened on demand) and the
@@ -39,8 +40,9 @@ struct cmd {
 /* cli/apikeyctl.c */
 /* The core's log sink: holds messages for the next error line, or prints. */
 void cli_log(void *ctx, int priority, const char *msg);
-/* Read the configuration once (--conf, $APIKEY_CONF, /etc/apikey/apikey.conf
- * if it exists; then --db or $APIKEY_DB).  0, or EXIT_FAIL after an error line. */
+/* Read the configuration once, in the core's lookup order
+ * (apikey_config_read: --conf, $APIKEY_CONF, /etc/apikey/apikey.conf if it
+ * exists; then --db or $APIKEY_DB).  0, or EXIT_FAIL after an error line. */
 int cli_config(struct ctl *ctl);
 /* Open the store once (later calls return the open one).  On failure prints
  * the error line and returns NULL. */
@@ -52,9 +54,6 @@ int cli_fail_err(struct ctl *ctl, int err, const char *what);
 /* s for an error line, or "(not shown)" when it could be a key (it fits the
  * key profile), is longer than 40 or not printable: errors never echo a key. */
 const char *cli_echo(struct ctl *ctl, const char *s);
-/* Is id shaped like a key id ("key_" + 16 base62)?  Checked before an id is
- * echoed in an error line, so a key pasted by mistake is never printed. */
-bool cli_id_valid(const char *id);
 /* Write a secret to stdout unbuffered (nothing left in stdio's buffer). */
 int cli_write_secret(struct ctl *ctl, const char *buf, size_t len);
 /* Print a JSON object carrying a key the same way; takes ownership. */
@@ -93,9 +92,10 @@ int cli_parse_when(struct ctl *ctl, const char *flag, const char *s, bool future
 /* JSON and text output */
 json_t *cli_time_json(int64_t t);               /* RFC 3339 string, or null for 0 */
 void cli_time_text(int64_t t, const char *never, char out[32]);
-const char *cli_key_status(const struct apikey_key_info *k, int64_t now);
+/* The core's name of the key's status now (apikey_key_status). */
+const char *cli_key_status(const struct apikey_key_info *k, int64_t now_s);
 json_t *cli_scopes_json(const char *scopes);     /* "a:b,c:d" → ["a:b","c:d"] */
-json_t *cli_key_json(const struct apikey_key_info *k, int64_t now);
+json_t *cli_key_json(const struct apikey_key_info *k, int64_t now_s);
 /* Print v as JSON (indented) and a newline on stdout; takes ownership. */
 int cli_print_json(struct ctl *ctl, json_t *v);
 /*
@@ -108,7 +108,7 @@ int cli_json_item(unsigned long *count, json_t *o);
 void cli_json_end(unsigned long count);
 /* The error line of a listing that failed (APIKEY_ERR_IO: the output). */
 int cli_list_error(struct ctl *ctl, int r, const char *what);
-int64_t cli_now(void);
+int64_t cli_now(void);                          /* unix seconds */
 
 /* The verbs (cli/cmd_*.c) */
 int cmd_init(struct ctl *ctl, int argc, char **argv);

@@ -75,7 +75,7 @@ int cmd_preset(struct ctl *ctl, int argc, char **argv)
 			return cli_usage(ctl, "not a list of resource:action scopes");
 		if (!(s = cli_store(ctl)))
 			return EXIT_FAIL;
-		if ((r = apikey_preset_set(s, name, norm)) == APIKEY_ERR_INVALID)
+		if ((r = apikey_preset_set(s, name, norm, &cli_actor)) == APIKEY_ERR_INVALID)
 			return cli_usage(ctl, "a preset name is 1-31 of [a-z0-9_-]");
 		if (r != 0)
 			return cli_fail_err(ctl, r, "preset not saved");
@@ -87,7 +87,7 @@ int cmd_preset(struct ctl *ctl, int argc, char **argv)
 			return cli_usage(ctl, "rm NAME: one preset at a time");
 		if (!(s = cli_store(ctl)))
 			return EXIT_FAIL;
-		if ((r = apikey_preset_remove(s, name)) == APIKEY_ERR_NOT_FOUND)
+		if ((r = apikey_preset_remove(s, name, &cli_actor)) == APIKEY_ERR_NOT_FOUND)
 			return cli_fail(ctl, "no preset named '%s'", cli_echo(ctl, name));
 		if (r != 0)
 			return cli_fail_err(ctl, r, "preset not removed");
@@ -149,7 +149,7 @@ int cmd_account(struct ctl *ctl, int argc, char **argv)
 			return cli_usage(ctl, "--plan: at most %d characters", APIKEY_PLAN_SIZE - 1);
 		if (!(s = cli_store(ctl)))
 			return EXIT_FAIL;
-		if ((r = apikey_account_set(s, owner, plan, active)) == APIKEY_ERR_INVALID)
+		if ((r = apikey_account_set(s, owner, plan, active, &cli_actor)) == APIKEY_ERR_INVALID)
 			return cli_usage(ctl, "an owner is 1-63 characters without blanks, ':' or ','");
 		if (r != 0)
 			return cli_fail_err(ctl, r, "account not saved");
@@ -189,9 +189,11 @@ int cmd_account(struct ctl *ctl, int argc, char **argv)
 
 static const char log_usage[] =
 	"usage: apikeyctl log [--key ID] [--limit N] [--json]\n"
-	"Audit events, newest first: created, revoked, rotated, rehashed, failed (with\n"
-	"the outcome as reason), account changes; each with its time and source (cli,\n"
-	"pam:<service>, http:...).  --limit defaults to 100; 0 shows all.\n";
+	"Audit events, newest first: created, updated (with the fields changed),\n"
+	"revoked, rotated, imported, rehashed, failed (with the outcome as reason),\n"
+	"account-updated, account-suspended, preset-set, preset-removed, pruned;\n"
+	"each with its time and source (cli, pam:<service>, http:...).\n"
+	"--limit defaults to 100; 0 shows all.\n";
 
 struct event_ctx { bool json; unsigned long count; };
 
@@ -203,7 +205,7 @@ static int event_one(void *vctx, const struct apikey_event *e)
 	if (ec->json) {
 		json_t *o = json_object();
 		if (o) {
-			json_object_set_new(o, "at", cli_time_json(e->at));
+			json_object_set_new(o, "at", cli_time_json(e->at_s));
 			json_object_set_new(o, "key_id", e->key_id[0] ? json_string(e->key_id) : json_null());
 			json_object_set_new(o, "event", json_string(e->event));
 			json_object_set_new(o, "reason", e->reason[0] ? json_string(e->reason) : json_null());
@@ -211,7 +213,7 @@ static int event_one(void *vctx, const struct apikey_event *e)
 		}
 		return cli_json_item(&ec->count, o);
 	}
-	cli_time_text(e->at, "-", t);
+	cli_time_text(e->at_s, "-", t);
 	printf("%-20s  %-18s  %-20s  %-18s  %s\n", t, e->event, e->key_id[0] ? e->key_id : "-",
 	       e->reason[0] ? e->reason : "-", e->source[0] ? e->source : "-");
 	return ferror(stdout) ? APIKEY_ERR_IO : 0;
@@ -235,7 +237,7 @@ int cmd_log(struct ctl *ctl, int argc, char **argv)
 	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'k':
-			if (!cli_id_valid(optarg))
+			if (!apikey_id_valid(optarg))
 				return cli_usage(ctl, "--key: not a key id (key_ followed by 16 letters and digits)");
 			id = optarg;
 			break;
@@ -284,11 +286,11 @@ static int usage_one(void *vctx, const struct apikey_key_info *k)
 			json_object_set_new(o, "owner", json_string(k->owner));
 			json_object_set_new(o, "name", json_string(k->name));
 			json_object_set_new(o, "use_count", json_integer((json_int_t)k->use_count));
-			json_object_set_new(o, "last_used_at", cli_time_json(k->last_used_at));
+			json_object_set_new(o, "last_used_at", cli_time_json(k->last_used_at_s));
 		}
 		return cli_json_item(&uc->count, o);
 	}
-	cli_time_text(k->last_used_at, "never", t);
+	cli_time_text(k->last_used_at_s, "never", t);
 	printf("%-20s  %-20s  %-16s  %10llu  %s\n", k->id, k->hint, k->owner,
 	       (unsigned long long)k->use_count, t);
 	return ferror(stdout) ? APIKEY_ERR_IO : 0;
@@ -364,7 +366,7 @@ int cmd_prune(struct ctl *ctl, int argc, char **argv)
 		return r;
 	if (!(s = cli_store(ctl)))
 		return EXIT_FAIL;
-	if ((r = apikey_prune(s, before, &keys, &events)) != 0)
+	if ((r = apikey_prune(s, before, &cli_actor, &keys, &events)) != 0)
 		return cli_fail_err(ctl, r, "nothing pruned");
 	apikey_format_time(before, t);
 	printf("pruned %u keys and %u events from before %s\n", keys, events, t);

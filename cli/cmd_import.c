@@ -16,7 +16,6 @@
 #define IMPORT_BATCH       50000  /* lines per transaction, at most */
 #define IMPORT_BATCH_SECS  0.75   /* and at most this long holding the write lock */
 #define IMPORT_SHOW_BAD    20     /* bad lines printed; the rest are counted */
-#define IMPORT_HASH_MAX    256    /* longest foreign hash the core accepts, plus one */
 
 static const char import_usage[] =
 	"usage: apikeyctl import [--dry-run] FILE\n"
@@ -96,12 +95,12 @@ static void progress_end(struct progress *pg)
 enum { F_HASH, F_HINT, F_OWNER, F_NAME, F_SCOPES, F_META, F_COUNT };
 struct spool_head {
 	uint64_t lineno;
-	int64_t expires_at;
+	int64_t expires_at_s;
 	uint32_t rate_limit;
 	uint16_t len[F_COUNT];      /* name and metadata: 0 = absent */
 };
 static const size_t field_max[F_COUNT] = {
-	IMPORT_HASH_MAX, APIKEY_HINT_SIZE, APIKEY_OWNER_SIZE, APIKEY_NAME_SIZE,
+	APIKEY_FOREIGN_HASH_SIZE, APIKEY_HINT_SIZE, APIKEY_OWNER_SIZE, APIKEY_NAME_SIZE,
 	APIKEY_SCOPES_SIZE, APIKEY_META_SIZE,
 };
 
@@ -132,7 +131,7 @@ static FILE *spool_open(void)
 static int spool_put(FILE *sp, unsigned long long lineno, const struct apikey_import_params *p)
 {
 	const char *v[F_COUNT] = { p->hash, p->hint, p->owner, p->name, p->scopes, p->metadata };
-	struct spool_head h = { .lineno = lineno, .expires_at = p->expires_at, .rate_limit = p->rate_limit };
+	struct spool_head h = { .lineno = lineno, .expires_at_s = p->expires_at_s, .rate_limit = p->rate_limit };
 
 	for (int i = 0; i < F_COUNT; i++) {
 		size_t n = v[i] ? strlen(v[i]) : 0;
@@ -163,7 +162,7 @@ static int spool_get(FILE *sp, struct spool_item *it)
 		.hash = it->f[F_HASH], .hint = it->f[F_HINT], .owner = it->f[F_OWNER],
 		.name = it->f[F_NAME], .scopes = it->f[F_SCOPES],
 		.metadata = it->h.len[F_META] ? it->f[F_META] : NULL,
-		.expires_at = it->h.expires_at, .rate_limit = it->h.rate_limit,
+		.expires_at_s = it->h.expires_at_s, .rate_limit = it->h.rate_limit,
 	};
 	return 1;
 }
@@ -235,6 +234,7 @@ static int write_all(struct ctl *ctl, struct apikey_store *s, FILE *sp, unsigned
 	char why[IMPORT_WHY_SIZE] = "", msg[IMPORT_WHY_SIZE + 32], detail[CLI_MSG_SIZE];
 	unsigned long long in_batch = 0, committed = 0, lineno = 0;
 	double batch_start = 0;
+	const char *scheme;
 	int r = 0, got;
 
 	if (!it)
@@ -249,15 +249,16 @@ static int write_all(struct ctl *ctl, struct apikey_store *s, FILE *sp, unsigned
 			}
 			batch_start = mono();
 		}
-		if ((r = apikey_import_one(s, &it->p, NULL)) != 0) {
+		if ((r = apikey_import_one(s, &it->p, &cli_actor, NULL)) != 0) {
 			snprintf(why, sizeof(why), "%s", r == APIKEY_ERR_INVALID ?
 			         "refused by the store" : "not written");
 			break;
 		}
 		in_batch++;
-		if (!strncmp(it->p.hash, "sha256:", 7))
+		scheme = apikey_hash_scheme(it->p.hash);   /* the core accepted it: one of three */
+		if (!strcmp(scheme, "sha256"))
 			cnt->sha256++;
-		else if (!strncmp(it->p.hash, "$argon2id$", 10))
+		else if (!strcmp(scheme, "argon2id"))
 			cnt->argon2id++;
 		else
 			cnt->bcrypt++;

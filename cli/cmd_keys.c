@@ -11,7 +11,7 @@ static int one_id(struct ctl *ctl, int argc, char **argv, const char **id)
 		return cli_usage(ctl, "which key? give its id (key_...)");
 	if (optind + 1 < argc)
 		return cli_usage(ctl, "one key id at a time");
-	if (!cli_id_valid(argv[optind]))
+	if (!apikey_id_valid(argv[optind]))
 		return cli_usage(ctl, "not a key id (ids are key_ followed by 16 letters and digits)");
 	*id = argv[optind];
 	return 0;
@@ -34,6 +34,7 @@ static const char init_usage[] =
 
 int cmd_init(struct ctl *ctl, int argc, char **argv)
 {
+	char pepper[APIKEY_PATH_SIZE];
 	int r;
 
 	if ((r = cli_common_opts(ctl, argc, argv, init_usage, NULL)) != 0)
@@ -42,10 +43,9 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 		return r;
 	if ((r = apikey_store_init(&ctl->cfg, cli_log, ctl)) != 0)
 		return cli_fail_err(ctl, r, NULL);
-	if (ctl->cfg.pepper_path[0])
-		printf("created key store %s (pepper %s)\n", ctl->cfg.db_path, ctl->cfg.pepper_path);
-	else
-		printf("created key store %s (pepper %s.pepper)\n", ctl->cfg.db_path, ctl->cfg.db_path);
+	/* init succeeded, so the path fits */
+	apikey_config_pepper_path(&ctl->cfg, pepper, sizeof(pepper));
+	printf("created key store %s (pepper %s)\n", ctl->cfg.db_path, pepper);
 	return EXIT_OK;
 }
 
@@ -152,7 +152,7 @@ int cmd_create(struct ctl *ctl, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct apikey_create_params p = { .source = CLI_SOURCE };
+	struct apikey_create_params p = { 0 };
 	struct apikey_key_info info;
 	struct apikey_store *s;
 	char key[APIKEY_KEY_MAX + 1], *meta = NULL, *meta_arg = NULL;
@@ -190,7 +190,7 @@ int cmd_create(struct ctl *ctl, int argc, char **argv)
 		if (apikey_scopes_normalize(p.scopes, norm, sizeof(norm)) != 0 || !norm[0])
 			return cli_usage(ctl, "--scopes: not a list of resource:action scopes");
 	}
-	if (expires && cli_parse_when(ctl, "--expires", expires, true, &p.expires_at) != 0)
+	if (expires && cli_parse_when(ctl, "--expires", expires, true, &p.expires_at_s) != 0)
 		return EXIT_USAGE;
 	if (meta_arg && (r = parse_meta(ctl, meta_arg, &meta)) != 0)
 		return r;
@@ -199,7 +199,7 @@ int cmd_create(struct ctl *ctl, int argc, char **argv)
 		json_free(meta);
 		return EXIT_FAIL;
 	}
-	r = apikey_key_create(s, &p, key, sizeof(key), &info);
+	r = apikey_key_create(s, &p, &cli_actor, key, sizeof(key), &info);
 	json_free(meta);
 	if (r == APIKEY_ERR_NOT_FOUND && p.preset)
 		return cli_fail(ctl, "no preset named '%s' (see 'apikeyctl preset list')", cli_echo(ctl, p.preset));
@@ -250,8 +250,8 @@ static int list_one(void *vctx, const struct apikey_key_info *k)
 
 	if (lc->json)
 		return cli_json_item(&lc->count, cli_key_json(k, lc->now));
-	cli_time_text(k->expires_at, "never", exp);
-	cli_time_text(k->last_used_at, "never", used);
+	cli_time_text(k->expires_at_s, "never", exp);
+	cli_time_text(k->last_used_at_s, "never", used);
 	printf(LIST_FMT, k->id, k->hint, col(b1, sizeof(b1), k->owner, 14),
 	       col(b2, sizeof(b2), k->name, 18), col(b3, sizeof(b3), k->scopes, 24),
 	       cli_key_status(k, lc->now), exp, used);
@@ -320,10 +320,10 @@ int cmd_show(struct ctl *ctl, int argc, char **argv)
 		return key_error(ctl, r, id, "cannot read the key");
 	if (as_json)
 		return cli_print_json(ctl, cli_key_json(&k, cli_now()));
-	cli_time_text(k.created_at, "-", t1);
-	cli_time_text(k.expires_at, "never", t2);
-	cli_time_text(k.revoked_at, "-", t3);
-	cli_time_text(k.last_used_at, "never", t4);
+	cli_time_text(k.created_at_s, "-", t1);
+	cli_time_text(k.expires_at_s, "never", t2);
+	cli_time_text(k.revoked_at_s, "-", t3);
+	cli_time_text(k.last_used_at_s, "never", t4);
 	printf("id:           %s\n", k.id);
 	printf("hint:         %s\n", k.hint);
 	printf("owner:        %s\n", k.owner);
@@ -362,7 +362,7 @@ int cmd_revoke(struct ctl *ctl, int argc, char **argv)
 		return r;
 	if (!(s = cli_store(ctl)))
 		return EXIT_FAIL;
-	if ((r = apikey_key_revoke(s, id, CLI_SOURCE)) != 0)
+	if ((r = apikey_key_revoke(s, id, &cli_actor)) != 0)
 		return key_error(ctl, r, id, "not revoked");
 	printf("revoked %s\n", id);
 	return EXIT_OK;
@@ -387,7 +387,7 @@ int cmd_rotate(struct ctl *ctl, int argc, char **argv)
 	struct apikey_key_info info, old;
 	struct apikey_store *s;
 	char key[APIKEY_KEY_MAX + 1];
-	int64_t grace = APIKEY_GRACE_DEFAULT;
+	int64_t grace_s = APIKEY_GRACE_DEFAULT_S;
 	const char *id = NULL;
 	bool as_json = false;
 	json_t *extra = NULL;
@@ -396,7 +396,7 @@ int cmd_rotate(struct ctl *ctl, int argc, char **argv)
 	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'g':
-			if (apikey_parse_duration(optarg, &grace) != 0)
+			if (apikey_parse_duration(optarg, &grace_s) != 0)
 				return cli_usage(ctl, "--grace: '%s' is not a duration (24h, 30m, 45s, 0)", cli_echo(ctl, optarg));
 			break;
 		case 'j': as_json = true; break;
@@ -408,14 +408,14 @@ int cmd_rotate(struct ctl *ctl, int argc, char **argv)
 		return r;
 	if (!(s = cli_store(ctl)))
 		return EXIT_FAIL;
-	r = apikey_key_rotate(s, id, grace, CLI_SOURCE, key, sizeof(key), &info);
-	if (r == APIKEY_ERR_INVALID)
+	r = apikey_key_rotate(s, id, grace_s, &cli_actor, key, sizeof(key), &info);
+	if (r == APIKEY_ERR_CONFLICT)
 		return cli_fail(ctl, "%s cannot be rotated: it is revoked, expired or already rotated", id);
 	if (r != 0)
 		return key_error(ctl, r, id, "not rotated");
 	if (as_json && apikey_key_get(s, id, &old) == 0) {
 		extra = json_object();
-		json_object_set_new(extra, "old_key_expires_at", cli_time_json(old.expires_at));
+		json_object_set_new(extra, "old_key_expires_at", cli_time_json(old.expires_at_s));
 	}
 	cli_forget(ctl);
 	r = print_new_key(ctl, key, &info, as_json, extra);

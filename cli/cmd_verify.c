@@ -64,9 +64,8 @@ int cmd_verify(struct ctl *ctl, int argc, char **argv)
 		{ 0 },
 	};
 	char key[VERIFY_LINE_MAX + 1], scopes[APIKEY_SCOPES_SIZE] = "", norm[APIKEY_SCOPES_SIZE];
-	struct apikey_verify_request rq = { .source = CLI_SOURCE };
+	struct apikey_verify_request rq = { .source = "cli" };
 	struct apikey_verify_result res;
-	struct apikey_store *s;
 	enum apikey_outcome o;
 	int c, r;
 
@@ -96,21 +95,13 @@ int cmd_verify(struct ctl *ctl, int argc, char **argv)
 	rq.key_len = read_key(key, sizeof(key));
 	rq.key = key;
 
-	/* SPEC §3 order: a missing or malformed key is answered before the store
-	 * is needed, as every front end does. */
-	if (rq.key_len == 0) {
-		o = APIKEY_MISSING_KEY;
-	} else if (apikey_token_parse(&ctl->cfg.format, key, rq.key_len) != 0) {
-		o = APIKEY_MALFORMED_KEY;
-	} else if (!(s = cli_store(ctl))) {
-		o = APIKEY_UNAVAILABLE;     /* the error line is printed */
-	} else {
-		r = apikey_verify(s, &rq, &res);
-		o = r == 0 ? res.outcome : APIKEY_UNAVAILABLE;
-		if (o == APIKEY_UNAVAILABLE)
-			cli_fail_err(ctl, r ? r : res.err, "key store unavailable");
-	}
+	/* The core answers a missing or malformed key before it opens the store
+	 * (SPEC §3 order); the store is opened only for a well-formed key. */
+	apikey_verify_open(&ctl->store, &ctl->cfg, cli_log, ctl, &rq, &res);
+	o = res.outcome;
 	explicit_bzero(key, sizeof(key));
+	if (o == APIKEY_UNAVAILABLE)
+		cli_fail_err(ctl, res.err, ctl->store ? "key store unavailable" : "cannot open the key store");
 	printf("%s\n", apikey_outcome_code(o));
 	return o == APIKEY_VALID ? EXIT_OK : EXIT_FAIL;
 }

@@ -131,7 +131,7 @@ int import_parse_line(const char *line, size_t len, struct import_line *out, cha
 	    string_field(out->root, "expires_at", false, &text, why, whysz) != 0)
 		goto fail;
 	out->p.scopes = out->scopes;
-	if (text && apikey_parse_time(text, &out->p.expires_at) != 0) {
+	if (text && apikey_parse_time(text, &out->p.expires_at_s) != 0) {
 		r = bad(why, whysz, "expires_at is not an RFC 3339 time");
 		goto fail;
 	}

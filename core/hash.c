@@ -96,17 +96,19 @@ int hmac_digest(EVP_MAC_CTX *m, const char *key, size_t len, unsigned char out[D
 	return 0;
 }
 
-const char *foreign_alg(const char *stored)
+const char *apikey_hash_scheme(const char *hash)
 {
-	size_t n = strlen(stored);
+	size_t n = hash ? strnlen(hash, APIKEY_FOREIGN_HASH_SIZE) : 0;
 
-	if (!strncmp(stored, "sha256:", 7) && n == 7 + 64 &&
-	    strspn(stored + 7, "0123456789abcdefABCDEF") == 64)
+	if (n == 0 || n >= APIKEY_FOREIGN_HASH_SIZE)
+		return NULL;
+	if (!strncmp(hash, "sha256:", 7) && n == 7 + 64 &&
+	    strspn(hash + 7, "0123456789abcdefABCDEF") == 64)
 		return "sha256";
-	if ((!strncmp(stored, "$2b$", 4) || !strncmp(stored, "$2a$", 4) || !strncmp(stored, "$2y$", 4)) &&
+	if ((!strncmp(hash, "$2b$", 4) || !strncmp(hash, "$2a$", 4) || !strncmp(hash, "$2y$", 4)) &&
 	    n == 60)
 		return "bcrypt";
-	if (!strncmp(stored, "$argon2id$", 10) && n < FOREIGN_HASH_MAX)
+	if (!strncmp(hash, "$argon2id$", 10))
 		return "argon2id";
 	return NULL;
 }
@@ -148,7 +150,7 @@ static int verify_bcrypt(const char *stored, const char *key, size_t len)
 
 int foreign_verify(const char *stored, const char *key, size_t len)
 {
-	const char *alg = foreign_alg(stored);
+	const char *alg = apikey_hash_scheme(stored);
 
 	if (!alg || len > APIKEY_KEY_MAX)
 		return APIKEY_ERR_INVALID;

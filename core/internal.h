@@ -3,15 +3,12 @@
 #define APIKEY_INTERNAL_H
 
 #include <pthread.h>
-#include <sqlite3.h>
+#include <string.h>
 #include <openssl/evp.h>
 #include "apikey.h"
 
 #define DIGEST_LEN 32            /* HMAC-SHA256 */
-#define IMPORT_HINT_MIN 6
-#define IMPORT_HINT_MAX 16
 #define FOREIGN_CANDIDATES_MAX 8 /* keys tried per hint: bounds work per request */
-#define FOREIGN_HASH_MAX 256
 
 /* A key as verification sees it: the public record plus its owner's account. */
 struct key_record {
@@ -21,10 +18,27 @@ struct key_record {
 	struct apikey_key_info info;   /* last, so the cache can drop metadata */
 };
 
+/* ---- ASCII classes: explicit ranges, never the locale (we run inside sshd) */
+static inline bool ascii_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static inline bool ascii_lower(unsigned char c) { return c >= 'a' && c <= 'z'; }
+static inline bool ascii_upper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
+static inline bool ascii_alnum(unsigned char c)
+{
+	return ascii_digit(c) || ascii_lower(c) || ascii_upper(c);
+}
+static inline bool ascii_blank(unsigned char c) { return c == ' ' || c == '\t'; }
+/* space, \t \n \v \f \r: what a config line may be padded with */
+static inline bool ascii_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+/* a control character (C0 or DEL) */
+static inline bool ascii_control(unsigned char c) { return c < ' ' || c == 0x7f; }
+
 /* core/log.c */
 void core_log(apikey_log_fn log, void *ctx, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-#define slog(s, prio, ...) core_log((s)->log, (s)->log_ctx, prio, __VA_ARGS__)
+/* bounded copy that always terminates; returns APIKEY_ERR_TOO_LONG on truncation */
+int copy_str(char *dst, size_t dstsz, const char *src);
+/* wall clock, unix milliseconds */
+int64_t now_ms(void);
 
 /* core/hash.c */
 int pepper_create(const char *path);
@@ -34,8 +48,6 @@ void hmac_free(EVP_MAC_CTX *m);
 int hmac_digest(EVP_MAC_CTX *m, const char *key, size_t len, unsigned char out[DIGEST_LEN]);
 /* 0 = matches, APIKEY_ERR_NOT_FOUND = does not, APIKEY_ERR_INVALID = unknown scheme */
 int foreign_verify(const char *stored, const char *key, size_t len);
-/* "sha256" | "bcrypt" | "argon2id", or NULL when the hash is not one we accept */
-const char *foreign_alg(const char *stored);
 
 /* core/map.c — a small chained hash map from byte strings to pointers.
  * Not locked: callers hold their own mutex. */
@@ -49,38 +61,17 @@ void *map_put(struct map *m, const void *key, size_t klen, void *value);
 size_t map_count(const struct map *m);
 void map_clear(struct map *m, void (*free_value)(void *));
 void map_each(struct map *m, void (*fn)(void *ctx, const void *key, size_t klen, void *value), void *ctx);
+/* Remove (freeing the value with free_value) every entry for which drop
+ * returns true; returns how many were removed. */
+size_t map_sweep(struct map *m, bool (*drop)(void *ctx, void *value), void *ctx,
+                 void (*free_value)(void *));
 
-/* core/store.c */
-struct apikey_store {
-	sqlite3 *db;
-	apikey_log_fn log;
-	void *log_ctx;
-	struct apikey_config cfg;
-	EVP_MAC_CTX *mac;
-	sqlite3_stmt **stmts;     /* prepared on first use, reused */
-	bool readonly;
-	bool in_batch;            /* inside apikey_import_begin/commit */
-	int64_t data_version;
-	int64_t generation;
-	bool seen_version;
-	int foreign_hint_lens;    /* bitmask of import hint lengths; -1 unknown */
-};
-int store_tx_begin(struct apikey_store *s);      /* BEGIN IMMEDIATE */
-int store_tx_commit(struct apikey_store *s);
-void store_tx_rollback(struct apikey_store *s);
-int store_err(struct apikey_store *s, int rc, const char *what);
-int store_lookup_digest(struct apikey_store *s, const unsigned char d[DIGEST_LEN],
-                        struct key_record *rec);
-int store_lookup_foreign(struct apikey_store *s, const char *key, size_t len,
-                         struct key_record *rec);
-int store_lookup_id(struct apikey_store *s, const char *id, struct key_record *rec);
-int store_rehash(struct apikey_store *s, const char *id, const unsigned char d[DIGEST_LEN]);
-int store_tat_get(struct apikey_store *s, const char *id, int64_t *tat_ms);
-int store_tat_set(struct apikey_store *s, const char *id, int64_t tat_ms);
-int store_usage_add(struct apikey_store *s, const char *id, uint64_t count, int64_t last);
-int store_event_add(struct apikey_store *s, int64_t at, const char *key_id,
-                    const char *event, const char *reason, const char *source);
-int64_t now_ms(void);
+/* core/store.c: what the layers above the rows read of a connection */
+const struct apikey_config *store_config(const struct apikey_store *s);
+/* HMAC-SHA256 of a key with the store's pepper. */
+int store_digest(struct apikey_store *s, const char *key, size_t len, unsigned char out[DIGEST_LEN]);
+void store_log(struct apikey_store *s, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* core/verify.c */
 enum apikey_outcome check_record(const struct key_record *rec,
@@ -95,9 +86,36 @@ void cache_put(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIG
                const struct key_record *rec);
 
 /* core/usage.c */
-void usage_queue_rehash(struct apikey_usage *u, const char *id, const unsigned char d[DIGEST_LEN]);
+/* An imported key found by the sidecar: re-hash it (event "rehashed") at the next flush. */
+void usage_queue_rehash(struct apikey_usage *u, const struct apikey_key_info *k,
+                        const unsigned char d[DIGEST_LEN], int64_t now_s, const char *source);
 
-/* bounded copy that always terminates; returns APIKEY_ERR_TOO_LONG on truncation */
-int copy_str(char *dst, size_t dstsz, const char *src);
+/* core/rules.c — the validation rules of every write, and its audit event */
+bool owner_valid(const char *owner);
+bool name_valid(const char *name);
+bool preset_name_valid(const char *name);
+/* The fields a key write sets; NULL / 0 = not given (update) or the default. */
+struct key_fields {
+	bool required;              /* create, import: owner and scopes (or preset) needed */
+	bool import;                /* hash and hint checked; a past expiry is history */
+	const char *owner;
+	const char *name;
+	const char *scopes;         /* normalised into the caller's buffer */
+	const char *preset;         /* its name only (the store resolves it) */
+	uint32_t rate_limit;
+	bool expiry_set;            /* expires_at_s is given (0 = never) */
+	int64_t expires_at_s;
+	const char *metadata;
+	const char *hash, *hint;    /* import */
+};
+/* The one check of create, update and import.  scopes_out (may be NULL)
+ * receives the normalised scopes when f->scopes is set.  0 or
+ * APIKEY_ERR_INVALID with *why (static text; why may be NULL). */
+int key_fields_check(const struct key_fields *f, int64_t now_s,
+                     char scopes_out[APIKEY_SCOPES_SIZE], const char **why);
+/* Append an audit event written by actor (who must be given: source set). */
+int audit(struct apikey_store *s, const struct apikey_actor *actor, int64_t at_s,
+          const char *key_id, const char *event, const char *reason);
+bool actor_valid(const struct apikey_actor *a);
 
 #endif

@@ -109,3 +109,26 @@ void map_each(struct map *m, void (*fn)(void *ctx, const void *key, size_t klen,
 		for (struct entry *e = m->b[i]; e; e = e->next)
 			fn(ctx, e->key, e->klen, e->value);
 }
+
+size_t map_sweep(struct map *m, bool (*drop)(void *ctx, void *value), void *ctx,
+                 void (*free_value)(void *))
+{
+	size_t removed = 0;
+
+	for (size_t i = 0; i < m->nb; i++) {
+		struct entry **link = &m->b[i], *e;
+		while ((e = *link) != NULL) {
+			if (!drop(ctx, e->value)) {
+				link = &e->next;
+				continue;
+			}
+			*link = e->next;
+			if (free_value)
+				free_value(e->value);
+			free(e);
+			removed++;
+		}
+	}
+	m->count -= removed;
+	return removed;
+}

@@ -1,5 +1,6 @@
 /* ratelimit.c — per-key requests-per-minute limits by GCRA: one timestamp of
  * state per key, kept in SQLite (PAM, CLI) or in memory (the sidecar). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
@@ -8,6 +9,10 @@
 #define LIMITER_LOCKS 64
 
 #define MINUTE_US 60000000LL
+/* An entry is dropped only when its bucket has been full for this long, so
+ * a request whose clock read lags another thread's by less cannot find a
+ * fresh entry where a charged one was. */
+#define SWEEP_MARGIN_US 1000000LL
 
 static uint32_t ceil_secs(int64_t us)
 {
@@ -32,10 +37,10 @@ void apikey_gcra(int64_t *tat_us, int64_t now, uint32_t per_minute, struct apike
 	if (next - now > tau) {
 		out->allowed = false;
 		out->remaining = 0;
-		out->retry_after = ceil_secs(next - tau - now);
-		if (out->retry_after == 0)
-			out->retry_after = 1;
-		out->reset = ceil_secs(tat - now);
+		out->retry_after_s = ceil_secs(next - tau - now);
+		if (out->retry_after_s == 0)
+			out->retry_after_s = 1;
+		out->reset_s = ceil_secs(tat - now);
 		return;
 	}
 	*tat_us = next;
@@ -43,25 +48,44 @@ void apikey_gcra(int64_t *tat_us, int64_t now, uint32_t per_minute, struct apike
 	out->remaining = (uint32_t)((tau - (next - now)) / t);
 	if (out->remaining > limit)
 		out->remaining = limit;
-	out->reset = ceil_secs(next - now);
+	out->reset_s = ceil_secs(next - now);
 }
 
-struct apikey_limiter {
-	pthread_mutex_t locks[LIMITER_LOCKS];
-	struct map *maps[LIMITER_LOCKS];   /* one map per lock: no shared buckets */
+/*
+ * The limiter: LIMITER_LOCKS stripes, each a map key id → tat under its own
+ * lock, each holding at most max_entries / LIMITER_LOCKS keys.  A key whose
+ * tat is not after now has a full bucket: its entry says nothing a fresh
+ * one would not, so a stripe at its bound first drops those (full for a
+ * second, SWEEP_MARGIN_US).  If none can
+ * go (every key in the stripe was charged within its emission interval), a
+ * new key is refused (APIKEY_ERR_FULL: UNAVAILABLE) rather than tracked by
+ * forgetting another key's charges.  The sweep remembers the earliest tat
+ * it kept, so a full stripe is not swept again before something can go.
+ */
+struct stripe {
+	pthread_mutex_t lock;
+	struct map *m;
+	size_t max;
+	int64_t next_sweep_us;   /* no entry can be dropped before this */
 };
 
-int apikey_limiter_new(struct apikey_limiter **out)
+struct apikey_limiter {
+	struct stripe stripes[LIMITER_LOCKS];
+};
+
+int apikey_limiter_new(struct apikey_limiter **out, size_t max_entries)
 {
 	struct apikey_limiter *l = calloc(1, sizeof(*l));
+	size_t per = (max_entries ? max_entries : APIKEY_LIMITER_ENTRIES_DEFAULT) / LIMITER_LOCKS;
 
 	*out = NULL;
 	if (!l)
 		return APIKEY_ERR_NOMEM;
 	for (int i = 0; i < LIMITER_LOCKS; i++) {
-		pthread_mutex_init(&l->locks[i], NULL);
-		l->maps[i] = map_new(LIMITER_BUCKETS / LIMITER_LOCKS);
-		if (!l->maps[i]) {
+		pthread_mutex_init(&l->stripes[i].lock, NULL);
+		l->stripes[i].max = per ? per : 1;
+		l->stripes[i].m = map_new(LIMITER_BUCKETS / LIMITER_LOCKS);
+		if (!l->stripes[i].m) {
 			apikey_limiter_free(l);
 			return APIKEY_ERR_NOMEM;
 		}
@@ -75,33 +99,65 @@ void apikey_limiter_free(struct apikey_limiter *l)
 	if (!l)
 		return;
 	for (int i = 0; i < LIMITER_LOCKS; i++) {
-		map_free(l->maps[i], free);
-		pthread_mutex_destroy(&l->locks[i]);
+		map_free(l->stripes[i].m, free);
+		pthread_mutex_destroy(&l->stripes[i].lock);
 	}
 	free(l);
 }
 
-void apikey_limiter_check(struct apikey_limiter *l, const char *key_id, int64_t now_us,
-                          uint32_t per_minute, struct apikey_ratelimit *out)
+struct sweep_ctx { int64_t now_us, earliest_kept_us; };
+
+static bool bucket_full(void *vctx, void *value)
+{
+	struct sweep_ctx *c = vctx;
+	int64_t tat = *(int64_t *)value;
+
+	if (tat <= c->now_us - SWEEP_MARGIN_US)
+		return true;
+	if (tat < c->earliest_kept_us)
+		c->earliest_kept_us = tat;
+	return false;
+}
+
+/* Room for one more key in a stripe (its lock held): 0 or APIKEY_ERR_FULL. */
+static int make_room(struct stripe *st, int64_t now_us)
+{
+	struct sweep_ctx c = { now_us, INT64_MAX };
+
+	if (map_count(st->m) < st->max)
+		return 0;
+	if (now_us < st->next_sweep_us)
+		return APIKEY_ERR_FULL;
+	map_sweep(st->m, bucket_full, &c, free);
+	st->next_sweep_us = c.earliest_kept_us == INT64_MAX ? now_us : c.earliest_kept_us + SWEEP_MARGIN_US;
+	return map_count(st->m) < st->max ? 0 : APIKEY_ERR_FULL;
+}
+
+int apikey_limiter_check(struct apikey_limiter *l, const char *key_id, int64_t now_us,
+                         uint32_t per_minute, struct apikey_ratelimit *out)
 {
 	size_t n = strlen(key_id);
-	unsigned stripe = (unsigned char)key_id[n ? n - 1 : 0] % LIMITER_LOCKS;
+	struct stripe *st = &l->stripes[(unsigned char)key_id[n ? n - 1 : 0] % LIMITER_LOCKS];
 	int64_t *tat;
+	int r = 0;
 
-	pthread_mutex_lock(&l->locks[stripe]);
-	tat = map_get(l->maps[stripe], key_id, n);
+	pthread_mutex_lock(&st->lock);
+	tat = map_get(st->m, key_id, n);
 	if (!tat) {
-		tat = calloc(1, sizeof(*tat));
-		if (!tat || map_put(l->maps[stripe], key_id, n, tat) == (void *)-1) {
-			/* No memory to track this key: refuse rather than not limit. */
+		if ((r = make_room(st, now_us)) == 0 && !(tat = calloc(1, sizeof(*tat))))
+			r = APIKEY_ERR_NOMEM;
+		if (r == 0 && map_put(st->m, key_id, n, tat) == (void *)-1) {
 			free(tat);
-			pthread_mutex_unlock(&l->locks[stripe]);
-			memset(out, 0, sizeof(*out));
-			out->limit = per_minute;
-			out->retry_after = 1;
-			return;
+			r = APIKEY_ERR_NOMEM;
 		}
 	}
-	apikey_gcra(tat, now_us, per_minute, out);
-	pthread_mutex_unlock(&l->locks[stripe]);
+	if (r == 0)
+		apikey_gcra(tat, now_us, per_minute, out);
+	pthread_mutex_unlock(&st->lock);
+	if (r != 0) {
+		/* Cannot track this key: refuse rather than not limit it. */
+		memset(out, 0, sizeof(*out));
+		out->limit = per_minute;
+	}
+	return r;
 }

@@ -63,8 +63,7 @@ static bool prefix_valid(const char *p)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
+		if (!(ascii_alnum(c) || c == '_' || c == '-'))
 			return false;
 	}
 	return true;
@@ -233,6 +232,15 @@ int apikey_token_parse(const struct apikey_format *f, const char *key, size_t le
 	return 0;
 }
 
+enum apikey_outcome apikey_precheck(const struct apikey_format *f, const char *key, size_t len)
+{
+	if (!key || len == 0)
+		return APIKEY_MISSING_KEY;
+	if (apikey_token_parse(f, key, len) != 0)
+		return APIKEY_MALFORMED_KEY;
+	return APIKEY_VALID;
+}
+
 void apikey_token_hint(const struct apikey_format *f, const char *key, size_t len,
                        char out[APIKEY_HINT_SIZE])
 {
@@ -257,4 +265,16 @@ int apikey_id_generate(char out[APIKEY_ID_SIZE])
 	r = random_chars(BASE62, 62, out + 4, APIKEY_ID_LEN - 4);
 	out[APIKEY_ID_LEN] = '\0';
 	return r;
+}
+
+bool apikey_id_valid(const char *id)
+{
+	size_t n = id ? strnlen(id, APIKEY_ID_SIZE) : 0;
+
+	if (n != APIKEY_ID_LEN || memcmp(id, "key_", 4) != 0)
+		return false;
+	for (size_t i = 4; i < n; i++)
+		if (!ascii_alnum((unsigned char)id[i]))
+			return false;
+	return true;
 }

@@ -4,19 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
-#include "internal.h"
+#include "rows.h"
 
 #define USAGE_EVENTS_MAX 4096
 #define USAGE_REHASH_MAX 256
 
-struct count { uint64_t n; int64_t last; };
+struct count { uint64_t n; int64_t last_s; };
 struct pending_event {
-	int64_t at;
+	int64_t at_s;
 	char key_id[APIKEY_ID_SIZE];
 	char reason[32];
 	char source[APIKEY_NAME_SIZE];
 };
-struct rehash { char id[APIKEY_ID_SIZE]; unsigned char d[DIGEST_LEN]; };
+struct rehash {
+	char id[APIKEY_ID_SIZE];
+	unsigned char d[DIGEST_LEN];
+	int64_t at_s;
+	char alg[16];                  /* the scheme it replaces, for the event */
+	char source[APIKEY_NAME_SIZE];
+};
 
 struct apikey_usage {
 	pthread_mutex_t lock;
@@ -58,7 +64,7 @@ void apikey_usage_free(struct apikey_usage *u)
 }
 
 /* Caller holds the lock. */
-static void add_count(struct apikey_usage *u, const char *id, uint64_t n, int64_t last)
+static void add_count(struct apikey_usage *u, const char *id, uint64_t n, int64_t last_s)
 {
 	struct count *c = map_get(u->counts, id, strlen(id));
 
@@ -70,19 +76,19 @@ static void add_count(struct apikey_usage *u, const char *id, uint64_t n, int64_
 		}
 	}
 	c->n += n;
-	if (last > c->last)
-		c->last = last;
+	if (last_s > c->last_s)
+		c->last_s = last_s;
 }
 
-void apikey_usage_record(struct apikey_usage *u, const char *key_id, int64_t now,
+void apikey_usage_record(struct apikey_usage *u, const char *key_id, int64_t now_s,
                          enum apikey_outcome o, const char *source)
 {
 	pthread_mutex_lock(&u->lock);
 	if (o == APIKEY_VALID) {
-		add_count(u, key_id, 1, now);
+		add_count(u, key_id, 1, now_s);
 	} else if (u->n_events < USAGE_EVENTS_MAX) {
 		struct pending_event *e = &u->events[u->n_events++];
-		e->at = now;
+		e->at_s = now_s;
 		copy_str(e->key_id, sizeof(e->key_id), key_id);
 		copy_str(e->reason, sizeof(e->reason), apikey_outcome_code(o));
 		copy_str(e->source, sizeof(e->source), source ? source : "");
@@ -92,16 +98,20 @@ void apikey_usage_record(struct apikey_usage *u, const char *key_id, int64_t now
 	pthread_mutex_unlock(&u->lock);
 }
 
-void usage_queue_rehash(struct apikey_usage *u, const char *id, const unsigned char d[DIGEST_LEN])
+void usage_queue_rehash(struct apikey_usage *u, const struct apikey_key_info *k, const unsigned char d[DIGEST_LEN],
+                        int64_t now_s, const char *source)
 {
 	pthread_mutex_lock(&u->lock);
 	for (size_t i = 0; i < u->n_rehash; i++)
-		if (!strcmp(u->rehash[i].id, id))
+		if (!strcmp(u->rehash[i].id, k->id))
 			goto out;
 	if (u->n_rehash < USAGE_REHASH_MAX) {
-		copy_str(u->rehash[u->n_rehash].id, APIKEY_ID_SIZE, id);
-		memcpy(u->rehash[u->n_rehash].d, d, DIGEST_LEN);
-		u->n_rehash++;
+		struct rehash *q = &u->rehash[u->n_rehash++];
+		copy_str(q->id, sizeof(q->id), k->id);
+		memcpy(q->d, d, DIGEST_LEN);
+		q->at_s = now_s;
+		copy_str(q->alg, sizeof(q->alg), k->hash_alg);
+		copy_str(q->source, sizeof(q->source), source ? source : "");
 	}
 out:
 	pthread_mutex_unlock(&u->lock);
@@ -126,7 +136,7 @@ static void write_count(void *vctx, const void *key, size_t klen, void *value)
 		return;
 	memcpy(id, key, klen);
 	id[klen] = '\0';
-	w->r = store_usage_add(w->s, id, c->n, c->last);
+	w->r = row_usage_add(w->s, id, c->n, c->last_s);
 }
 
 static int write_batch(struct apikey_store *s, struct batch *b)
@@ -134,20 +144,33 @@ static int write_batch(struct apikey_store *s, struct batch *b)
 	struct write_ctx w = { s, 0 };
 	int r;
 
-	if ((r = store_tx_begin(s)) != 0)
+	if ((r = row_begin(s)) != 0)
 		return r;
 	map_each(b->counts, write_count, &w);
 	r = w.r;
-	for (size_t i = 0; r == 0 && i < b->n_events; i++)
-		r = store_event_add(s, b->events[i].at, b->events[i].key_id, "failed", b->events[i].reason,
-		                    b->events[i].source);
-	for (size_t i = 0; r == 0 && i < b->n_rehash; i++)
-		r = store_rehash(s, b->rehash[i].id, b->rehash[i].d);
+	for (size_t i = 0; r == 0 && i < b->n_events; i++) {
+		struct event_row e = {
+			.at_s = b->events[i].at_s, .key_id = b->events[i].key_id, .event = "failed",
+			.reason = b->events[i].reason, .source = b->events[i].source,
+		};
+		r = row_event_append(s, &e);
+	}
+	for (size_t i = 0; r == 0 && i < b->n_rehash; i++) {
+		const struct rehash *q = &b->rehash[i];
+		struct event_row e = { .at_s = q->at_s, .key_id = q->id, .event = "rehashed",
+		                       .reason = q->alg, .source = q->source };
+		/* NOT_FOUND: another process re-hashed it first (and wrote the event) */
+		r = row_key_set_digest(s, q->id, q->d);
+		if (r == 0)
+			r = row_event_append(s, &e);
+		else if (r == APIKEY_ERR_NOT_FOUND)
+			r = 0;
+	}
 	if (r != 0) {
-		store_tx_rollback(s);
+		row_rollback(s);
 		return r;
 	}
-	return store_tx_commit(s);
+	return row_commit(s);
 }
 
 struct merge_ctx { struct apikey_usage *u; };
@@ -162,7 +185,7 @@ static void merge_count(void *vctx, const void *key, size_t klen, void *value)
 		return;
 	memcpy(id, key, klen);
 	id[klen] = '\0';
-	add_count(m->u, id, c->n, c->last);
+	add_count(m->u, id, c->n, c->last_s);
 }
 
 int apikey_usage_flush(struct apikey_usage *u, struct apikey_store *s)

@@ -3,45 +3,22 @@
  * (the sidecar: no SQL on a cache hit, no write on the request path). */
 #include <string.h>
 #include <openssl/crypto.h>
-#include "internal.h"
-
-static bool plan_allowed(const char *plan, const char *list)
-{
-	size_t n = strlen(plan);
-	const char *p = list;
-
-	if (n == 0)
-		return false;
-	while (*p) {
-		const char *end = strchr(p, ',');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		while (len && *p == ' ')
-			p++, len--;
-		while (len && p[len - 1] == ' ')
-			len--;
-		if (len == n && memcmp(p, plan, n) == 0)
-			return true;
-		if (!end)
-			break;
-		p = end + 1;
-	}
-	return false;
-}
+#include "rows.h"
 
 /* Everything after the lookup and before the rate limit. */
 enum apikey_outcome check_record(const struct key_record *rec, const struct apikey_verify_request *rq,
                                  int64_t now)
 {
 	const struct apikey_key_info *k = &rec->info;
-	int64_t secs = now / 1000;
 
-	if (k->revoked_at && k->revoked_at <= secs)
-		return APIKEY_REVOKED;
-	if (k->expires_at && secs >= k->expires_at)
-		return APIKEY_EXPIRED;
+	switch (apikey_key_status(k, now / 1000)) {
+	case APIKEY_KEY_REVOKED: return APIKEY_REVOKED;
+	case APIKEY_KEY_EXPIRED: return APIKEY_EXPIRED;
+	default: break;           /* active, or rotating within its grace period */
+	}
 	if (rec->has_account && !rec->active)
 		return APIKEY_ACCOUNT_INACTIVE;
-	if (rq->require_plan && rq->require_plan[0] && !plan_allowed(rec->plan, rq->require_plan))
+	if (rq->require_plan && rq->require_plan[0] && !apikey_plan_allowed(rec->plan, rq->require_plan))
 		return APIKEY_PLAN_REQUIRED;
 	if (rq->user && strcmp(rq->user, k->owner) != 0)
 		return APIKEY_WRONG_USER;
@@ -50,19 +27,15 @@ enum apikey_outcome check_record(const struct key_record *rec, const struct apik
 	return APIKEY_VALID;
 }
 
-/* The checks that need neither the store nor a hash: missing, malformed. */
+/* The checks that need neither the store nor a hash (apikey_precheck):
+ * true when the key goes on to the store. */
 static bool precheck(const struct apikey_format *f, const struct apikey_verify_request *rq,
                      struct apikey_verify_result *res, int64_t *now)
 {
 	memset(res, 0, sizeof(*res));
 	*now = rq->now_ms ? rq->now_ms : now_ms();
-	if (!rq->key || rq->key_len == 0)
-		res->outcome = APIKEY_MISSING_KEY;
-	else if (apikey_token_parse(f, rq->key, rq->key_len) != 0)
-		res->outcome = APIKEY_MALFORMED_KEY;
-	else
-		return true;
-	return false;
+	res->outcome = apikey_precheck(f, rq->key, rq->key_len);
+	return res->outcome == APIKEY_VALID;
 }
 
 static void unavailable(struct apikey_verify_result *res, int err)
@@ -79,6 +52,16 @@ static bool worth_an_event(enum apikey_outcome o)
 	       o != APIKEY_UNAVAILABLE;
 }
 
+/* A verification's audit event: the request's source, no actor. */
+static int verify_event(struct apikey_store *s, int64_t at_s, const char *key_id, const char *event,
+                        const char *reason, const char *source)
+{
+	struct event_row e = { .at_s = at_s, .key_id = key_id, .event = event, .reason = reason,
+	                       .source = source };
+
+	return row_event_append(s, &e);
+}
+
 /* Persisted mode: one BEGIN IMMEDIATE for rate-limit state, usage, re-hash. */
 static int charge(struct apikey_store *s, const struct apikey_verify_request *rq,
                   struct apikey_verify_result *res, int64_t now, const unsigned char *rehash)
@@ -86,46 +69,47 @@ static int charge(struct apikey_store *s, const struct apikey_verify_request *rq
 	int64_t tat;
 	int r;
 
-	if ((r = store_tx_begin(s)) != 0)
+	if ((r = row_begin(s)) != 0)
 		return r;
-	if ((r = store_tat_get(s, res->key.id, &tat)) != 0)
+	if ((r = row_tat_get(s, res->key.id, &tat)) != 0)
 		goto fail;
 	apikey_gcra(&tat, now * 1000, res->key.rate_limit, &res->ratelimit);
 	res->rate_checked = true;
 	if (!res->ratelimit.allowed) {
 		res->outcome = APIKEY_RATE_LIMITED;
-		r = store_event_add(s, now / 1000, res->key.id, "failed", "RATE_LIMITED", rq->source);
-	} else if ((r = store_tat_set(s, res->key.id, tat)) == 0 &&
-	           (r = store_usage_add(s, res->key.id, 1, now / 1000)) == 0 && rehash) {
-		r = store_rehash(s, res->key.id, rehash);
+		r = verify_event(s, now / 1000, res->key.id, "failed", "RATE_LIMITED", rq->source);
+	} else if ((r = row_tat_set(s, res->key.id, tat)) == 0 &&
+	           (r = row_usage_add(s, res->key.id, 1, now / 1000)) == 0 && rehash) {
+		/* NOT_FOUND: another process re-hashed it since the lookup */
+		r = row_key_set_digest(s, res->key.id, rehash);
 		if (r == 0)
-			r = store_event_add(s, now / 1000, res->key.id, "rehashed", res->key.hash_alg, rq->source);
+			r = verify_event(s, now / 1000, res->key.id, "rehashed", res->key.hash_alg, rq->source);
+		else if (r == APIKEY_ERR_NOT_FOUND)
+			r = 0;
 	}
 	if (r != 0)
 		goto fail;
-	return store_tx_commit(s);
+	return row_commit(s);
 fail:
-	store_tx_rollback(s);
+	row_rollback(s);
 	return r;
 }
 
-int apikey_verify(struct apikey_store *s, const struct apikey_verify_request *rq,
-                  struct apikey_verify_result *res)
+/* Persisted mode after the precheck passed (res is cleared, now set). */
+static void verify_stored(struct apikey_store *s, const struct apikey_verify_request *rq,
+                          struct apikey_verify_result *res, int64_t now)
 {
 	unsigned char d[DIGEST_LEN];
 	struct key_record rec;
 	bool foreign = false;
-	int64_t now;
 	int r;
 
-	if (!precheck(&s->cfg.format, rq, res, &now))
-		return 0;
-	if ((r = hmac_digest(s->mac, rq->key, rq->key_len, d)) != 0) {
+	if ((r = store_digest(s, rq->key, rq->key_len, d)) != 0) {
 		unavailable(res, r);
 		goto out;
 	}
-	r = store_lookup_digest(s, d, &rec);
-	if (r == APIKEY_ERR_NOT_FOUND && (r = store_lookup_foreign(s, rq->key, rq->key_len, &rec)) == 0)
+	r = row_key_by_digest(s, d, &rec);
+	if (r == APIKEY_ERR_NOT_FOUND && (r = row_key_by_foreign(s, rq->key, rq->key_len, &rec)) == 0)
 		foreign = true;
 	if (r == APIKEY_ERR_NOT_FOUND) {
 		res->outcome = APIKEY_INVALID_KEY;
@@ -143,15 +127,42 @@ int apikey_verify(struct apikey_store *s, const struct apikey_verify_request *rq
 		}
 	}
 	if (worth_an_event(res->outcome) && res->outcome != APIKEY_RATE_LIMITED &&
-	    store_tx_begin(s) == 0) {
-		if (store_event_add(s, now / 1000, res->found ? res->key.id : "", "failed",
-		                    apikey_outcome_code(res->outcome), rq->source) == 0)
-			store_tx_commit(s);
+	    row_begin(s) == 0) {
+		if (verify_event(s, now / 1000, res->found ? res->key.id : "", "failed",
+		                 apikey_outcome_code(res->outcome), rq->source) == 0)
+			row_commit(s);
 		else
-			store_tx_rollback(s);
+			row_rollback(s);
 	}
 out:
 	OPENSSL_cleanse(d, sizeof(d));
+}
+
+int apikey_verify(struct apikey_store *s, const struct apikey_verify_request *rq,
+                  struct apikey_verify_result *res)
+{
+	int64_t now;
+
+	if (precheck(&store_config(s)->format, rq, res, &now))
+		verify_stored(s, rq, res, now);
+	return 0;
+}
+
+int apikey_verify_open(struct apikey_store **store, const struct apikey_config *c,
+                       apikey_log_fn log, void *log_ctx,
+                       const struct apikey_verify_request *rq, struct apikey_verify_result *res)
+{
+	int64_t now;
+	int r;
+
+	/* an open store's profile is the one it was opened with */
+	if (!precheck(*store ? &store_config(*store)->format : &c->format, rq, res, &now))
+		return 0;
+	if (!*store && (r = apikey_store_open(store, c, log, log_ctx)) != 0) {
+		unavailable(res, r);
+		return 0;
+	}
+	verify_stored(*store, rq, res, now);
 	return 0;
 }
 
@@ -165,9 +176,9 @@ int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_ve
 	int64_t now;
 	int r;
 
-	if (!precheck(&s->cfg.format, rq, res, &now))
+	if (!precheck(&store_config(s)->format, rq, res, &now))
 		return 0;
-	if ((r = hmac_digest(s->mac, rq->key, rq->key_len, d)) != 0) {
+	if ((r = store_digest(s, rq->key, rq->key_len, d)) != 0) {
 		unavailable(res, r);
 		goto out;
 	}
@@ -177,10 +188,10 @@ int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_ve
 		apikey_cache_clear(v->cache);
 	r = v->cache && cache_get(v->cache, d, &rec, &epoch) ? 0 : APIKEY_ERR_NOT_FOUND;
 	if (r == APIKEY_ERR_NOT_FOUND) {
-		r = store_lookup_digest(s, d, &rec);
-		if (r == APIKEY_ERR_NOT_FOUND && (r = store_lookup_foreign(s, rq->key, rq->key_len, &rec)) == 0 &&
+		r = row_key_by_digest(s, d, &rec);
+		if (r == APIKEY_ERR_NOT_FOUND && (r = row_key_by_foreign(s, rq->key, rq->key_len, &rec)) == 0 &&
 		    v->usage)
-			usage_queue_rehash(v->usage, rec.info.id, d);
+			usage_queue_rehash(v->usage, &rec.info, d, now / 1000, rq->source);
 		if (r == 0 && v->cache)
 			cache_put(v->cache, epoch, d, &rec);
 	}
@@ -194,8 +205,13 @@ int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_ve
 		res->key = rec.info;
 		res->outcome = check_record(&rec, rq, now);
 		if (res->outcome == APIKEY_VALID) {
-			apikey_limiter_check(v->limiter, rec.info.id, now * 1000, rec.info.rate_limit,
-			                     &res->ratelimit);
+			r = apikey_limiter_check(v->limiter, rec.info.id, now * 1000, rec.info.rate_limit,
+			                         &res->ratelimit);
+			if (r != 0) {
+				/* A limit we cannot track is a limit we cannot enforce. */
+				unavailable(res, r);
+				goto out;
+			}
 			res->rate_checked = true;
 			if (!res->ratelimit.allowed)
 				res->outcome = APIKEY_RATE_LIMITED;
@@ -219,7 +235,7 @@ int apikey_recheck(struct apikey_store *s, const char *id, const char *user, con
 	memset(res, 0, sizeof(*res));
 	if (!now)
 		now = now_ms();
-	r = id ? store_lookup_id(s, id, &rec) : APIKEY_ERR_NOT_FOUND;
+	r = id ? row_key_get(s, id, &rec) : APIKEY_ERR_NOT_FOUND;
 	if (r == APIKEY_ERR_NOT_FOUND) {
 		res->outcome = APIKEY_INVALID_KEY;
 	} else if (r != 0) {

@@ -2,16 +2,22 @@
  * apikey.h — the public API of libapikey, the verification core shared by
  * pam_apikey.so, apikeyd and apikeyctl.
  *
- * Conventions (see docs/DESIGN.md):
- *  - Functions return 0 or a negative APIKEY_ERR_*; apikey_strerror() names it.
+ * Conventions (see docs/DESIGN.md, "Core layers"):
+ *  - Functions return 0 or a negative APIKEY_ERR_*; apikey_strerror() names
+ *    it.  A function that cannot fail is void or says "always 0" here.
  *  - Records handed to callers are fixed-size structs owned by the caller:
- *    nothing to free, nothing borrowed.
- *  - Opaque objects are created by the _open / _new functions and released by _free, which
- *    accepts NULL.  Each says in its comment who may share it between threads.
+ *    nothing to free, nothing borrowed.  The one exception is a list
+ *    callback's argument, valid only until the callback returns.
+ *  - Opaque objects are created by the _open / _new functions and released
+ *    by _free, which accepts NULL.  Each says who may share it between threads.
  *  - The core never logs on its own, never exits and keeps no mutable globals:
  *    it reports through the log sink its caller installs.
  *  - Raw keys never leave the call that received them: they are not stored,
  *    logged, or copied into any result.
+ *  - Times and durations carry their unit in their name: _s (seconds; a
+ *    time is unix seconds), _ms, _us.
+ *  - Every write takes a struct apikey_actor and leaves an audit event
+ *    (the list is at struct apikey_event).
  */
 #ifndef APIKEY_H
 #define APIKEY_H
@@ -30,24 +36,30 @@
 #define APIKEY_OWNER_SIZE     64   /* login name / account, incl. NUL */
 #define APIKEY_NAME_SIZE      128
 #define APIKEY_PLAN_SIZE      32
+#define APIKEY_PRESET_SIZE    32   /* preset name: 1-31 of [a-z0-9_-] */
 #define APIKEY_SCOPE_SIZE     64   /* one scope "resource:action" */
 #define APIKEY_SCOPES_SIZE    1024 /* comma-separated scope list */
 #define APIKEY_META_SIZE      2048 /* metadata JSON object */
+#define APIKEY_REASON_SIZE    64   /* an audit event's reason, incl. NUL */
+#define APIKEY_FOREIGN_HASH_SIZE 256 /* imported hash, incl. NUL */
+#define APIKEY_IMPORT_HINT_MIN 6   /* import hint: the key's first 6-16 chars */
+#define APIKEY_IMPORT_HINT_MAX 16
 #define APIKEY_RATE_MIN       1
 #define APIKEY_RATE_MAX       1000000
 #define APIKEY_RATE_DEFAULT   60   /* requests per minute */
 #define APIKEY_PEPPER_LEN     32
 #define APIKEY_BUSY_TIMEOUT_MS_DEFAULT 2000
 #define APIKEY_BUSY_TIMEOUT_MS_MAX     30000
-#define APIKEY_GRACE_DEFAULT  (24 * 3600)
+#define APIKEY_GRACE_DEFAULT_S (24 * 3600)
 #define APIKEY_DB_DEFAULT     "/var/lib/apikey/keys.db"
 #define APIKEY_CONF_DEFAULT   "/etc/apikey/apikey.conf"
 #define APIKEY_LINE_MAX       1024 /* one config line / option */
-#define APIKEY_LISTEN_MAX     8
 #define APIKEY_PATH_SIZE      4096
 /* Verified-key cache bound: an entry is ~1.4 kB (fixed-size record without
  * metadata), so the default costs at most ~11.5 MB; a miss costs one probe. */
 #define APIKEY_CACHE_ENTRIES_DEFAULT 8192
+/* In-memory rate limiter bound: ~100 bytes an entry, so at most ~26 MB. */
+#define APIKEY_LIMITER_ENTRIES_DEFAULT 262144
 
 /* ---- errors -------------------------------------------------------------- */
 enum {
@@ -67,14 +79,17 @@ enum {
 	APIKEY_ERR_READONLY = -13,  /* database or its directory is read-only */
 	APIKEY_ERR_CRYPTO = -14,
 	APIKEY_ERR_TOO_LONG = -15,
+	APIKEY_ERR_CONFLICT = -16,  /* not allowed in the key's state (revoked, rotated…) */
+	APIKEY_ERR_FULL = -17,      /* a bounded in-memory table is full */
 };
 const char *apikey_strerror(int err);
 
 /* ---- log sink ----------------------------------------------------------- */
-/* priority is a syslog LOG_* value.  msg never contains a key. */
+/* priority is a syslog LOG_* value.  msg never contains a key; it is valid
+ * only during the call. */
 typedef void (*apikey_log_fn)(void *ctx, int priority, const char *msg);
 
-/* ---- verification outcomes (SPEC §3, in check order) -------------------- */
+/* ---- verification outcomes (SPEC §3, in check order; core/outcome.c) ----- */
 enum apikey_outcome {
 	APIKEY_VALID = 0,
 	APIKEY_MISSING_KEY,
@@ -90,9 +105,15 @@ enum apikey_outcome {
 	APIKEY_UNAVAILABLE,
 	APIKEY_OUTCOME_COUNT
 };
+/* One table answers all of these; an out-of-range value reads as UNAVAILABLE
+ * (fail closed). */
 const char *apikey_outcome_code(enum apikey_outcome o);    /* "INVALID_KEY" */
 const char *apikey_outcome_message(enum apikey_outcome o); /* "Invalid API key" */
 int apikey_outcome_http_status(enum apikey_outcome o);     /* 200/401/403/429/503 */
+/* PAM_* (Linux-PAM's values) for pam_sm_authenticate and for pam_sm_acct_mgmt
+ * re-checking a key that passed auth. */
+int apikey_outcome_pam_auth(enum apikey_outcome o);
+int apikey_outcome_pam_account(enum apikey_outcome o);
 /* parse "INVALID_KEY" → outcome; -1 if unknown */
 int apikey_outcome_from_code(const char *code);
 
@@ -134,65 +155,149 @@ int apikey_token_generate(const struct apikey_format *f, char *out, size_t outsz
  * length, alphabet, checksum.  Touches nothing else.  0 or APIKEY_ERR_MALFORMED.
  */
 int apikey_token_parse(const struct apikey_format *f, const char *key, size_t len);
+/*
+ * The SPEC §3 checks that need neither the store nor a hash: MISSING_KEY
+ * (NULL or empty), MALFORMED_KEY (apikey_token_parse refuses it), else
+ * APIKEY_VALID meaning "go on to the store".  Verification runs it itself;
+ * a front end calls it only to decide something else (PAM's try_first_pass).
+ */
+enum apikey_outcome apikey_precheck(const struct apikey_format *f, const char *key, size_t len);
 /* Display hint: prefix + first 4 body characters. */
 void apikey_token_hint(const struct apikey_format *f, const char *key, size_t len,
                        char out[APIKEY_HINT_SIZE]);
 /* New public key id "key_" + 16 base62 from the CSPRNG. */
 int apikey_id_generate(char out[APIKEY_ID_SIZE]);
+/* Is id shaped like a key id ("key_" + 16 base62)?  NULL is not. */
+bool apikey_id_valid(const char *id);
 
-/* ---- configuration (core/config.c) -------------------------------------- */
+/* ---- imported hashes (core/hash.c) --------------------------------------- */
 /*
- * One key=value grammar for module arguments and apikey.conf.  The struct
- * holds every option any front end reads; each front end uses its part.
+ * The scheme of a foreign hash: "sha256" (sha256:<64 hex>), "bcrypt"
+ * ($2a$/$2b$/$2y$) or "argon2id" ($argon2id$); NULL for anything else,
+ * including a hash of APIKEY_FOREIGN_HASH_SIZE bytes or more.  The string is
+ * static.
  */
+const char *apikey_hash_scheme(const char *hash);
+
+/* ---- comma lists: scopes and plans (core/list.c) ------------------------ */
+/*
+ * Iterate a comma-separated list: each call sets *item and *len to the next
+ * non-empty item (blanks around it trimmed) and returns true, or returns
+ * false at the end.  *cursor starts at the list (NULL = empty list).
+ */
+bool apikey_list_next(const char **cursor, const char **item, size_t *len);
+/* Is plan one of list (comma list)?  An empty plan never is. */
+bool apikey_plan_allowed(const char *plan, const char *list);
+/*
+ * Plans allowed by both comma lists ("" or NULL = any) into out.  When both
+ * are set and share no plan, out is "," — a list no plan matches, so the
+ * answer is PLAN_REQUIRED (fail closed).  0 or APIKEY_ERR_TOO_LONG.
+ */
+int apikey_plans_intersect(const char *a, const char *b, char *out, size_t outsz);
+
+/* ---- configuration (core/config.c; the grammar in core/options.c) ------- */
+/* The core's own settings.  Each front end keeps its settings in its own
+ * struct and binds them by name (struct apikey_settings below). */
 struct apikey_config {
 	char db_path[APIKEY_PATH_SIZE];
-	char pepper_path[APIKEY_PATH_SIZE]; /* "" = "<db_path>.pepper" */
+	char pepper_path[APIKEY_PATH_SIZE]; /* "" = apikey_config_pepper_path() */
 	struct apikey_format format;
 	unsigned busy_timeout_ms;
-	unsigned default_rate_limit;
-	/* PAM module */
-	char scope[APIKEY_SCOPES_SIZE];        /* "" = "pam:<service>" */
-	char require_plan[APIKEY_SCOPES_SIZE]; /* comma list, "" = any */
-	char prompt[APIKEY_NAME_SIZE];
-	/* sidecar */
-	char listen[APIKEY_LISTEN_MAX][APIKEY_NAME_SIZE];
-	unsigned n_listen;
-	unsigned threads;                      /* 0 = number of cores */
-	char key_header[APIKEY_NAME_SIZE];     /* extra header carrying the key */
-	char key_query[APIKEY_NAME_SIZE];      /* query parameter carrying the key */
-	bool auth_error_body;                  /* /auth errors carry JSON (default yes) */
-	char access_log[APIKEY_PATH_SIZE];     /* "" = none, "-" = stderr */
+	unsigned default_rate_limit;        /* per minute, for keys created without one */
 };
 
 void apikey_config_defaults(struct apikey_config *c);
+/* The pepper file: pepper_path, or "<db_path>.pepper".  0 or APIKEY_ERR_TOO_LONG. */
+int apikey_config_pepper_path(const struct apikey_config *c, char *out, size_t outsz);
+
 /*
- * Apply one "key=value" (or bare "flag") option.  Returns 0,
- * APIKEY_ERR_UNKNOWN_OPTION (nothing changed), or APIKEY_ERR_CONFIG with a
- * reason in err (the field keeps its previous, safe value).
+ * One grammar (apikey.conf(5)) for apikey.conf and module arguments: the
+ * core keeps the registry of every option — its name and the type and range
+ * of its value — and stores its own.  A front end binds the options it reads
+ * to fields of its own struct.  An option of the registry that nobody bound
+ * is checked and then ignored (apikey.conf is shared: a sidecar option is no
+ * error to the PAM module); a name outside the registry is unknown.
  */
-int apikey_config_apply(struct apikey_config *c, const char *option,
-                        char *err, size_t errsz);
+enum apikey_opt_type {
+	APIKEY_OPT_TEXT,     /* char[size]: text that fits, may be empty */
+	APIKEY_OPT_UINT,     /* unsigned: strict decimal within the registry's range */
+	APIKEY_OPT_BOOL,     /* bool: yes/no, true/false, on/off, 1/0 */
+	APIKEY_OPT_SCOPES,   /* char[size]: a non-empty scope list, stored normalised */
+	APIKEY_OPT_LIST,     /* char[max][size] + unsigned count: repeatable, non-empty */
+};
+struct apikey_binding {
+	const char *name;            /* an option of the registry */
+	enum apikey_opt_type type;   /* must be the registry's type for name */
+	size_t offset;               /* offsetof(front end struct, field) */
+	size_t size;                 /* sizeof the field (LIST: of one element) */
+	size_t count_offset;         /* LIST: offsetof its unsigned count */
+	unsigned max;                /* LIST: elements at most */
+};
+#define APIKEY_BIND(st, field, nm, ty) \
+	{ nm, ty, offsetof(st, field), sizeof(((st *)0)->field), 0, 0 }
+#define APIKEY_BIND_LIST(st, field, count, nm) \
+	{ nm, APIKEY_OPT_LIST, offsetof(st, field), sizeof(((st *)0)->field[0]), \
+	  offsetof(st, count), sizeof(((st *)0)->field) / sizeof(((st *)0)->field[0]) }
+/* A front end's bindings and the struct they write into (base). */
+struct apikey_settings {
+	const struct apikey_binding *bindings;
+	size_t n;
+	void *base;
+};
+
+/*
+ * Apply one "key=value" (or bare "flag") option to c, or through fe (may be
+ * NULL) to a front end's struct.  Returns 0, APIKEY_ERR_UNKNOWN_OPTION
+ * (nothing changed), or APIKEY_ERR_CONFIG with a reason in err; a refused
+ * value changes nothing (the field keeps its previous, safe value).
+ */
+int apikey_config_apply(struct apikey_config *c, const struct apikey_settings *fe,
+                        const char *option, char *err, size_t errsz);
 /*
  * Read a file of options, one per line; '#' starts a comment, blank lines
  * are skipped.  Unknown options and bad values are reported through log and
  * make the call return APIKEY_ERR_CONFIG after reading the whole file, so a
  * daemon's -n can list every problem.  A missing file, or one that cannot be
- * read to its end, is APIKEY_ERR_IO; running out of memory is
- * APIKEY_ERR_NOMEM.  After IO or NOMEM the file is not fully applied: *c
- * must not be used.
+ * read to its end, is APIKEY_ERR_IO: then the file is not fully applied and
+ * *c must not be used.  An inconsistent key format profile is an error and
+ * leaves the default one.
  */
-int apikey_config_load(struct apikey_config *c, const char *path,
-                       apikey_log_fn log, void *log_ctx);
+int apikey_config_load(struct apikey_config *c, const struct apikey_settings *fe,
+                       const char *path, apikey_log_fn log, void *log_ctx);
+
+/* Where a front end's configuration comes from (all may be NULL / false). */
+struct apikey_config_sources {
+	const char *conf;     /* --conf, -f, conf=: this file, which must be readable */
+	bool env;             /* consult $APIKEY_CONF and $APIKEY_DB (not inside sshd) */
+	const char *db;       /* --db: wins over everything else */
+};
+/*
+ * The one lookup order of every front end: the file is src->conf, else
+ * $APIKEY_CONF (env), else APIKEY_CONF_DEFAULT unless it does not exist;
+ * then the database is src->db, else $APIKEY_DB (env), else the file's db=,
+ * else the default.  apikey_config_file returns the file to read or NULL
+ * (the string is src->conf, the environment's or static).
+ */
+const char *apikey_config_file(const struct apikey_config_sources *src);
+/*
+ * Read it: c (and fe's struct) must hold their defaults.  Returns 0,
+ * APIKEY_ERR_IO (the file cannot be read), APIKEY_ERR_CONFIG (file errors,
+ * each logged; the values concerned keep their defaults) or
+ * APIKEY_ERR_TOO_LONG (a db path from src or the environment).  Even on an
+ * error, the db path of src or the environment is applied.
+ */
+int apikey_config_read(struct apikey_config *c, const struct apikey_settings *fe,
+                       const struct apikey_config_sources *src, apikey_log_fn log, void *log_ctx);
+
 /* Strict decimal parser: whole string, no sign, no overflow, in [min,max]. */
 int apikey_parse_uint(const char *s, unsigned long long min,
                       unsigned long long max, unsigned long long *out);
-/* "90d", "12h", "30m", "45s", "0" → seconds. */
-int apikey_parse_duration(const char *s, int64_t *secs);
+/* "90d", "12h", "30m", "45s", "2w", "0" → seconds (at most 100 years). */
+int apikey_parse_duration(const char *s, int64_t *out_s);
 /* RFC 3339 ("2026-01-02T03:04:05Z" or with ±hh:mm) → unix seconds. */
-int apikey_parse_time(const char *s, int64_t *t);
+int apikey_parse_time(const char *s, int64_t *out_s);
 /* unix seconds → "2026-01-02T03:04:05Z" */
-void apikey_format_time(int64_t t, char out[32]);
+void apikey_format_time(int64_t unix_s, char out[32]);
 
 /* ---- scopes (core/scope.c) ---------------------------------------------- */
 /* A scope is "resource:action", "resource:*" or "*"; [a-z0-9_.-] parts. */
@@ -210,10 +315,10 @@ bool apikey_scopes_grant_all(const char *granted, const char *required_list);
 /* ---- rate limits (core/ratelimit.c) -------------------------------------- */
 /* The answer of one rate-limit step (also what RateLimit-* headers carry). */
 struct apikey_ratelimit {
-	uint32_t limit;        /* requests per minute */
-	uint32_t remaining;    /* requests still allowed right now */
-	uint32_t reset;        /* seconds until the bucket is full again */
-	uint32_t retry_after;  /* seconds to wait when limited, else 0 */
+	uint32_t limit;          /* requests per minute */
+	uint32_t remaining;      /* requests still allowed right now */
+	uint32_t reset_s;        /* seconds until the bucket is full again */
+	uint32_t retry_after_s;  /* seconds to wait when limited, else 0 */
 	bool allowed;
 };
 /*
@@ -224,13 +329,24 @@ struct apikey_ratelimit {
 void apikey_gcra(int64_t *tat_us, int64_t now_us, uint32_t per_minute,
                  struct apikey_ratelimit *out);
 
-/* In-memory limiter for one process, shared by its threads (thread-safe). */
+/*
+ * In-memory limiter for one process, shared by its threads (thread-safe).
+ * At most max_entries keys are tracked (0 = APIKEY_LIMITER_ENTRIES_DEFAULT).
+ * A key whose bucket is full again carries no state and is dropped when
+ * room is needed.  When every tracked key still carries state, a key not
+ * yet tracked is refused (APIKEY_ERR_FULL): never an allow that its limit
+ * forbids, for any key.
+ */
 struct apikey_limiter;
-int apikey_limiter_new(struct apikey_limiter **out);
+int apikey_limiter_new(struct apikey_limiter **out, size_t max_entries);
 void apikey_limiter_free(struct apikey_limiter *l);
-void apikey_limiter_check(struct apikey_limiter *l, const char *key_id,
-                          int64_t now_us, uint32_t per_minute,
-                          struct apikey_ratelimit *out);
+/*
+ * Charge one request of key_id.  0 with the answer in out, or
+ * APIKEY_ERR_NOMEM / APIKEY_ERR_FULL when the key cannot be tracked: then
+ * out->allowed is false (verification answers UNAVAILABLE).
+ */
+int apikey_limiter_check(struct apikey_limiter *l, const char *key_id, int64_t now_us,
+                         uint32_t per_minute, struct apikey_ratelimit *out);
 
 /* ---- records -------------------------------------------------------------- */
 struct apikey_key_info {
@@ -242,14 +358,26 @@ struct apikey_key_info {
 	char rotated_from[APIKEY_ID_SIZE];
 	char rotated_to[APIKEY_ID_SIZE];
 	char hash_alg[16];           /* "hmac-sha256", "sha256", "bcrypt", "argon2id" */
-	int64_t created_at;
-	int64_t expires_at;          /* 0 = never */
-	int64_t revoked_at;          /* 0 = not revoked */
-	int64_t last_used_at;        /* 0 = never */
+	int64_t created_at_s;
+	int64_t expires_at_s;        /* 0 = never */
+	int64_t revoked_at_s;        /* 0 = not revoked */
+	int64_t last_used_at_s;      /* 0 = never */
 	uint64_t use_count;
 	uint32_t rate_limit;
 	char metadata[APIKEY_META_SIZE]; /* last: the verifier cache leaves it out */
 };
+
+/* A key's state at a time (core/keys.c).  ROTATING: a successor exists and
+ * this key lives until its grace period ends (then it is EXPIRED). */
+enum apikey_key_status {
+	APIKEY_KEY_ACTIVE = 0,
+	APIKEY_KEY_ROTATING,
+	APIKEY_KEY_REVOKED,
+	APIKEY_KEY_EXPIRED,
+};
+enum apikey_key_status apikey_key_status(const struct apikey_key_info *k, int64_t now_s);
+/* "active", "rotating", "revoked", "expired" */
+const char *apikey_key_status_name(enum apikey_key_status st);
 
 struct apikey_account {
 	char owner[APIKEY_OWNER_SIZE];
@@ -257,192 +385,12 @@ struct apikey_account {
 	bool active;
 };
 
-/* ---- the store (core/store.c) --------------------------------------------- */
-/*
- * One SQLite connection with its prepared statements and HMAC context.
- * Not thread-safe: use one per thread, and open a new one after fork().
- */
-struct apikey_store;
-
-/*
- * Create the database (schema, WAL) and a new pepper file (mode 0600).
- * Refuses (APIKEY_ERR_EXISTS) when either already exists.
- */
-int apikey_store_init(const struct apikey_config *c, apikey_log_fn log, void *log_ctx);
-/*
- * Open an existing store: migrates the schema when it is older, checks the
- * pepper (32 bytes, not world-accessible).  APIKEY_ERR_STORE when the db is
- * missing or corrupt, APIKEY_ERR_PEPPER for pepper problems.
- */
-int apikey_store_open(struct apikey_store **out, const struct apikey_config *c,
-                      apikey_log_fn log, void *log_ctx);
-void apikey_store_free(struct apikey_store *s);
-/* PRAGMA integrity_check + schema version; problems go to log. */
-int apikey_store_check(struct apikey_store *s);
-/*
- * Has any key or account changed since the last call on this
- * connection?  Cheap (PRAGMA data_version, then a generation counter that
- * usage writes do not bump).  First call returns true.
- */
-bool apikey_store_changed(struct apikey_store *s);
-/* Is the store readable right now (for /readyz)? */
-bool apikey_store_ready(struct apikey_store *s);
-
-struct apikey_create_params {
-	const char *owner;       /* required */
-	const char *name;        /* may be NULL */
-	const char *scopes;      /* comma list; or */
-	const char *preset;      /* a preset name (exactly one of the two) */
-	int64_t expires_at;      /* 0 = never */
-	uint32_t rate_limit;     /* 0 = config default */
-	const char *metadata;    /* JSON object text, NULL = "{}" */
-	const char *source;      /* for the audit log: "cli", "admin-api:<id>" */
-};
-/* Issue a key; the raw key goes to key_out only (size >= APIKEY_KEY_MAX+1). */
-int apikey_key_create(struct apikey_store *s, const struct apikey_create_params *p,
-                      char *key_out, size_t key_out_sz, struct apikey_key_info *info);
-int apikey_key_get(struct apikey_store *s, const char *id, struct apikey_key_info *info);
-/* Calls fn for each key (owner NULL = all) in created order; stops on non-zero. */
-int apikey_key_list(struct apikey_store *s, const char *owner,
-                    int (*fn)(void *ctx, const struct apikey_key_info *k), void *ctx);
-int apikey_key_revoke(struct apikey_store *s, const char *id, const char *source);
-/*
- * Issue a successor with the same attributes; the old key stays valid for
- * grace_secs (0 = revoked now) and then fails as EXPIRED.
- */
-int apikey_key_rotate(struct apikey_store *s, const char *id, int64_t grace_secs,
-                      const char *source, char *key_out, size_t key_out_sz,
-                      struct apikey_key_info *new_info);
-
-/* Presets */
-int apikey_preset_set(struct apikey_store *s, const char *name, const char *scopes);
-int apikey_preset_get(struct apikey_store *s, const char *name, char out[APIKEY_SCOPES_SIZE]);
-int apikey_preset_remove(struct apikey_store *s, const char *name);
-int apikey_preset_list(struct apikey_store *s,
-                       int (*fn)(void *ctx, const char *name, const char *scopes), void *ctx);
-
-/* Accounts: plan NULL = unchanged; active < 0 = unchanged. */
-int apikey_account_set(struct apikey_store *s, const char *owner, const char *plan, int active);
-int apikey_account_get(struct apikey_store *s, const char *owner, struct apikey_account *a);
-
-/* Audit events */
-struct apikey_event {
-	int64_t at;
-	char key_id[APIKEY_ID_SIZE];  /* "" when no key was identified */
-	char event[24];               /* created revoked rotated used failed imported rehashed */
-	char reason[32];              /* outcome code for failures */
-	char source[APIKEY_NAME_SIZE];
-};
-int apikey_event_list(struct apikey_store *s, const char *key_id, unsigned limit,
-                      int (*fn)(void *ctx, const struct apikey_event *e), void *ctx);
-/* Delete events older than before, and keys revoked/expired before it. */
-int apikey_prune(struct apikey_store *s, int64_t before, unsigned *keys_removed,
-                 unsigned *events_removed);
-
-/* Import: one foreign-hash key.  hash is "sha256:<hex>", "$2b$…", "$argon2id$…". */
-struct apikey_import_params {
-	const char *hash;
-	const char *hint;        /* the first characters of the key (>= 6) */
-	const char *owner;
-	const char *name;
-	const char *scopes;
-	int64_t expires_at;
-	uint32_t rate_limit;
-	const char *metadata;
-};
-/*
- * Batches: between begin and commit, apikey_import_one and apikey_key_create
- * calls share one transaction (bulk imports, benchmarks).  Nothing is visible
- * to other connections until commit; rollback undoes the whole batch.
- */
-int apikey_import_begin(struct apikey_store *s);
-int apikey_import_one(struct apikey_store *s, const struct apikey_import_params *p,
-                      struct apikey_key_info *info);
-/*
- * The checks apikey_import_one makes of p before writing (hash scheme, hint,
- * owner, name, scopes, rate limit, metadata size), without a store, so a bulk
- * import can refuse a bad file before its first batch.  0, or
- * APIKEY_ERR_INVALID with *why (static text, may be NULL) naming the problem.
- * Metadata must also be a JSON object, which the store checks on insert.
- */
-int apikey_import_check(const struct apikey_import_params *p, const char **why);
-int apikey_import_commit(struct apikey_store *s);
-void apikey_import_rollback(struct apikey_store *s);
-
-/* ---- usage: record now, flush later (core/usage.c) ----------------------- */
-/*
- * A buffer of usage counts and audit events, shared by a process's threads
- * (thread-safe).  Recording is memory-only; flush writes all in one
- * transaction.  When full, further events are counted as dropped.
- */
-struct apikey_usage;
-int apikey_usage_new(struct apikey_usage **out);
-void apikey_usage_free(struct apikey_usage *u);
-void apikey_usage_record(struct apikey_usage *u, const char *key_id, int64_t now,
-                         enum apikey_outcome o, const char *source);
-/* Returns 0 (buffer emptied) or an error (buffer kept for the next try). */
-int apikey_usage_flush(struct apikey_usage *u, struct apikey_store *s);
-uint64_t apikey_usage_dropped(const struct apikey_usage *u);
-
-/* ---- verified-key cache (core/cache.c) ------------------------------------ */
-/* Shared by a process's threads (thread-safe).  Holds no raw keys. */
-struct apikey_cache;
-/* max_entries 0 = APIKEY_CACHE_ENTRIES_DEFAULT */
-int apikey_cache_new(struct apikey_cache **out, size_t max_entries);
-void apikey_cache_free(struct apikey_cache *c);
-void apikey_cache_clear(struct apikey_cache *c);
-struct apikey_cache_stats { uint64_t hits, misses, entries, clears; };
-void apikey_cache_stats(struct apikey_cache *c, struct apikey_cache_stats *out);
-
-/* ---- verification (core/verify.c) ----------------------------------------- */
-struct apikey_verify_request {
-	const char *key;             /* NULL or "" → MISSING_KEY */
-	size_t key_len;
-	const char *scopes;          /* required, comma list; NULL/"" = none */
-	const char *user;            /* PAM: must own the key; NULL = any */
-	const char *require_plan;    /* comma list; NULL/"" = any */
-	const char *source;          /* for audit: "pam:sshd", "http:/auth" */
-	int64_t now_ms;              /* 0 = now */
-};
-struct apikey_verify_result {
-	enum apikey_outcome outcome;
-	bool found;                  /* key (below) identifies a stored key */
-	/* What the checks read: metadata, rotation links and usage counters are
-	 * left empty (apikey_key_get has them). */
-	struct apikey_key_info key;
-	struct apikey_ratelimit ratelimit;  /* set once the rate-limit step ran */
-	bool rate_checked;
-	int err;                     /* APIKEY_ERR_* behind UNAVAILABLE */
+/* Who writes: every write function takes one, and its audit event keeps it. */
+struct apikey_actor {
+	const char *source;   /* required, non-empty: "cli", "http", "pam:sshd" */
+	const char *key_id;   /* the acting key (admin API), NULL = none */
 };
 
-/*
- * Persisted mode (PAM, CLI: many short-lived processes): rate-limit state,
- * usage count and the audit event are written in one short transaction.
- */
-int apikey_verify(struct apikey_store *s, const struct apikey_verify_request *rq,
-                  struct apikey_verify_result *res);
-
-/*
- * In-memory mode (the sidecar): lookups go through cache (invalidated by
- * apikey_store_changed on this thread's store), rate limits through lim,
- * usage is recorded into u for a later flush.  Does no write on this path.
- */
-struct apikey_verifier {
-	struct apikey_store *store;   /* this thread's connection */
-	struct apikey_cache *cache;   /* shared; may be NULL */
-	struct apikey_limiter *limiter; /* shared; required */
-	struct apikey_usage *usage;   /* shared; may be NULL */
-};
-int apikey_verify_cached(const struct apikey_verifier *v,
-                         const struct apikey_verify_request *rq,
-                         struct apikey_verify_result *res);
-
-/*
- * Re-check a key by id without the secret (PAM account phase): revoked,
- * expired, account inactive / plan → outcome.  No rate limit, no usage.
- */
-int apikey_recheck(struct apikey_store *s, const char *id, const char *user,
-                   const char *require_plan, int64_t now_ms,
-                   struct apikey_verify_result *res);
+#include "apikey_store.h"
 
 #endif /* APIKEY_H */

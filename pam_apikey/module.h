@@ -11,16 +11,25 @@
 #define STATE_NAME    "pam_apikey:state"   /* pam_set_data name */
 #define SOURCE_SIZE   APIKEY_NAME_SIZE     /* audit source "pam:sshd from host" */
 
+/* The module's own settings of the shared grammar (bound by name in
+ * options.c; apikey.conf(5) "PAM MODULE"). */
+struct pam_settings {
+	char scope[APIKEY_SCOPES_SIZE];        /* "" = "pam:<service>" */
+	char require_plan[APIKEY_SCOPES_SIZE]; /* comma list, "" = any */
+	char prompt[APIKEY_NAME_SIZE];
+};
+
 /*
  * Everything one call of the module knows about its configuration: the
- * shared apikey_config (defaults, then the conf file, then the module
- * arguments) plus the flags only the module reads.  Heap-allocated per call
- * (apikey_config is ~14 KB) and freed before the call returns.
+ * core's apikey_config and the module's settings (defaults, then the conf
+ * file, then the module arguments) plus the flags only module arguments set.
+ * Heap-allocated per call (~14 KB) and freed before the call returns.
  */
 struct pam_opts {
 	struct apikey_config cfg;
+	struct pam_settings set;
 	char conf[APIKEY_PATH_SIZE];   /* conf= or the default if it exists; "" = none */
-	char scope[APIKEY_SCOPES_SIZE]; /* effective: cfg.scope or "pam:<service>" */
+	char scope[APIKEY_SCOPES_SIZE]; /* effective: set.scope or "pam:<service>" */
 	bool use_first_pass;
 	bool try_first_pass;
 	bool ignore_unknown_user;

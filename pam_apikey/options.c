@@ -1,12 +1,12 @@
-/* options.c — the module's configuration: apikey_config defaults, then the
- * conf file, then the module arguments (one grammar, apikey_config_apply),
- * plus the flags only the module reads.  Problems are logged through
- * pam_syslog and never widen access. */
+/* options.c — the module's configuration: defaults, then the conf file, then
+ * the module arguments (one grammar, the core's apikey_config_apply; the
+ * module binds its own settings), plus the flags only the module reads.
+ * Problems are logged through pam_syslog and never widen access. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
-#include <unistd.h>
 #include <security/pam_ext.h>
 #include "module.h"
 
@@ -18,6 +18,17 @@ void log_sink(void *ctx, int priority, const char *msg)
 	if (!l || !l->pamh || (prio >= LOG_DEBUG && !l->debug))
 		return;
 	pam_syslog(l->pamh, prio, "%s", msg);
+}
+
+static const struct apikey_binding bindings[] = {
+	APIKEY_BIND(struct pam_settings, scope, "scope", APIKEY_OPT_SCOPES),
+	APIKEY_BIND(struct pam_settings, require_plan, "require_plan", APIKEY_OPT_TEXT),
+	APIKEY_BIND(struct pam_settings, prompt, "prompt", APIKEY_OPT_TEXT),
+};
+
+static struct apikey_settings settings_of(struct pam_opts *o)
+{
+	return (struct apikey_settings){ bindings, sizeof(bindings) / sizeof(bindings[0]), &o->set };
 }
 
 /* Flags the module reads itself; the rest is the shared grammar. */
@@ -38,28 +49,27 @@ static bool module_flag(struct pam_opts *o, const char *arg)
 	return true;
 }
 
-/* The conf file: conf= names one that must be read; otherwise the default
- * is read when it exists.  An unreadable file marks the options broken:
- * it might have held the db path or a plan requirement. */
+/* The conf file, in the core's lookup order without the environment (sshd's
+ * is not ours to trust): conf= names one that must be read; otherwise the
+ * default is read when it exists.  An unreadable file marks the options
+ * broken: it might have held the db path or a plan requirement. */
 static void load_conf(pam_handle_t *pamh, struct pam_opts *o, const char *given,
                       struct log_ctx *lc)
 {
+	struct apikey_config_sources src = { .conf = given };
+	struct apikey_settings fe = settings_of(o);
+	const char *path;
 	int r;
 
-	if (given) {
-		if (!given[0] || (size_t)snprintf(o->conf, sizeof(o->conf), "%s", given) >= sizeof(o->conf)) {
-			pam_syslog(pamh, LOG_ERR, "conf= needs a path shorter than %d characters",
-			           APIKEY_PATH_SIZE);
-			o->conf[0] = '\0';
-			o->broken = true;
-			return;
-		}
-	} else if (access(APIKEY_CONF_DEFAULT, F_OK) == 0) {
-		snprintf(o->conf, sizeof(o->conf), "%s", APIKEY_CONF_DEFAULT);
-	} else {
+	if (given && (!given[0] || strlen(given) >= sizeof(o->conf))) {
+		pam_syslog(pamh, LOG_ERR, "conf= needs a path shorter than %d characters", APIKEY_PATH_SIZE);
+		o->broken = true;
 		return;
 	}
-	r = apikey_config_load(&o->cfg, o->conf, log_sink, lc);
+	if (!(path = apikey_config_file(&src)))
+		return;
+	snprintf(o->conf, sizeof(o->conf), "%s", path);
+	r = apikey_config_read(&o->cfg, &fe, &src, log_sink, lc);
 	if (r == APIKEY_ERR_IO || r == APIKEY_ERR_NOMEM) {
 		pam_syslog(pamh, LOG_ERR, "cannot read %s: refusing to authenticate", o->conf);
 		o->broken = true;
@@ -75,6 +85,7 @@ struct pam_opts *opts_parse(pam_handle_t *pamh, int argc, const char **argv)
 {
 	struct pam_opts *o = calloc(1, sizeof(*o));
 	struct log_ctx lc = { .pamh = pamh };
+	struct apikey_settings fe;
 	const char *conf = NULL;
 	char err[160];
 
@@ -82,7 +93,9 @@ struct pam_opts *opts_parse(pam_handle_t *pamh, int argc, const char **argv)
 		pam_syslog(pamh, LOG_CRIT, "out of memory");
 		return NULL;
 	}
+	fe = settings_of(o);
 	apikey_config_defaults(&o->cfg);
+	snprintf(o->set.prompt, sizeof(o->set.prompt), "%s", "API key: ");
 	/* First pass: module flags, so debug and conf= hold before the rest. */
 	for (int i = 0; i < argc; i++) {
 		if (!argv[i])
@@ -99,7 +112,7 @@ struct pam_opts *opts_parse(pam_handle_t *pamh, int argc, const char **argv)
 
 		if (!argv[i] || module_flag(o, argv[i]))
 			continue;
-		r = apikey_config_apply(&o->cfg, argv[i], err, sizeof(err));
+		r = apikey_config_apply(&o->cfg, &fe, argv[i], err, sizeof(err));
 		if (r == APIKEY_ERR_UNKNOWN_OPTION)
 			pam_syslog(pamh, LOG_ERR, "unknown option '%.64s' ignored", argv[i]);
 		else if (r == APIKEY_ERR_NOMEM)
@@ -118,8 +131,8 @@ struct pam_opts *opts_parse(pam_handle_t *pamh, int argc, const char **argv)
 	if (o->debug)
 		pam_syslog(pamh, LOG_DEBUG, "options: conf=%s db=%s scope=%s require_plan=%s "
 		           "busy_timeout_ms=%u%s%s%s", o->conf[0] ? o->conf : "(none)", o->cfg.db_path,
-		           o->cfg.scope[0] ? o->cfg.scope : "(pam:<service>)",
-		           o->cfg.require_plan[0] ? o->cfg.require_plan : "(any)", o->cfg.busy_timeout_ms,
+		           o->set.scope[0] ? o->set.scope : "(pam:<service>)",
+		           o->set.require_plan[0] ? o->set.require_plan : "(any)", o->cfg.busy_timeout_ms,
 		           o->use_first_pass ? " use_first_pass" : "",
 		           o->try_first_pass ? " try_first_pass" : "",
 		           o->ignore_unknown_user ? " ignore_unknown_user" : "");

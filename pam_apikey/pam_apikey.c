@@ -18,42 +18,6 @@
 #define PUBLIC __attribute__((visibility("default")))
 #define ENV_SIZE (sizeof("APIKEY_SCOPES=") + APIKEY_SCOPES_SIZE)
 
-/* SPEC §3: the answer of the auth phase for each outcome. */
-static int auth_code(enum apikey_outcome o)
-{
-	switch (o) {
-	case APIKEY_VALID:
-		return PAM_SUCCESS;
-	case APIKEY_ACCOUNT_INACTIVE:
-	case APIKEY_PLAN_REQUIRED:
-	case APIKEY_INSUFFICIENT_SCOPE:
-		return PAM_PERM_DENIED;
-	case APIKEY_RATE_LIMITED:
-		return PAM_MAXTRIES;
-	case APIKEY_UNAVAILABLE:
-		return PAM_AUTHINFO_UNAVAIL;
-	default:    /* missing, malformed, invalid, revoked, expired, wrong user */
-		return PAM_AUTH_ERR;
-	}
-}
-
-/* The account phase re-checks a key that was valid at auth: expiry is
- * PAM_ACCT_EXPIRED; revoked, deleted, suspended, plan or a changed PAM_USER
- * are PAM_PERM_DENIED (the identity was proven, access is withdrawn). */
-static int account_code(enum apikey_outcome o)
-{
-	switch (o) {
-	case APIKEY_VALID:
-		return PAM_SUCCESS;
-	case APIKEY_EXPIRED:
-		return PAM_ACCT_EXPIRED;
-	case APIKEY_UNAVAILABLE:
-		return PAM_AUTHINFO_UNAVAIL;
-	default:
-		return PAM_PERM_DENIED;
-	}
-}
-
 static void state_cleanup(pam_handle_t *pamh, void *data, int error_status)
 {
 	(void)pamh;
@@ -84,7 +48,7 @@ static int state_set(pam_handle_t *pamh, const struct pam_opts *o,
 	memcpy(st->scopes, k->scopes, sizeof(st->scopes));
 	memcpy(st->db_path, o->cfg.db_path, sizeof(st->db_path));
 	memcpy(st->pepper_path, o->cfg.pepper_path, sizeof(st->pepper_path));
-	memcpy(st->require_plan, o->cfg.require_plan, sizeof(st->require_plan));
+	memcpy(st->require_plan, o->set.require_plan, sizeof(st->require_plan));
 	r = pam_set_data(pamh, STATE_NAME, st, state_cleanup);
 	if (r != PAM_SUCCESS)
 		free(st);
@@ -183,9 +147,9 @@ static int open_store(struct attempt *a)
 }
 
 /*
- * Verify one presented key.  Shape is checked before the store is opened,
- * so a unix password typed at a stack's first prompt costs no database
- * work and never depends on the store being there.
+ * Verify one presented key.  The core answers a missing or malformed key
+ * before it opens the store, so a unix password typed at a stack's first
+ * prompt costs no database work and never depends on the store being there.
  */
 static void check_key(struct attempt *a, const char *key, struct apikey_verify_result *res)
 {
@@ -194,27 +158,22 @@ static void check_key(struct attempt *a, const char *key, struct apikey_verify_r
 		.key_len = key ? strnlen(key, APIKEY_KEY_MAX + 1) : 0,
 		.scopes = a->o->scope,
 		.user = a->user,
-		.require_plan = a->o->cfg.require_plan,
+		.require_plan = a->o->set.require_plan,
 		.source = a->source,
 	};
-	int r;
+	bool had_store = a->store != NULL;
 
-	memset(res, 0, sizeof(*res));
-	if (rq.key_len == 0) {
-		res->outcome = APIKEY_MISSING_KEY;
-	} else if (apikey_token_parse(&a->o->cfg.format, key, rq.key_len) != 0) {
-		res->outcome = APIKEY_MALFORMED_KEY;
-	} else if ((r = open_store(a)) != 0) {
-		res->outcome = APIKEY_UNAVAILABLE;
-		res->err = r;
-	} else {
-		apikey_verify(a->store, &rq, res);
-	}
+	apikey_verify_open(&a->store, &a->o->cfg, log_sink, &a->lc, &rq, res);
+	if (!had_store && !a->store && res->outcome == APIKEY_UNAVAILABLE)
+		pam_syslog(a->pamh, LOG_ERR, "key store %s unavailable: %s", a->o->cfg.db_path,
+		           apikey_strerror(res->err));
 }
 
+/* try_first_pass: is an earlier module's token a key at all (the core's
+ * precheck), or should we prompt for one? */
 static bool well_formed(const struct pam_opts *o, const char *key)
 {
-	return key && apikey_token_parse(&o->cfg.format, key, strnlen(key, APIKEY_KEY_MAX + 1)) == 0;
+	return apikey_precheck(&o->cfg.format, key, key ? strnlen(key, APIKEY_KEY_MAX + 1) : 0) == APIKEY_VALID;
 }
 
 /* Would typing another key help?  Not when the store or the rate limit is
@@ -231,7 +190,7 @@ static int prompt_key(struct attempt *a, char **typed)
 	int r;
 
 	*typed = NULL;
-	r = pam_prompt(a->pamh, PAM_PROMPT_ECHO_OFF, typed, "%s", a->o->cfg.prompt);
+	r = pam_prompt(a->pamh, PAM_PROMPT_ECHO_OFF, typed, "%s", a->o->set.prompt);
 	if (r != PAM_SUCCESS) {
 		pam_syslog(a->pamh, LOG_ERR, "conversation failed: %s", pam_strerror(a->pamh, r));
 		*typed = NULL;
@@ -259,7 +218,7 @@ static void log_outcome(struct attempt *a, const char *phase, const struct apike
 
 	if (res->outcome == APIKEY_RATE_LIMITED)
 		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s retry_after=%u", phase, a->user,
-		           res->key.id, apikey_outcome_code(res->outcome), res->ratelimit.retry_after);
+		           res->key.id, apikey_outcome_code(res->outcome), res->ratelimit.retry_after_s);
 	else if (res->outcome == APIKEY_UNAVAILABLE)
 		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s (%s)", phase, a->user,
 		           res->found ? res->key.id : "-", apikey_outcome_code(res->outcome),
@@ -275,8 +234,8 @@ static int effective_scope(pam_handle_t *pamh, struct pam_opts *o)
 	const char *service = item_str(pamh, PAM_SERVICE);
 	char want[APIKEY_SCOPES_SIZE];
 
-	if (o->cfg.scope[0]) {
-		memcpy(o->scope, o->cfg.scope, sizeof(o->scope));
+	if (o->set.scope[0]) {
+		memcpy(o->scope, o->set.scope, sizeof(o->scope));
 		return PAM_SUCCESS;
 	}
 	if (!service || !service[0] ||
@@ -376,7 +335,7 @@ PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const ch
 	if (o->debug && res.rate_checked)
 		pam_syslog(pamh, LOG_DEBUG, "auth: rate limit %u/min, %u remaining", res.ratelimit.limit,
 		           res.ratelimit.remaining);
-	r = auth_code(res.outcome);
+	r = apikey_outcome_pam_auth(res.outcome);
 	if (r == PAM_SUCCESS) {
 		const struct pam_state *st;
 
@@ -426,14 +385,14 @@ PUBLIC int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char 
 	 * the one auth checked. */
 	memcpy(o->cfg.db_path, st->db_path, sizeof(o->cfg.db_path));
 	memcpy(o->cfg.pepper_path, st->pepper_path, sizeof(o->cfg.pepper_path));
-	if (!o->cfg.require_plan[0])
-		memcpy(o->cfg.require_plan, st->require_plan, sizeof(o->cfg.require_plan));
+	if (!o->set.require_plan[0])
+		memcpy(o->set.require_plan, st->require_plan, sizeof(o->set.require_plan));
 	if ((r = open_store(&a)) != 0) {
 		memset(&res, 0, sizeof(res));
 		res.outcome = APIKEY_UNAVAILABLE;
 		res.err = r;
 	} else {
-		apikey_recheck(a.store, st->id, a.user, o->cfg.require_plan, 0, &res);
+		apikey_recheck(a.store, st->id, a.user, o->set.require_plan, 0, &res);
 	}
 	if (!res.found) {
 		/* name the key auth accepted in the log, even when it is gone */
@@ -441,7 +400,7 @@ PUBLIC int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char 
 		res.found = true;
 	}
 	log_outcome(&a, "account", &res);
-	r = account_code(res.outcome);
+	r = apikey_outcome_pam_account(res.outcome);
 out:
 	apikey_store_free(a.store);
 	free(o);

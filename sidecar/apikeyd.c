@@ -4,7 +4,6 @@
  * the usage flush timer.  It runs in the foreground and logs to stderr. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,18 +18,6 @@
 #include <event2/util.h>
 #include "sidecar.h"
 
-#define APIKEYD_VERSION "0.1"
-#define LISTEN_DEFAULT  "127.0.0.1:8790"
-
-struct options {
-	const char *conf;
-	const char *db;
-	const char *listen[APIKEY_LISTEN_MAX];
-	unsigned n_listen;
-	unsigned long long threads;
-	bool threads_set, debug, check, routes;
-};
-
 /* A parsed listen address. */
 struct address {
 	char text[APIKEY_NAME_SIZE];
@@ -44,9 +31,9 @@ struct address {
 };
 
 struct daemon {
-	struct options opt;
-	struct apikey_config *cfg;        /* the running configuration */
-	struct address addr[APIKEY_LISTEN_MAX];
+	struct sc_options opt;
+	struct sc_config *cfg;            /* the running configuration */
+	struct address addr[SIDECAR_LISTEN_MAX];
 	unsigned n_addr;
 	struct apikey_store *store;       /* main thread's connection: usage flush */
 	struct sc_shared sh;
@@ -63,120 +50,6 @@ int64_t sc_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-	        "usage: apikeyd [-dn] [-f FILE | --conf FILE] [--db PATH]\n"
-	        "               [--listen HOST:PORT | --listen unix:PATH]... [--threads N]\n"
-	        "  -d            debug: log debug lines too (apikeyd always stays in the foreground)\n"
-	        "  -n            check the configuration and the key store, then exit\n"
-	        "  -f, --conf    configuration file (default $APIKEY_CONF or " APIKEY_CONF_DEFAULT ")\n"
-	        "  --db          key store (default $APIKEY_DB, db= in the file, or " APIKEY_DB_DEFAULT ")\n"
-	        "  --listen      address to serve; repeatable (default " LISTEN_DEFAULT ")\n"
-	        "  --threads     worker threads (default: online CPUs)\n"
-	        "  --routes      print the served routes and exit\n");
-}
-
-/* 0 ok, 2 usage error (message printed). */
-static int parse_options(int argc, char **argv, struct options *o)
-{
-	enum { OPT_DB = 256, OPT_LISTEN, OPT_THREADS, OPT_ROUTES, OPT_VERSION };
-	static const struct option longopts[] = {
-		{ "conf", required_argument, NULL, 'f' },
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "listen", required_argument, NULL, OPT_LISTEN },
-		{ "threads", required_argument, NULL, OPT_THREADS },
-		{ "routes", no_argument, NULL, OPT_ROUTES },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "dnf:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd': o->debug = true; break;
-		case 'n': o->check = true; break;
-		case 'f': o->conf = optarg; break;
-		case OPT_DB:
-			if (!optarg[0]) {
-				fprintf(stderr, "apikeyd: --db: empty path\n");
-				return 2;
-			}
-			o->db = optarg;
-			break;
-		case OPT_LISTEN:
-			if (o->n_listen == APIKEY_LISTEN_MAX) {
-				fprintf(stderr, "apikeyd: at most %d --listen addresses\n", APIKEY_LISTEN_MAX);
-				return 2;
-			}
-			o->listen[o->n_listen++] = optarg;
-			break;
-		case OPT_THREADS:
-			if (apikey_parse_uint(optarg, 1, SIDECAR_THREADS_MAX, &o->threads) != 0) {
-				fprintf(stderr, "apikeyd: --threads: must be 1..%d\n", SIDECAR_THREADS_MAX);
-				return 2;
-			}
-			o->threads_set = true;
-			break;
-		case OPT_ROUTES: o->routes = true; break;
-		case OPT_VERSION:
-			printf("apikeyd %s\n", APIKEYD_VERSION);
-			exit(0);
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "apikeyd: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	return 0;
-}
-
-/* defaults < apikey.conf < environment < flags.  0 or an APIKEY_ERR_*
- * (already logged). */
-static int load_config(const struct options *o, struct apikey_config *c)
-{
-	const char *env_conf = getenv("APIKEY_CONF"), *env_db = getenv("APIKEY_DB");
-	const char *path = o->conf ? o->conf : (env_conf && env_conf[0] ? env_conf : APIKEY_CONF_DEFAULT);
-	bool explicit = o->conf || (env_conf && env_conf[0]);
-	int r;
-
-	apikey_config_defaults(c);
-	if (!explicit && access(path, F_OK) != 0 && errno == ENOENT) {
-		log_debug("%s: not found, using defaults", path);
-	} else if ((r = apikey_config_load(c, path, sc_core_log, NULL)) != 0) {
-		return r;
-	}
-	if (env_db && env_db[0] && snprintf(c->db_path, sizeof(c->db_path), "%s", env_db) >= (int)sizeof(c->db_path))
-		return log_errx("APIKEY_DB: path too long"), APIKEY_ERR_CONFIG;
-	if (o->db && snprintf(c->db_path, sizeof(c->db_path), "%s", o->db) >= (int)sizeof(c->db_path))
-		return log_errx("--db: path too long"), APIKEY_ERR_CONFIG;
-	if (o->n_listen) {
-		c->n_listen = 0;
-		for (unsigned i = 0; i < o->n_listen; i++) {
-			char opt[APIKEY_LINE_MAX], err[160];
-			snprintf(opt, sizeof(opt), "listen=%s", o->listen[i]);
-			if (apikey_config_apply(c, opt, err, sizeof(err)) != 0)
-				return log_errx("--listen %s: %s", o->listen[i], err), APIKEY_ERR_CONFIG;
-		}
-	}
-	if (c->n_listen == 0) {
-		snprintf(c->listen[0], sizeof(c->listen[0]), "%s", LISTEN_DEFAULT);
-		c->n_listen = 1;
-	}
-	if (o->threads_set)
-		c->threads = (unsigned)o->threads;
-	return 0;
 }
 
 static int parse_address(const char *text, struct address *a)
@@ -356,7 +229,7 @@ static int worker_setup(struct daemon *d, struct sc_worker *w, unsigned idx, int
 		return log_errx("worker %u: cannot create the event base", idx), -1;
 	if (sc_http_setup(w) != 0)
 		return log_errx("worker %u: cannot set up the routes", idx), -1;
-	if ((r = apikey_store_open(&w->store, d->cfg, sc_core_log, NULL)) != 0)
+	if ((r = apikey_store_open(&w->store, &d->cfg->core, sc_core_log, NULL)) != 0)
 		return log_errx("worker %u: %s", idx, apikey_strerror(r)), -1;
 	w->verifier = (struct apikey_verifier){ w->store, d->sh.cache, d->sh.limiter, d->sh.usage };
 	for (unsigned i = 0; i < d->n_addr; i++) {
@@ -435,17 +308,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->base);
 }
 
-static bool same_listen(const struct apikey_config *a, const struct apikey_config *b)
-{
-	if (a->n_listen != b->n_listen)
-		return false;
-	for (unsigned i = 0; i < a->n_listen; i++)
-		if (strcmp(a->listen[i], b->listen[i]))
-			return false;
-	return true;
-}
-
-static void set_runtime(struct sc_shared *sh, const struct apikey_config *c)
+static void set_runtime(struct sc_shared *sh, const struct sc_settings *c)
 {
 	pthread_mutex_lock(&sh->rt_lock);
 	snprintf(sh->rt.key_header, sizeof(sh->rt.key_header), "%s", c->key_header);
@@ -467,32 +330,37 @@ static void open_access_log(const char *path)
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
-	struct apikey_config *c = malloc(sizeof(*c));
+	struct sc_config *nc = malloc(sizeof(*nc));
+	const struct apikey_config *core;
+	struct sc_settings *c, *run = &d->cfg->set;
 
 	(void)sig; (void)what;
-	if (!c || load_config(&d->opt, c) != 0) {
+	if (!nc || sc_config_load(&d->opt, nc) != 0) {
 		log_warnx("SIGHUP: configuration not reloaded (see above); reopening the access log");
-		open_access_log(d->cfg->access_log);
-		free(c);
+		open_access_log(run->access_log);
+		free(nc);
 		return;
 	}
-	if (!same_listen(c, d->cfg) || c->threads != d->cfg->threads)
+	core = &nc->core;
+	c = &nc->set;
+	if (!sc_config_same_listen(c, run) || c->threads != run->threads)
 		log_warnx("SIGHUP: listen/threads changed: that needs a restart (kept the running ones)");
-	if (strcmp(c->db_path, d->cfg->db_path) || strcmp(c->pepper_path, d->cfg->pepper_path) ||
-	    memcmp(&c->format, &d->cfg->format, sizeof(c->format)) || c->busy_timeout_ms != d->cfg->busy_timeout_ms)
+	if (strcmp(core->db_path, d->cfg->core.db_path) || strcmp(core->pepper_path, d->cfg->core.pepper_path) ||
+	    memcmp(&core->format, &d->cfg->core.format, sizeof(core->format)) ||
+	    core->busy_timeout_ms != d->cfg->core.busy_timeout_ms)
 		log_warnx("SIGHUP: db/pepper/key format/busy timeout changed: that needs a restart (kept the running ones)");
-	memcpy(d->cfg->key_header, c->key_header, sizeof(c->key_header));
-	memcpy(d->cfg->key_query, c->key_query, sizeof(c->key_query));
-	memcpy(d->cfg->require_plan, c->require_plan, sizeof(c->require_plan));
-	memcpy(d->cfg->access_log, c->access_log, sizeof(c->access_log));
-	d->cfg->auth_error_body = c->auth_error_body;
-	set_runtime(&d->sh, d->cfg);
-	open_access_log(d->cfg->access_log);
+	memcpy(run->key_header, c->key_header, sizeof(c->key_header));
+	memcpy(run->key_query, c->key_query, sizeof(c->key_query));
+	memcpy(run->require_plan, c->require_plan, sizeof(c->require_plan));
+	memcpy(run->access_log, c->access_log, sizeof(c->access_log));
+	run->auth_error_body = c->auth_error_body;
+	set_runtime(&d->sh, run);
+	open_access_log(run->access_log);
 	log_info("SIGHUP: configuration reloaded (auth_error_body=%s key_header=%s key_query=%s "
 	         "require_plan=%s access_log=%s)", c->auth_error_body ? "yes" : "no",
 	         c->key_header[0] ? c->key_header : "-", c->key_query[0] ? c->key_query : "-",
 	         c->require_plan[0] ? c->require_plan : "-", c->access_log[0] ? c->access_log : "-");
-	free(c);
+	free(nc);
 }
 
 static unsigned online_cpus(void)
@@ -509,16 +377,17 @@ static int start(struct daemon *d)
 	unsigned n;
 	int r;
 
-	n = d->cfg->threads ? d->cfg->threads : online_cpus();
-	/* the core's default bound, APIKEY_CACHE_ENTRIES_DEFAULT: bounds RSS */
+	n = d->cfg->set.threads ? d->cfg->set.threads : online_cpus();
+	/* the core's default bounds, APIKEY_CACHE_ENTRIES_DEFAULT and
+	 * APIKEY_LIMITER_ENTRIES_DEFAULT: they bound RSS */
 	if ((r = apikey_cache_new(&d->sh.cache, 0)) != 0 ||
-	    (r = apikey_limiter_new(&d->sh.limiter)) != 0 || (r = apikey_usage_new(&d->sh.usage)) != 0)
+	    (r = apikey_limiter_new(&d->sh.limiter, 0)) != 0 || (r = apikey_usage_new(&d->sh.usage)) != 0)
 		return log_errx("%s", apikey_strerror(r)), -1;
 	pthread_mutex_init(&d->sh.rt_lock, NULL);
-	set_runtime(&d->sh, d->cfg);
+	set_runtime(&d->sh, &d->cfg->set);
 	d->sh.started = (int64_t)time(NULL);
-	if (d->cfg->access_log[0])
-		open_access_log(d->cfg->access_log);
+	if (d->cfg->set.access_log[0])
+		open_access_log(d->cfg->set.access_log);
 	for (unsigned i = 0; i < d->n_addr; i++)
 		if (d->addr[i].is_unix && bind_unix(&d->addr[i]) != 0)
 			return -1;
@@ -564,7 +433,7 @@ static int start(struct daemon *d)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	for (unsigned i = 0; i < d->n_addr; i++)
 		log_info("listening on %s%s", d->addr[i].text, d->addr[i].is_unix ? " (worker 0)" : "");
-	log_info("%u worker thread%s, key store %s, pid %ld", n, n == 1 ? "" : "s", d->cfg->db_path,
+	log_info("%u worker thread%s, key store %s, pid %ld", n, n == 1 ? "" : "s", d->cfg->core.db_path,
 	         (long)getpid());
 	return 0;
 }
@@ -632,7 +501,7 @@ int main(int argc, char **argv)
 	int r, rc = 1;
 
 	memset(&d, 0, sizeof(d));
-	if ((r = parse_options(argc, argv, &d.opt)) != 0)
+	if ((r = sc_parse_options(argc, argv, &d.opt)) != 0)
 		return r;
 	if (d.opt.routes) {
 		sc_http_print_routes();
@@ -642,18 +511,18 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (!(d.cfg = malloc(sizeof(*d.cfg))))
 		return log_errx("out of memory"), 1;
-	if (load_config(&d.opt, d.cfg) != 0)
+	if (sc_config_load(&d.opt, d.cfg) != 0)
 		goto out;
-	for (unsigned i = 0; i < d.cfg->n_listen; i++, d.n_addr++)
-		if (parse_address(d.cfg->listen[i], &d.addr[i]) != 0)
+	for (unsigned i = 0; i < d.cfg->set.n_listen; i++, d.n_addr++)
+		if (parse_address(d.cfg->set.listen[i], &d.addr[i]) != 0)
 			goto out;
-	if ((r = apikey_store_open(&d.store, d.cfg, sc_core_log, NULL)) != 0) {
-		log_errx("%s: %s", d.cfg->db_path, apikey_strerror(r));
+	if ((r = apikey_store_open(&d.store, &d.cfg->core, sc_core_log, NULL)) != 0) {
+		log_errx("%s: %s", d.cfg->core.db_path, apikey_strerror(r));
 		goto out;
 	}
 	if (d.opt.check) {
 		if (!apikey_store_ready(d.store)) {
-			log_errx("%s: %s", d.cfg->db_path, apikey_strerror(APIKEY_ERR_STORE));
+			log_errx("%s: %s", d.cfg->core.db_path, apikey_strerror(APIKEY_ERR_STORE));
 			goto out;
 		}
 		printf("configuration OK\n");

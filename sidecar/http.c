@@ -305,10 +305,10 @@ static void ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_r
 		return;
 	evhttp_add_header(oh, "RateLimit-Limit", utoa(res->ratelimit.limit, v));
 	evhttp_add_header(oh, "RateLimit-Remaining", utoa(res->ratelimit.remaining, v));
-	evhttp_add_header(oh, "RateLimit-Reset", utoa(res->ratelimit.reset, v));
+	evhttp_add_header(oh, "RateLimit-Reset", utoa(res->ratelimit.reset_s, v));
 	if (res->outcome == APIKEY_RATE_LIMITED)
 		evhttp_add_header(oh, "Retry-After",
-		                  utoa(res->ratelimit.retry_after ? res->ratelimit.retry_after : 1, v));
+		                  utoa(res->ratelimit.retry_after_s ? res->ratelimit.retry_after_s : 1, v));
 }
 
 /* The SPEC §3 failure answer: status, WWW-Authenticate on 401, RateLimit-*
@@ -334,17 +334,11 @@ static void outcome_error(struct sc_worker *w, struct evhttp_request *req, enum 
 static json_t *scopes_array(const char *list)
 {
 	json_t *a = json_array();
-	const char *p = list;
+	const char *cur = list, *item;
+	size_t n;
 
-	while (a && p && *p) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (n)
-			json_array_append_new(a, json_stringn(p, n));
-		if (!end)
-			break;
-		p = end + 1;
-	}
+	while (a && apikey_list_next(&cur, &item, &n))
+		json_array_append_new(a, json_stringn(item, n));
 	return a;
 }
 
@@ -364,7 +358,7 @@ static json_t *ratelimit_json(const struct apikey_verify_result *res)
 		return json_null();
 	return json_pack("{s:I, s:I, s:I}", "limit", (json_int_t)res->ratelimit.limit,
 	                 "remaining", (json_int_t)res->ratelimit.remaining,
-	                 "reset", (json_int_t)res->ratelimit.reset);
+	                 "reset", (json_int_t)res->ratelimit.reset_s);
 }
 
 /* ---- handlers ---------------------------------------------------------------- */
@@ -440,7 +434,7 @@ static void h_verify(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 	if (res.found && !(key = json_pack("{s:s, s:o, s:o, s:o, s:o}", "id", res.key.id,
 	                                   "owner", jtext(res.key.owner), "name", jtext(res.key.name),
 	                                   "scopes", scopes_array(res.key.scopes),
-	                                   "expires_at", time_or_null(res.key.expires_at))))
+	                                   "expires_at", time_or_null(res.key.expires_at_s))))
 		ok = false;
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
 	if (!json_body(req, ok ? json_pack("{s:b, s:s, s:o, s:o}", "valid", res.outcome == APIKEY_VALID,
@@ -465,8 +459,8 @@ static void h_whoami(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 	ok = json_body(req, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o}",
 	                              "id", res.key.id, "hint", res.key.hint, "owner", jtext(res.key.owner),
 	                              "name", jtext(res.key.name), "scopes", scopes_array(res.key.scopes),
-	                              "created_at", time_or_null(res.key.created_at),
-	                              "expires_at", time_or_null(res.key.expires_at),
+	                              "created_at", time_or_null(res.key.created_at_s),
+	                              "expires_at", time_or_null(res.key.expires_at_s),
 	                              "rate_limit", (json_int_t)res.key.rate_limit,
 	                              "ratelimit", ratelimit_json(&res)));
 	finish(w, req, EP_WHOAMI, ok ? 200 : 500, ok ? APIKEY_VALID : RES_BAD_REQUEST, res.key.id, t0);

@@ -25,6 +25,9 @@
 #define SIDECAR_KEY_BUF           (APIKEY_KEY_MAX + 2)
 /* Header / query parameter names from the configuration. */
 #define SIDECAR_NAME_MAX          APIKEY_NAME_SIZE
+/* listen= addresses at most, and the default one. */
+#define SIDECAR_LISTEN_MAX        8
+#define SIDECAR_LISTEN_DEFAULT    "127.0.0.1:8790"
 /* Worker threads at most (the config grammar allows 0..256). */
 #define SIDECAR_THREADS_MAX       256
 /* listen(2) backlog of every socket. */

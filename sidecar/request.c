@@ -83,64 +83,6 @@ static bool query_has_nul(const char *q)
 	return false;
 }
 
-int sc_plans_intersect(const char *a, const char *b, char *out, size_t outsz)
-{
-	size_t used = 0;
-	const char *p;
-
-	if (outsz == 0)
-		return APIKEY_ERR_TOO_LONG;
-	out[0] = '\0';
-	if (!a || !a[0] || !b || !b[0]) {
-		const char *one = (a && a[0]) ? a : (b ? b : "");
-		if (strlen(one) >= outsz)
-			return APIKEY_ERR_TOO_LONG;
-		memcpy(out, one, strlen(one) + 1);
-		return 0;
-	}
-	for (p = a; *p;) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		char item[APIKEY_PLAN_SIZE];
-
-		while (n && blank(*p))
-			p++, n--;
-		while (n && blank(p[n - 1]))
-			n--;
-		if (n && n < sizeof(item)) {
-			memcpy(item, p, n);
-			item[n] = '\0';
-			/* is item in b? */
-			for (const char *q = b; *q;) {
-				const char *qe = strchr(q, ',');
-				size_t m = qe ? (size_t)(qe - q) : strlen(q);
-				while (m && blank(*q))
-					q++, m--;
-				while (m && blank(q[m - 1]))
-					m--;
-				if (m == n && memcmp(q, item, n) == 0) {
-					if (append_list(out, outsz, &used, item) != 0)
-						return APIKEY_ERR_TOO_LONG;
-					break;
-				}
-				if (!qe)
-					break;
-				q = qe + 1;
-			}
-		}
-		if (!end)
-			break;
-		p = end + 1;
-	}
-	if (used == 0) {
-		/* Nothing allowed by both: a list that matches no plan name. */
-		if (outsz < 2)
-			return APIKEY_ERR_TOO_LONG;
-		memcpy(out, ",", 2);
-	}
-	return 0;
-}
-
 int sc_request_input(const struct sc_request *rq, struct sc_input *in, const char **why)
 {
 	struct evkeyvalq q;
@@ -198,7 +140,7 @@ int sc_request_input(const struct sc_request *rq, struct sc_input *in, const cha
 		}
 	}
 
-	if (sc_plans_intersect(rq->conf_plans, rq->plan_header, in->plans, sizeof(in->plans)) != 0) {
+	if (apikey_plans_intersect(rq->conf_plans, rq->plan_header, in->plans, sizeof(in->plans)) != 0) {
 		*why = "required plans too long";
 		goto out;
 	}

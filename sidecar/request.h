@@ -59,13 +59,6 @@ int sc_parse_verify_body(const char *body, size_t len, struct sc_input *in,
  * trimmed), or NULL with *len 0 when the value is not a Bearer credential. */
 const char *sc_bearer_token(const char *authorization, size_t *len);
 
-/*
- * Plans allowed by both comma lists ("" = any): into out.  When both are set
- * and share no plan, out is "," — a list no plan name can match, so the
- * answer is PLAN_REQUIRED (fail closed).  APIKEY_ERR_TOO_LONG if out is short.
- */
-int sc_plans_intersect(const char *a, const char *b, char *out, size_t outsz);
-
 void sc_input_wipe(struct sc_input *in);
 
 #endif /* SIDECAR_REQUEST_H */

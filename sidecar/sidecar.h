@@ -42,6 +42,38 @@ struct sc_metrics {
 	uint64_t store_errors;
 } __attribute__((aligned(64)));
 
+/* ---- configuration (config.c) ---------------------------------------------- */
+/* The command line. */
+struct sc_options {
+	const char *conf;
+	const char *db;
+	const char *listen[SIDECAR_LISTEN_MAX];
+	unsigned n_listen;
+	unsigned long long threads;
+	bool threads_set, debug, check, routes;
+};
+/* apikeyd's own settings of the shared grammar (apikey.conf(5) "SIDECAR"). */
+struct sc_settings {
+	char listen[SIDECAR_LISTEN_MAX][APIKEY_NAME_SIZE];
+	unsigned n_listen;
+	unsigned threads;                      /* 0 = number of cores */
+	char key_header[SIDECAR_NAME_MAX];     /* extra header carrying the key */
+	char key_query[SIDECAR_NAME_MAX];      /* query parameter carrying the key */
+	bool auth_error_body;                  /* /auth errors carry JSON (default yes) */
+	char access_log[APIKEY_PATH_SIZE];     /* "" = none, "-" = stderr */
+	char require_plan[APIKEY_SCOPES_SIZE]; /* comma list, "" = any */
+};
+struct sc_config {
+	struct apikey_config core;
+	struct sc_settings set;
+};
+/* 0, or 2 after a usage message (--help and --version exit 0 themselves). */
+int sc_parse_options(int argc, char **argv, struct sc_options *o);
+/* defaults < apikey.conf < environment < flags.  0 or an APIKEY_ERR_*
+ * (already logged). */
+int sc_config_load(const struct sc_options *o, struct sc_config *c);
+bool sc_config_same_listen(const struct sc_settings *a, const struct sc_settings *b);
+
 /* ---- runtime settings SIGHUP may change ---------------------------------- */
 struct sc_runtime {
 	char key_header[SIDECAR_NAME_MAX];
@@ -78,7 +110,7 @@ struct sc_worker {
 	struct evhttp *http;
 	struct apikey_store *store;       /* this thread's connection */
 	struct apikey_verifier verifier;
-	struct evhttp_bound_socket *bound[APIKEY_LISTEN_MAX];
+	struct evhttp_bound_socket *bound[SIDECAR_LISTEN_MAX];
 	unsigned n_bound;
 	struct event *drain_ev;           /* activated by main on SIGTERM */
 	struct event *drain_tick;         /* polls until connections are gone */

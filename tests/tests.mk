@@ -12,3 +12,6 @@ $(UNIT_BIN): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIBAPIKEY)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBAPIKEY) $(CORE_LIBS) $(CMOCKA_LIBS)
 
 tests: $(UNIT_BIN)
+
+# test_ratelimit makes the core's allocations fail on demand (its out-of-memory case).
+$(BUILD)/tests/unit/test_ratelimit: LDFLAGS += -Wl,--wrap=calloc -Wl,--wrap=malloc

@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sc_request_input(&rq, &in, &w) == 0)
 		check_input(&in);
 	sc_input_wipe(&in);
-	if (sc_plans_intersect(rq.conf_plans, rq.plan_header, plans, sizeof(plans)) == 0 &&
+	if (apikey_plans_intersect(rq.conf_plans, rq.plan_header, plans, sizeof(plans)) == 0 &&
 	    strlen(plans) >= sizeof(plans))
 		__builtin_trap();
 	free(buf);

@@ -23,7 +23,7 @@ int main(int argc, char **argv)
 	};
 	static const char *const hidden[] = {
 		"apikey_verify", "apikey_store_open", "apikey_config_apply", "apikey_token_parse",
-		"opts_parse", "log_sink", "core_log", "copy_str", "store_lookup_digest",
+		"opts_parse", "log_sink", "core_log", "copy_str", "row_key_by_digest",
 	};
 	void *h;
 

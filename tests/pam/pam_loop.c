@@ -57,9 +57,10 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 static int make(struct apikey_store *s, const char *owner, const char *scopes, struct case_key *k)
 {
 	struct apikey_create_params p = { .owner = owner, .scopes = scopes,
-	                                  .rate_limit = APIKEY_RATE_MAX, .source = "pam_loop" };
+	                                  .rate_limit = APIKEY_RATE_MAX };
+	struct apikey_actor actor = { .source = "pam_loop" };
 	struct apikey_key_info info;
-	int r = apikey_key_create(s, &p, k->key, sizeof(k->key), &info);
+	int r = apikey_key_create(s, &p, &actor, k->key, sizeof(k->key), &info);
 
 	if (r == 0)
 		memcpy(k->id, info.id, sizeof(k->id));
@@ -72,6 +73,7 @@ static int setup(const char *dir, const char *module, const char *user, struct c
 	struct apikey_config cfg;
 	struct apikey_store *s = NULL;
 	struct apikey_format fmt;
+	struct apikey_actor actor = { .source = "pam_loop" };
 	char path[APIKEY_PATH_SIZE];
 	FILE *f;
 	int r;
@@ -94,7 +96,7 @@ static int setup(const char *dir, const char *module, const char *user, struct c
 	if ((r = make(s, user, "pam:loop", &keys[GOOD])) != 0 ||
 	    (r = make(s, user, "pam:*", &keys[GOOD2])) != 0 ||
 	    (r = make(s, user, "pam:loop", &keys[REVOKED])) != 0 ||
-	    (r = apikey_key_revoke(s, keys[REVOKED].id, "pam_loop")) != 0 ||
+	    (r = apikey_key_revoke(s, keys[REVOKED].id, &actor)) != 0 ||
 	    (r = apikey_token_generate(&fmt, keys[UNKNOWN].key, sizeof(keys[UNKNOWN].key))) != 0 ||
 	    (r = make(s, "someone-else", "pam:loop", &keys[OTHER_USER])) != 0 ||
 	    (r = make(s, user, "http:read", &keys[NO_SCOPE])) != 0)

@@ -116,28 +116,39 @@ static void foreign_schemes(void **state)
 	o = snprintf(sha, sizeof(sha), "sha256:");
 	for (int i = 0; i < 32; i++)
 		o += snprintf(sha + o, sizeof(sha) - (size_t)o, "%02x", d[i]);
-	assert_string_equal(foreign_alg(sha), "sha256");
+	assert_string_equal(apikey_hash_scheme(sha), "sha256");
 	assert_int_equal(foreign_verify(sha, key, strlen(key)), 0);
 	assert_int_equal(foreign_verify(sha, key, strlen(key) - 1), APIKEY_ERR_NOT_FOUND);
 
 	memset(&cd, 0, sizeof(cd));
 	assert_non_null(crypt_gensalt_rn("$2b$", 4, NULL, 0, salt, sizeof(salt)));
 	assert_non_null(crypt_r(key, salt, &cd));
-	assert_string_equal(foreign_alg(cd.output), "bcrypt");
+	assert_string_equal(apikey_hash_scheme(cd.output), "bcrypt");
 	assert_int_equal(foreign_verify(cd.output, key, strlen(key)), 0);
 	assert_int_equal(foreign_verify(cd.output, "cu_nope", 7), APIKEY_ERR_NOT_FOUND);
 
 	assert_int_equal(argon2id_hash_encoded(1, 1024, 1, key, strlen(key), "saltsaltsalt", 12, 32,
 	                                       enc, sizeof(enc)), ARGON2_OK);
-	assert_string_equal(foreign_alg(enc), "argon2id");
+	assert_string_equal(apikey_hash_scheme(enc), "argon2id");
 	assert_int_equal(foreign_verify(enc, key, strlen(key)), 0);
 	assert_int_equal(foreign_verify(enc, "cu_nope", 7), APIKEY_ERR_NOT_FOUND);
 
 	/* schemes we do not accept are refused, never "matched" */
-	assert_null(foreign_alg("md5:0123"));
-	assert_null(foreign_alg("sha256:xyz"));
-	assert_null(foreign_alg("$2b$04$short"));
-	assert_null(foreign_alg("$argon2i$v=19$m=1024,t=1,p=1$c2FsdA$aGFzaA"));
+	assert_null(apikey_hash_scheme("md5:0123"));
+	assert_null(apikey_hash_scheme("sha256:xyz"));
+	assert_null(apikey_hash_scheme("$2b$04$short"));
+	assert_null(apikey_hash_scheme("$argon2i$v=19$m=1024,t=1,p=1$c2FsdA$aGFzaA"));
+	assert_null(apikey_hash_scheme(NULL));
+	assert_null(apikey_hash_scheme(""));
+	/* the size limit is part of the classification */
+	char long_hash[APIKEY_FOREIGN_HASH_SIZE + 1];
+	memset(long_hash, 'A', sizeof(long_hash) - 1);
+	long_hash[sizeof(long_hash) - 1] = '\0';
+	memcpy(long_hash, "$argon2id$", 10);
+	long_hash[APIKEY_FOREIGN_HASH_SIZE - 1] = '\0';    /* 255 characters: accepted */
+	assert_string_equal(apikey_hash_scheme(long_hash), "argon2id");
+	long_hash[APIKEY_FOREIGN_HASH_SIZE - 1] = 'A';     /* 256: refused */
+	assert_null(apikey_hash_scheme(long_hash));
 	assert_int_equal(foreign_verify("plain", key, strlen(key)), APIKEY_ERR_INVALID);
 	/* a key longer than any we accept is refused before hashing */
 	char big[APIKEY_KEY_MAX + 8];

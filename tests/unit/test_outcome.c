@@ -1,6 +1,7 @@
 /* test_outcome.c — core/outcome.c and core/log.c: the SPEC §3 table of codes,
  * messages and HTTP statuses, error strings, the log sink and bounded copies. */
 #include <syslog.h>
+#include <security/_pam_types.h>
 #include "unit.h"
 #include "../../core/internal.h"
 
@@ -19,29 +20,37 @@ static void outcome_table(void **state)
 
 static void spec_statuses(void **state)
 {
-	static const struct { enum apikey_outcome o; const char *code; int http; } want[] = {
-		{ APIKEY_VALID, "VALID", 200 },
-		{ APIKEY_MISSING_KEY, "MISSING_KEY", 401 },
-		{ APIKEY_MALFORMED_KEY, "MALFORMED_KEY", 401 },
-		{ APIKEY_INVALID_KEY, "INVALID_KEY", 401 },
-		{ APIKEY_REVOKED, "REVOKED", 401 },
-		{ APIKEY_EXPIRED, "EXPIRED", 401 },
-		{ APIKEY_ACCOUNT_INACTIVE, "ACCOUNT_INACTIVE", 403 },
-		{ APIKEY_PLAN_REQUIRED, "PLAN_REQUIRED", 403 },
-		{ APIKEY_INSUFFICIENT_SCOPE, "INSUFFICIENT_SCOPE", 403 },
-		{ APIKEY_RATE_LIMITED, "RATE_LIMITED", 429 },
-		{ APIKEY_UNAVAILABLE, "UNAVAILABLE", 503 },
+	/* SPEC §3's table: code, HTTP, PAM auth; and the account phase's answer
+	 * for a key that passed auth (expired: ACCT_EXPIRED, withdrawn: PERM_DENIED) */
+	static const struct { enum apikey_outcome o; const char *code; int http, auth, account; } want[] = {
+		{ APIKEY_VALID, "VALID", 200, PAM_SUCCESS, PAM_SUCCESS },
+		{ APIKEY_MISSING_KEY, "MISSING_KEY", 401, PAM_AUTH_ERR, PAM_PERM_DENIED },
+		{ APIKEY_MALFORMED_KEY, "MALFORMED_KEY", 401, PAM_AUTH_ERR, PAM_PERM_DENIED },
+		{ APIKEY_INVALID_KEY, "INVALID_KEY", 401, PAM_AUTH_ERR, PAM_PERM_DENIED },
+		{ APIKEY_REVOKED, "REVOKED", 401, PAM_AUTH_ERR, PAM_PERM_DENIED },
+		{ APIKEY_EXPIRED, "EXPIRED", 401, PAM_AUTH_ERR, PAM_ACCT_EXPIRED },
+		{ APIKEY_ACCOUNT_INACTIVE, "ACCOUNT_INACTIVE", 403, PAM_PERM_DENIED, PAM_PERM_DENIED },
+		{ APIKEY_PLAN_REQUIRED, "PLAN_REQUIRED", 403, PAM_PERM_DENIED, PAM_PERM_DENIED },
+		{ APIKEY_WRONG_USER, "WRONG_USER", 403, PAM_AUTH_ERR, PAM_PERM_DENIED },
+		{ APIKEY_INSUFFICIENT_SCOPE, "INSUFFICIENT_SCOPE", 403, PAM_PERM_DENIED, PAM_PERM_DENIED },
+		{ APIKEY_RATE_LIMITED, "RATE_LIMITED", 429, PAM_MAXTRIES, PAM_PERM_DENIED },
+		{ APIKEY_UNAVAILABLE, "UNAVAILABLE", 503, PAM_AUTHINFO_UNAVAIL, PAM_AUTHINFO_UNAVAIL },
 	};
 
 	(void)state;
+	assert_int_equal(sizeof(want) / sizeof(want[0]), APIKEY_OUTCOME_COUNT);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		assert_string_equal(apikey_outcome_code(want[i].o), want[i].code);
 		assert_int_equal(apikey_outcome_http_status(want[i].o), want[i].http);
+		assert_int_equal(apikey_outcome_pam_auth(want[i].o), want[i].auth);
+		assert_int_equal(apikey_outcome_pam_account(want[i].o), want[i].account);
 	}
 	/* out of range fails closed */
 	assert_string_equal(apikey_outcome_code(APIKEY_OUTCOME_COUNT), "UNAVAILABLE");
 	assert_int_equal(apikey_outcome_http_status((enum apikey_outcome)99), 503);
-	for (int e = APIKEY_ERR_TOO_LONG; e <= 0; e++)
+	assert_int_equal(apikey_outcome_pam_auth((enum apikey_outcome)99), PAM_AUTHINFO_UNAVAIL);
+	assert_int_equal(apikey_outcome_pam_account((enum apikey_outcome)-1), PAM_AUTHINFO_UNAVAIL);
+	for (int e = APIKEY_ERR_FULL; e <= 0; e++)
 		assert_string_not_equal(apikey_strerror(e), "unknown error");
 	assert_string_equal(apikey_strerror(-999), "unknown error");
 }

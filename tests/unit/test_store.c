@@ -4,6 +4,7 @@
 #include <crypt.h>
 #include <sys/stat.h>
 #include <openssl/sha.h>
+#include <sqlite3.h>
 #include "unit.h"
 
 static int count_key(void *ctx, const struct apikey_key_info *k)
@@ -18,11 +19,11 @@ static void create_list_show(void **state)
 	struct fixture *f = *state;
 	char key[APIKEY_KEY_MAX + 1];
 	struct apikey_create_params p = { .owner = "alice", .name = "ci", .scopes = "b:c,a:b",
-	                                  .metadata = "{\"team\":\"x\"}", .source = "test" };
+	                                  .metadata = "{\"team\":\"x\"}" };
 	struct apikey_key_info info, got;
 	int n = 0;
 
-	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), &info), 0);
+	assert_int_equal(apikey_key_create(f->s, &p, TEST_ACTOR, key, sizeof(key), &info), 0);
 	assert_string_equal(info.owner, "alice");
 	assert_string_equal(info.scopes, "b:c,a:b");
 	assert_string_equal(info.hash_alg, "hmac-sha256");
@@ -39,24 +40,24 @@ static void create_list_show(void **state)
 
 	/* bad arguments are refused and write nothing */
 	p.metadata = "[1,2]";
-	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_key_create(f->s, &p, TEST_ACTOR, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
 	p.metadata = "{not json";
-	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_key_create(f->s, &p, TEST_ACTOR, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
 	p.metadata = NULL;
 	p.scopes = "Not A Scope";
-	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_key_create(f->s, &p, TEST_ACTOR, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
 	p.scopes = "a:b";
 	p.owner = "has space";
-	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_key_create(f->s, &p, TEST_ACTOR, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
 	p.owner = "alice";
 	p.rate_limit = 1000001;
-	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_key_create(f->s, &p, TEST_ACTOR, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
 	p.rate_limit = 0;
-	p.expires_at = 1000;   /* in the past */
-	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
-	p.expires_at = 0;
+	p.expires_at_s = 1000;   /* in the past */
+	assert_int_equal(apikey_key_create(f->s, &p, TEST_ACTOR, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	p.expires_at_s = 0;
 	p.preset = "read-only";  /* both scopes and preset */
-	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_key_create(f->s, &p, TEST_ACTOR, key, sizeof(key), NULL), APIKEY_ERR_INVALID);
 	n = 0;
 	apikey_key_list(f->s, NULL, count_key, &n);
 	assert_int_equal(n, 1);
@@ -73,29 +74,29 @@ static void presets_and_accounts(void **state)
 {
 	struct fixture *f = *state;
 	char key[APIKEY_KEY_MAX + 1], scopes[APIKEY_SCOPES_SIZE];
-	struct apikey_create_params p = { .owner = "bob", .preset = "deploy", .source = "test" };
+	struct apikey_create_params p = { .owner = "bob", .preset = "deploy" };
 	struct apikey_key_info info;
 	struct apikey_account a;
 	int n = 0;
 
 	assert_int_equal(apikey_preset_get(f->s, "full-access", scopes), 0);
 	assert_string_equal(scopes, "*");
-	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), APIKEY_ERR_NOT_FOUND);
-	assert_int_equal(apikey_preset_set(f->s, "deploy", "deployments:write deployments:read"), 0);
-	assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), &info), 0);
+	assert_int_equal(apikey_key_create(f->s, &p, TEST_ACTOR, key, sizeof(key), NULL), APIKEY_ERR_NOT_FOUND);
+	assert_int_equal(apikey_preset_set(f->s, "deploy", "deployments:write deployments:read", TEST_ACTOR), 0);
+	assert_int_equal(apikey_key_create(f->s, &p, TEST_ACTOR, key, sizeof(key), &info), 0);
 	assert_string_equal(info.scopes, "deployments:write,deployments:read");
 	assert_int_equal(apikey_preset_list(f->s, count_preset, &n), 0);
 	assert_int_equal(n, 3);
-	assert_int_equal(apikey_preset_set(f->s, "Bad Name", "a:b"), APIKEY_ERR_INVALID);
-	assert_int_equal(apikey_preset_remove(f->s, "deploy"), 0);
-	assert_int_equal(apikey_preset_remove(f->s, "deploy"), APIKEY_ERR_NOT_FOUND);
+	assert_int_equal(apikey_preset_set(f->s, "Bad Name", "a:b", TEST_ACTOR), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_preset_remove(f->s, "deploy", TEST_ACTOR), 0);
+	assert_int_equal(apikey_preset_remove(f->s, "deploy", TEST_ACTOR), APIKEY_ERR_NOT_FOUND);
 
 	assert_int_equal(apikey_account_get(f->s, "bob", &a), APIKEY_ERR_NOT_FOUND);
-	assert_int_equal(apikey_account_set(f->s, "bob", "pro", -1), 0);
+	assert_int_equal(apikey_account_set(f->s, "bob", "pro", -1, TEST_ACTOR), 0);
 	assert_int_equal(apikey_account_get(f->s, "bob", &a), 0);
 	assert_string_equal(a.plan, "pro");
 	assert_true(a.active);
-	assert_int_equal(apikey_account_set(f->s, "bob", NULL, 0), 0);
+	assert_int_equal(apikey_account_set(f->s, "bob", NULL, 0, TEST_ACTOR), 0);
 	assert_int_equal(apikey_account_get(f->s, "bob", &a), 0);
 	assert_string_equal(a.plan, "pro");
 	assert_false(a.active);
@@ -120,17 +121,22 @@ static void events_and_prune(void **state)
 
 	make_key(f->s, "carol", "a:b", 0, 0, key, id);
 	assert_int_equal(verify(f->s, key, "z:z", NULL), APIKEY_INSUFFICIENT_SCOPE);
-	assert_int_equal(apikey_key_revoke(f->s, id, "test"), 0);
+	assert_int_equal(apikey_key_revoke(f->s, id, TEST_ACTOR), 0);
 	assert_int_equal(apikey_event_list(f->s, id, 10, collect, &v), 0);
 	assert_int_equal(v.n, 3);               /* created, failed, revoked */
 	assert_string_equal(v.last, "revoked"); /* newest first */
-	assert_int_equal(apikey_prune(f->s, 0, &kr, &er), 0);
+	assert_int_equal(apikey_prune(f->s, 0, TEST_ACTOR, &kr, &er), 0);
 	assert_int_equal(kr + er, 0);
-	assert_int_equal(apikey_prune(f->s, INT64_MAX / 2, &kr, &er), 0);
+	assert_int_equal(apikey_prune(f->s, INT64_MAX / 2, TEST_ACTOR, &kr, &er), 0);
 	assert_int_equal(kr, 1);
-	assert_int_equal(er, 3);
+	assert_int_equal(er, 4);                /* the three, and the first prune's own */
 	apikey_key_list(f->s, NULL, count_key, &n);
 	assert_int_equal(n, 0);
+	/* a prune leaves the event that says what it removed */
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(apikey_event_list(f->s, NULL, 0, collect, &v), 0);
+	assert_int_equal(v.n, 1);
+	assert_string_equal(v.last, "pruned");
 }
 
 /* Import one key with a foreign hash; verify it; it is re-hashed on first use. */
@@ -143,7 +149,7 @@ static void import_and_use(struct fixture *f, const char *hash, const char *key)
 	snprintf(hint, sizeof(hint), "%.8s", key);
 	p.hint = hint;
 	assert_int_equal(apikey_import_begin(f->s), 0);
-	assert_int_equal(apikey_import_one(f->s, &p, &info), 0);
+	assert_int_equal(apikey_import_one(f->s, &p, TEST_ACTOR, &info), 0);
 	assert_int_equal(apikey_import_commit(f->s), 0);
 	assert_string_not_equal(info.hash_alg, "hmac-sha256");
 	assert_int_equal(verify(f->s, "cg_00000000000000000000000000000000", "a:b", NULL), APIKEY_INVALID_KEY);
@@ -151,7 +157,7 @@ static void import_and_use(struct fixture *f, const char *hash, const char *key)
 	assert_int_equal(apikey_key_get(f->s, info.id, &after), 0);
 	assert_string_equal(after.hash_alg, "hmac-sha256");
 	assert_int_equal(verify(f->s, key, "a:b", "dora"), APIKEY_VALID);   /* now by HMAC */
-	assert_int_equal(apikey_key_revoke(f->s, info.id, "t"), 0);
+	assert_int_equal(apikey_key_revoke(f->s, info.id, TEST_ACTOR), 0);
 	assert_int_equal(verify(f->s, key, "a:b", "dora"), APIKEY_REVOKED);
 }
 
@@ -159,10 +165,10 @@ static void set_hex_profile(struct fixture *f)
 {
 	/* imported keys keep their own shape: cg_ + 32 hex, no checksum */
 	apikey_store_free(f->s);
-	apikey_config_apply(&f->cfg, "key_prefix=cg_", NULL, 0);
-	apikey_config_apply(&f->cfg, "key_alphabet=hex", NULL, 0);
-	apikey_config_apply(&f->cfg, "key_length=32", NULL, 0);
-	apikey_config_apply(&f->cfg, "key_checksum=no", NULL, 0);
+	apikey_config_apply(&f->cfg, NULL, "key_prefix=cg_", NULL, 0);
+	apikey_config_apply(&f->cfg, NULL, "key_alphabet=hex", NULL, 0);
+	apikey_config_apply(&f->cfg, NULL, "key_length=32", NULL, 0);
+	apikey_config_apply(&f->cfg, NULL, "key_checksum=no", NULL, 0);
 	assert_int_equal(apikey_store_open(&f->s, &f->cfg, NULL, NULL), 0);
 }
 
@@ -214,14 +220,14 @@ static void import_refuses_bad_lines(void **state)
 	int n = 0;
 
 	assert_int_equal(apikey_import_begin(f->s), 0);
-	assert_int_equal(apikey_import_one(f->s, &p, NULL), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_import_one(f->s, &p, TEST_ACTOR, NULL), APIKEY_ERR_INVALID);
 	p.hash = "sha256:00";
-	assert_int_equal(apikey_import_one(f->s, &p, NULL), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_import_one(f->s, &p, TEST_ACTOR, NULL), APIKEY_ERR_INVALID);
 	p.hash = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 	p.hint = "cg_";      /* too short to find it by */
-	assert_int_equal(apikey_import_one(f->s, &p, NULL), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_import_one(f->s, &p, TEST_ACTOR, NULL), APIKEY_ERR_INVALID);
 	p.hint = "cg_a1b2c3";
-	assert_int_equal(apikey_import_one(f->s, &p, NULL), 0);
+	assert_int_equal(apikey_import_one(f->s, &p, TEST_ACTOR, NULL), 0);
 	apikey_import_rollback(f->s);     /* all or nothing */
 	apikey_key_list(f->s, NULL, count_key, &n);
 	assert_int_equal(n, 0);
@@ -309,23 +315,83 @@ static void pepper_and_db_safety(void **state)
 static void batches_fold_creates(void **state)
 {
 	struct fixture *f = *state;
-	struct apikey_create_params p = { .owner = "erin", .scopes = "a:b", .source = "t" };
+	struct apikey_create_params p = { .owner = "erin", .scopes = "a:b" };
 	char key[APIKEY_KEY_MAX + 1];
 	int n = 0;
 
 	assert_int_equal(apikey_import_begin(f->s), 0);
 	assert_int_equal(apikey_import_begin(f->s), APIKEY_ERR_INVALID);
 	for (int i = 0; i < 50; i++)
-		assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), 0);
+		assert_int_equal(apikey_key_create(f->s, &p, TEST_ACTOR, key, sizeof(key), NULL), 0);
 	apikey_import_rollback(f->s);
 	apikey_key_list(f->s, NULL, count_key, &n);
 	assert_int_equal(n, 0);
 	assert_int_equal(apikey_import_begin(f->s), 0);
 	for (int i = 0; i < 50; i++)
-		assert_int_equal(apikey_key_create(f->s, &p, key, sizeof(key), NULL), 0);
+		assert_int_equal(apikey_key_create(f->s, &p, TEST_ACTOR, key, sizeof(key), NULL), 0);
 	assert_int_equal(apikey_import_commit(f->s), 0);
 	apikey_key_list(f->s, NULL, count_key, &n);
 	assert_int_equal(n, 50);
+}
+
+/* A store of schema version 1 (before events had an actor) is migrated on
+ * open, in one transaction, keeping what it holds. */
+static void migrates_version_1(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
+	struct ev v = { 0 };
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	make_key(f->s, "gus", "a:b", 0, 0, key, id);
+	apikey_store_free(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->cfg.db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE events DROP COLUMN actor; PRAGMA user_version = 1",
+	                              NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(apikey_store_open(&f->s, &f->cfg, NULL, NULL), 0);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 2);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(apikey_event_list(f->s, id, 0, collect, &v), 0);
+	assert_int_equal(v.n, 1);
+	assert_string_equal(v.last, "created");
+	assert_int_equal(verify(f->s, key, "a:b", "gus"), APIKEY_VALID);
+	assert_int_equal(apikey_store_check(f->s), 0);
+}
+
+/* Verification that opens the store only for a well-formed key. */
+static void verify_opens_the_store_on_demand(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
+	struct apikey_verify_request rq = { .source = "test" };
+	struct apikey_verify_result res;
+	struct apikey_config missing = f->cfg;
+	struct apikey_store *s = NULL;
+
+	make_key(f->s, "hal", "a:b", 0, 0, key, id);
+	snprintf(missing.db_path, sizeof(missing.db_path), "%s/missing.db", f->dir);
+	rq.key = "hunter2";                 /* a unix password: no store needed */
+	rq.key_len = 7;
+	assert_int_equal(apikey_verify_open(&s, &missing, NULL, NULL, &rq, &res), 0);
+	assert_int_equal(res.outcome, APIKEY_MALFORMED_KEY);
+	assert_null(s);
+	rq.key = key;
+	rq.key_len = strlen(key);
+	assert_int_equal(apikey_verify_open(&s, &missing, NULL, NULL, &rq, &res), 0);
+	assert_int_equal(res.outcome, APIKEY_UNAVAILABLE);
+	assert_int_equal(res.err, APIKEY_ERR_STORE);
+	assert_null(s);
+	assert_int_equal(apikey_verify_open(&s, &f->cfg, NULL, NULL, &rq, &res), 0);
+	assert_int_equal(res.outcome, APIKEY_VALID);
+	assert_non_null(s);
+	assert_int_equal(apikey_verify_open(&s, &missing, NULL, NULL, &rq, &res), 0);  /* reuses s */
+	assert_int_equal(res.outcome, APIKEY_VALID);
+	apikey_store_free(s);
 }
 
 int main(void)
@@ -335,7 +401,7 @@ int main(void)
 		T(create_list_show), T(presets_and_accounts), T(events_and_prune), T(import_sha256),
 		T(import_bcrypt), T(import_argon2id), T(import_refuses_bad_lines),
 		T(import_check_names_the_problem), T(pepper_and_db_safety),
-		T(batches_fold_creates),
+		T(batches_fold_creates), T(migrates_version_1), T(verify_opens_the_store_on_demand),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

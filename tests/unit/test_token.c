@@ -139,6 +139,35 @@ static void key_ids(void **state)
 	assert_int_equal(strlen(a), APIKEY_ID_LEN);
 	assert_memory_equal(a, "key_", 4);
 	assert_string_not_equal(a, b);
+	/* the shape every front end checks before echoing or looking up an id */
+	assert_true(apikey_id_valid(a));
+	assert_true(apikey_id_valid("key_0123456789abcdXY"));
+	assert_false(apikey_id_valid(NULL));
+	assert_false(apikey_id_valid(""));
+	assert_false(apikey_id_valid("key_0123456789abcdX"));      /* short */
+	assert_false(apikey_id_valid("key_0123456789abcdXYZ"));    /* long */
+	assert_false(apikey_id_valid("kex_0123456789abcdXY"));
+	assert_false(apikey_id_valid("key_0123456789abcd-Y"));
+	assert_false(apikey_id_valid("key_0123456789abcd\xc3\xa9"));   /* not ASCII */
+}
+
+/* The checks before the store: one definition, used by verification and by
+ * PAM's try_first_pass. */
+static void precheck(void **state)
+{
+	struct apikey_format f;
+	char key[APIKEY_KEY_MAX + 1];
+
+	(void)state;
+	apikey_format_default(&f);
+	assert_int_equal(apikey_token_generate(&f, key, sizeof(key)), 0);
+	assert_int_equal(apikey_precheck(&f, key, strlen(key)), APIKEY_VALID);
+	assert_int_equal(apikey_precheck(&f, NULL, 0), APIKEY_MISSING_KEY);
+	assert_int_equal(apikey_precheck(&f, key, 0), APIKEY_MISSING_KEY);
+	assert_int_equal(apikey_precheck(&f, key, strlen(key) - 1), APIKEY_MALFORMED_KEY);
+	key[5] ^= 1;     /* checksum no longer matches */
+	assert_int_equal(apikey_precheck(&f, key, strlen(key)), APIKEY_MALFORMED_KEY);
+	assert_int_equal(apikey_precheck(&f, "hunter2", 7), APIKEY_MALFORMED_KEY);
 }
 
 int main(void)
@@ -146,7 +175,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(default_shape), cmocka_unit_test(malformed_keys),
 		cmocka_unit_test(seed_shapes), cmocka_unit_test(uuid_and_legacy),
-		cmocka_unit_test(invalid_profiles), cmocka_unit_test(key_ids),
+		cmocka_unit_test(invalid_profiles), cmocka_unit_test(key_ids), cmocka_unit_test(precheck),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,7 +26,7 @@ static int by_time(const void *a, const void *b)
 {
 	const struct apikey_event *x = a, *y = b;
 
-	return (x->at > y->at) - (x->at < y->at);
+	return (x->at_s > y->at_s) - (x->at_s < y->at_s);
 }
 
 static void failures_of(struct apikey_store *s, const char *id, struct failures *f)
@@ -58,16 +58,16 @@ static void usage_flushes_counts_and_events(void **state)
 	assert_int_equal(apikey_usage_flush(u, f->s), 0);
 	assert_int_equal(apikey_key_get(f->s, id, &info), 0);
 	assert_int_equal(info.use_count, 10);
-	assert_int_equal(info.last_used_at, 1700000009);
+	assert_int_equal(info.last_used_at_s, 1700000009);
 	/* each failure is one event with its time, reason and source; the
 	 * valid uses are counts, not events */
 	failures_of(f->s, id, &ev);
 	assert_int_equal(ev.n, 2);
-	assert_int_equal(ev.e[0].at, 1700000100);
+	assert_int_equal(ev.e[0].at_s, 1700000100);
 	assert_string_equal(ev.e[0].key_id, id);
 	assert_string_equal(ev.e[0].reason, "INSUFFICIENT_SCOPE");
 	assert_string_equal(ev.e[0].source, "http:/auth");
-	assert_int_equal(ev.e[1].at, 1700000101);
+	assert_int_equal(ev.e[1].at_s, 1700000101);
 	assert_string_equal(ev.e[1].reason, "RATE_LIMITED");
 	assert_string_equal(ev.e[1].source, "http:/v1/verify");
 	assert_int_equal(apikey_usage_flush(u, f->s), 0);   /* emptied: no double count */
@@ -110,7 +110,7 @@ static void usage_kept_when_store_refuses(void **state)
 	failures_of(f->s, id, &ev);
 	assert_int_equal(ev.n, 1);
 	assert_string_equal(ev.e[0].reason, "REVOKED");
-	assert_int_equal(ev.e[0].at, 1700000001);
+	assert_int_equal(ev.e[0].at_s, 1700000001);
 	assert_int_equal(apikey_usage_dropped(u), 0);
 	apikey_store_free(ro);
 	apikey_usage_free(u);

@@ -24,7 +24,7 @@ static void outcomes_in_order(void **state)
 	assert_int_equal(verify(f->s, key, "pam:sshd,docs:read", "alice"), APIKEY_VALID);
 	assert_int_equal(verify(f->s, other, "anything:at-all", "bob"), APIKEY_VALID);
 
-	assert_int_equal(apikey_account_set(f->s, "alice", "pro", -1), 0);
+	assert_int_equal(apikey_account_set(f->s, "alice", "pro", -1, TEST_ACTOR), 0);
 	struct apikey_verify_request rq = { .key = key, .key_len = strlen(key), .require_plan = "ultra,max" };
 	struct apikey_verify_result res;
 	apikey_verify(f->s, &rq, &res);
@@ -33,14 +33,14 @@ static void outcomes_in_order(void **state)
 	apikey_verify(f->s, &rq, &res);
 	assert_int_equal(res.outcome, APIKEY_VALID);
 
-	assert_int_equal(apikey_account_set(f->s, "alice", NULL, 0), 0);
+	assert_int_equal(apikey_account_set(f->s, "alice", NULL, 0, TEST_ACTOR), 0);
 	assert_int_equal(verify(f->s, key, "pam:sshd", "alice"), APIKEY_ACCOUNT_INACTIVE);
 	/* suspension outranks wrong user and scope: SPEC §3 order */
 	assert_int_equal(verify(f->s, key, "nope:x", "bob"), APIKEY_ACCOUNT_INACTIVE);
-	assert_int_equal(apikey_account_set(f->s, "alice", NULL, 1), 0);
+	assert_int_equal(apikey_account_set(f->s, "alice", NULL, 1, TEST_ACTOR), 0);
 	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_VALID);
 
-	assert_int_equal(apikey_key_revoke(f->s, id, "test"), 0);
+	assert_int_equal(apikey_key_revoke(f->s, id, TEST_ACTOR), 0);
 	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_REVOKED);
 }
 
@@ -53,7 +53,7 @@ static void expiry_and_rotation(void **state)
 	struct apikey_verify_request rq = { 0 };
 
 	make_key(f->s, "carol", "a:b", 0, 0, key, id);
-	assert_int_equal(apikey_key_rotate(f->s, id, 3600, "test", next, sizeof(next), &ni), 0);
+	assert_int_equal(apikey_key_rotate(f->s, id, 3600, TEST_ACTOR, next, sizeof(next), &ni), 0);
 	assert_string_equal(ni.rotated_from, id);
 	assert_int_equal(apikey_key_get(f->s, id, &oi), 0);
 	assert_string_equal(oi.rotated_to, ni.id);
@@ -62,15 +62,15 @@ static void expiry_and_rotation(void **state)
 	/* after the grace the old key fails as expired, the new one lives on */
 	rq.key = key;
 	rq.key_len = strlen(key);
-	rq.now_ms = (oi.expires_at + 1) * 1000;
+	rq.now_ms = (oi.expires_at_s + 1) * 1000;
 	apikey_verify(f->s, &rq, &res);
 	assert_int_equal(res.outcome, APIKEY_EXPIRED);
 	rq.key = next;
 	apikey_verify(f->s, &rq, &res);
 	assert_int_equal(res.outcome, APIKEY_VALID);
 	/* a rotated key cannot be rotated again; grace 0 revokes at once */
-	assert_int_equal(apikey_key_rotate(f->s, id, 0, "t", key, sizeof(key), NULL), APIKEY_ERR_INVALID);
-	assert_int_equal(apikey_key_rotate(f->s, ni.id, 0, "t", key, sizeof(key), &oi), 0);
+	assert_int_equal(apikey_key_rotate(f->s, id, 0, TEST_ACTOR, key, sizeof(key), NULL), APIKEY_ERR_CONFLICT);
+	assert_int_equal(apikey_key_rotate(f->s, ni.id, 0, TEST_ACTOR, key, sizeof(key), &oi), 0);
 	assert_int_equal(verify(f->s, next, NULL, NULL), APIKEY_REVOKED);
 	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_VALID);
 }
@@ -130,7 +130,7 @@ static void rate_limit_persisted(void **state)
 	}
 	apikey_verify(f->s, &rq, &res);
 	assert_int_equal(res.outcome, APIKEY_RATE_LIMITED);
-	assert_true(res.ratelimit.retry_after >= 1 && res.ratelimit.retry_after <= 20);
+	assert_true(res.ratelimit.retry_after_s >= 1 && res.ratelimit.retry_after_s <= 20);
 	/* an earlier check still answers first when the budget is spent */
 	send_refused(NULL, f->s, key, rq.now_ms);
 	/* 20 s later one request is allowed again, and only one */
@@ -155,7 +155,7 @@ static void rate_limit_cached(void **state)
 	struct apikey_key_info info;
 
 	assert_int_equal(apikey_cache_new(&v.cache, 0), 0);
-	assert_int_equal(apikey_limiter_new(&v.limiter), 0);
+	assert_int_equal(apikey_limiter_new(&v.limiter, 0), 0);
 	assert_int_equal(apikey_usage_new(&v.usage), 0);
 	make_key(f->s, "dora", "a:b", 3, 0, key, id);
 	rq.key = key;
@@ -189,7 +189,7 @@ static void cached_mode_sees_revocation(void **state)
 	struct apikey_cache_stats st;
 
 	assert_int_equal(apikey_cache_new(&v.cache, 0), 0);
-	assert_int_equal(apikey_limiter_new(&v.limiter), 0);
+	assert_int_equal(apikey_limiter_new(&v.limiter, 0), 0);
 	assert_int_equal(apikey_usage_new(&v.usage), 0);
 	make_key(f->s, "erin", "a:b", 0, 0, key, id);
 	rq.key = key;
@@ -208,7 +208,7 @@ static void cached_mode_sees_revocation(void **state)
 	apikey_cache_stats(v.cache, &st);
 	assert_int_equal(st.hits, 3);
 	/* ... but a revocation does, from the very next request */
-	assert_int_equal(apikey_key_revoke(other, id, "test"), 0);
+	assert_int_equal(apikey_key_revoke(other, id, TEST_ACTOR), 0);
 	apikey_verify_cached(&v, &rq, &res);
 	assert_int_equal(res.outcome, APIKEY_REVOKED);
 	struct apikey_key_info info;
@@ -231,7 +231,7 @@ static void recheck_by_id(void **state)
 	assert_int_equal(res.outcome, APIKEY_VALID);
 	apikey_recheck(f->s, id, "gina", NULL, 0, &res);
 	assert_int_equal(res.outcome, APIKEY_WRONG_USER);
-	apikey_key_revoke(f->s, id, "t");
+	apikey_key_revoke(f->s, id, TEST_ACTOR);
 	apikey_recheck(f->s, id, "frank", NULL, 0, &res);
 	assert_int_equal(res.outcome, APIKEY_REVOKED);
 	apikey_recheck(f->s, "key_doesnotexist00", "frank", NULL, 0, &res);

@@ -12,6 +12,9 @@
 #include <cmocka.h>
 #include "apikey.h"
 
+/* The writer of every test write (struct apikey_actor: source "test"). */
+#define TEST_ACTOR (&(const struct apikey_actor){ .source = "test" })
+
 struct fixture {
 	char dir[64];
 	struct apikey_config cfg;
@@ -51,10 +54,10 @@ static inline void make_key(struct apikey_store *s, const char *owner, const cha
                             int64_t expires, char key[APIKEY_KEY_MAX + 1], char id[APIKEY_ID_SIZE])
 {
 	struct apikey_create_params p = { .owner = owner, .scopes = scopes, .rate_limit = rate,
-	                                  .expires_at = expires, .source = "test" };
+	                                  .expires_at_s = expires };
 	struct apikey_key_info info;
 
-	assert_int_equal(apikey_key_create(s, &p, key, APIKEY_KEY_MAX + 1, &info), 0);
+	assert_int_equal(apikey_key_create(s, &p, TEST_ACTOR, key, APIKEY_KEY_MAX + 1, &info), 0);
 	memcpy(id, info.id, APIKEY_ID_SIZE);
 }
 

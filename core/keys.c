@@ -1,0 +1,281 @@
+/* keys.c — the rules of a key's life: its status at a time, and the writes
+ * create, update, revoke and rotate — each validated by core/rules.c, allowed
+ * or refused by the key's state, written through the row primitives of
+ * core/rows.h in one transaction with its audit event.  A raw key exists
+ * only in the caller's key_out buffer. */
+#include <string.h>
+#include <openssl/crypto.h>
+#include "rows.h"
+
+enum apikey_key_status apikey_key_status(const struct apikey_key_info *k, int64_t now_s)
+{
+	if (k->revoked_at_s && k->revoked_at_s <= now_s)
+		return APIKEY_KEY_REVOKED;
+	if (k->expires_at_s && now_s >= k->expires_at_s)
+		return APIKEY_KEY_EXPIRED;
+	if (k->rotated_to[0])
+		return APIKEY_KEY_ROTATING;   /* valid until its grace period ends */
+	return APIKEY_KEY_ACTIVE;
+}
+
+const char *apikey_key_status_name(enum apikey_key_status st)
+{
+	switch (st) {
+	case APIKEY_KEY_ACTIVE:   return "active";
+	case APIKEY_KEY_ROTATING: return "rotating";
+	case APIKEY_KEY_REVOKED:  return "revoked";
+	case APIKEY_KEY_EXPIRED:  return "expired";
+	}
+	return "revoked";   /* out of range: the state that allows nothing */
+}
+
+/* The scopes of a stored preset, normalised. */
+static int preset_scopes(struct apikey_store *s, const char *preset, char out[APIKEY_SCOPES_SIZE])
+{
+	char raw[APIKEY_SCOPES_SIZE];
+	int r;
+
+	if ((r = apikey_preset_get(s, preset, raw)) != 0)
+		return r;
+	if (apikey_scopes_normalize(raw, out, APIKEY_SCOPES_SIZE) != 0 || !out[0])
+		return APIKEY_ERR_INVALID;
+	return 0;
+}
+
+/* What every key write checks first: the actor, the fields, then what only
+ * the store can answer (a preset's scopes, metadata being a JSON object). */
+static int check_write(struct apikey_store *s, const struct apikey_actor *actor,
+                       const struct key_fields *f, char scopes[APIKEY_SCOPES_SIZE])
+{
+	int r;
+
+	if (!actor_valid(actor))
+		return APIKEY_ERR_INVALID;
+	if ((r = key_fields_check(f, now_ms() / 1000, scopes, NULL)) != 0)
+		return r;
+	if (f->preset && (r = preset_scopes(s, f->preset, scopes)) != 0)
+		return r;
+	if (f->metadata && (r = row_json_object(s, f->metadata)) != 0)
+		return r;
+	return 0;
+}
+
+/* Generate a key and its id, insert its row; the raw key only ever sits in
+ * key_out (wiped on failure).  Inside the caller's transaction. */
+static int issue_key(struct apikey_store *s, struct key_row *k, char *key_out, size_t key_out_sz,
+                     char id[APIKEY_ID_SIZE])
+{
+	const struct apikey_format *fmt = &store_config(s)->format;
+	unsigned char digest[DIGEST_LEN];
+	char hint[APIKEY_HINT_SIZE];
+	int r;
+
+	if (key_out_sz < APIKEY_KEY_MAX + 1)
+		return APIKEY_ERR_TOO_LONG;
+	if ((r = apikey_token_generate(fmt, key_out, key_out_sz)) != 0 ||
+	    (r = apikey_id_generate(id)) != 0 ||
+	    (r = store_digest(s, key_out, strlen(key_out), digest)) != 0)
+		goto out;
+	apikey_token_hint(fmt, key_out, strlen(key_out), hint);
+	k->id = id;
+	k->digest = digest;
+	k->hash_alg = "hmac-sha256";
+	k->hint = hint;
+	r = row_key_insert(s, k);
+out:
+	OPENSSL_cleanse(digest, sizeof(digest));
+	if (r != 0)
+		OPENSSL_cleanse(key_out, key_out_sz);
+	return r;
+}
+
+/* The record just written, into info (may be NULL). */
+static int read_back(struct apikey_store *s, const char *id, struct apikey_key_info *info)
+{
+	struct key_record rec;
+	int r;
+
+	if (!info)
+		return 0;
+	if ((r = row_key_get(s, id, &rec)) == 0)
+		*info = rec.info;
+	return r;
+}
+
+int apikey_key_create(struct apikey_store *s, const struct apikey_create_params *p,
+                      const struct apikey_actor *actor, char *key_out, size_t key_out_sz,
+                      struct apikey_key_info *info)
+{
+	struct key_fields f = {
+		.required = true, .owner = p->owner, .name = p->name, .scopes = p->scopes,
+		.preset = p->preset, .rate_limit = p->rate_limit, .expiry_set = true,
+		.expires_at_s = p->expires_at_s, .metadata = p->metadata,
+	};
+	char scopes[APIKEY_SCOPES_SIZE], id[APIKEY_ID_SIZE];
+	int64_t now = now_ms() / 1000;
+	struct key_row k = {
+		.owner = p->owner, .name = p->name, .scopes = scopes, .metadata = p->metadata,
+		.created_at_s = now, .expires_at_s = p->expires_at_s,
+		.rate_limit = p->rate_limit ? p->rate_limit : store_config(s)->default_rate_limit,
+	};
+	int r;
+
+	if ((r = check_write(s, actor, &f, scopes)) != 0)
+		goto wipe;
+	if ((r = row_begin(s)) != 0)
+		goto wipe;
+	if ((r = issue_key(s, &k, key_out, key_out_sz, id)) != 0 ||
+	    (r = audit(s, actor, now, id, "created", "")) != 0 ||
+	    (r = read_back(s, id, info)) != 0)
+		goto fail;
+	if ((r = row_commit(s)) != 0)
+		goto wipe;
+	return 0;
+fail:
+	row_rollback(s);
+wipe:
+	OPENSSL_cleanse(key_out, key_out_sz);
+	return r;
+}
+
+/* Append ",name" to the list of changed fields. */
+static void changed(char *list, size_t sz, const char *name)
+{
+	size_t n = strlen(list);
+
+	if (n + 1 + strlen(name) < sz) {
+		if (n)
+			list[n++] = ',';
+		memcpy(list + n, name, strlen(name) + 1);
+	}
+}
+
+int apikey_key_update(struct apikey_store *s, const char *id, const struct apikey_update_params *p,
+                      const struct apikey_actor *actor, struct apikey_key_info *info)
+{
+	struct key_fields f = {
+		.name = p->name, .scopes = p->scopes, .preset = p->preset, .rate_limit = p->rate_limit,
+		.expiry_set = p->expiry == APIKEY_EXPIRY_SET, .expires_at_s = p->expires_at_s,
+		.metadata = p->metadata,
+	};
+	char scopes[APIKEY_SCOPES_SIZE], fields[APIKEY_REASON_SIZE] = "";
+	int64_t now = now_ms() / 1000;
+	struct key_record old;
+	struct key_row k;
+	int r;
+
+	if (!id || apikey_update_check(p, NULL) != 0)
+		return APIKEY_ERR_INVALID;
+	if ((r = check_write(s, actor, &f, scopes)) != 0)
+		return r;
+	if ((r = row_begin(s)) != 0)
+		return r;
+	if ((r = row_key_get(s, id, &old)) != 0)
+		goto fail;
+	/* A revoked key stays revoked; a rotated one has handed on its rights. */
+	if (old.info.revoked_at_s || old.info.rotated_to[0]) {
+		r = APIKEY_ERR_CONFLICT;
+		goto fail;
+	}
+	k = (struct key_row){
+		.name = p->name ? p->name : old.info.name,
+		.scopes = p->scopes || p->preset ? scopes : old.info.scopes,
+		.metadata = p->metadata ? p->metadata : old.info.metadata,
+		.rate_limit = p->rate_limit ? p->rate_limit : old.info.rate_limit,
+		.expires_at_s = p->expiry == APIKEY_EXPIRY_SET ? p->expires_at_s :
+		                p->expiry == APIKEY_EXPIRY_NEVER ? 0 : old.info.expires_at_s,
+	};
+	if (strcmp(k.name, old.info.name))
+		changed(fields, sizeof(fields), "name");
+	if (strcmp(k.scopes, old.info.scopes))
+		changed(fields, sizeof(fields), "scopes");
+	if (k.rate_limit != old.info.rate_limit)
+		changed(fields, sizeof(fields), "rate_limit");
+	if (k.expires_at_s != old.info.expires_at_s)
+		changed(fields, sizeof(fields), "expires_at");
+	if (strcmp(k.metadata, old.info.metadata))
+		changed(fields, sizeof(fields), "metadata");
+	if (!fields[0]) {                 /* nothing to change: nothing written */
+		row_rollback(s);
+		if (info)
+			*info = old.info;
+		return 0;
+	}
+	if ((r = row_key_update(s, id, &k)) != 0 ||
+	    (r = audit(s, actor, now, id, "updated", fields)) != 0 ||
+	    (r = read_back(s, id, info)) != 0)
+		goto fail;
+	return row_commit(s);
+fail:
+	row_rollback(s);
+	return r;
+}
+
+int apikey_key_revoke(struct apikey_store *s, const char *id, const struct apikey_actor *actor)
+{
+	struct key_record rec;
+	int64_t now = now_ms() / 1000;
+	int r;
+
+	if (!actor_valid(actor))
+		return APIKEY_ERR_INVALID;
+	if ((r = row_begin(s)) != 0)
+		return r;
+	if ((r = row_key_get(s, id, &rec)) != 0)
+		goto fail;
+	if (rec.info.revoked_at_s) {     /* already revoked: keep the first time */
+		row_rollback(s);
+		return 0;
+	}
+	if ((r = row_key_set_revoked(s, id, now)) != 0 ||
+	    (r = audit(s, actor, now, id, "revoked", "")) != 0)
+		goto fail;
+	return row_commit(s);
+fail:
+	row_rollback(s);
+	return r;
+}
+
+int apikey_key_rotate(struct apikey_store *s, const char *id, int64_t grace_s,
+                      const struct apikey_actor *actor, char *key_out, size_t key_out_sz,
+                      struct apikey_key_info *new_info)
+{
+	char fresh[APIKEY_ID_SIZE];
+	struct key_record old;
+	int64_t now = now_ms() / 1000, old_expiry;
+	struct key_row k;
+	int r;
+
+	if (grace_s < 0 || !actor_valid(actor))
+		return APIKEY_ERR_INVALID;
+	if ((r = row_begin(s)) != 0)
+		return r;
+	if ((r = row_key_get(s, id, &old)) != 0)
+		goto fail;
+	/* Only a live key can hand on its rights. */
+	if (apikey_key_status(&old.info, now) != APIKEY_KEY_ACTIVE) {
+		r = APIKEY_ERR_CONFLICT;
+		goto fail;
+	}
+	k = (struct key_row){
+		.owner = old.info.owner, .name = old.info.name, .scopes = old.info.scopes,
+		.metadata = old.info.metadata, .rate_limit = old.info.rate_limit,
+		.created_at_s = now, .expires_at_s = old.info.expires_at_s, .rotated_from = old.info.id,
+	};
+	if ((r = issue_key(s, &k, key_out, key_out_sz, fresh)) != 0)
+		goto fail;
+	old_expiry = now + grace_s;
+	if (old.info.expires_at_s && old.info.expires_at_s < old_expiry)
+		old_expiry = old.info.expires_at_s;
+	if ((r = row_key_set_rotated(s, id, fresh, grace_s == 0 ? now : 0, old_expiry)) != 0 ||
+	    (r = audit(s, actor, now, id, "rotated", "")) != 0 ||
+	    (r = audit(s, actor, now, fresh, "created", "")) != 0 ||
+	    (r = read_back(s, fresh, new_info)) != 0 ||
+	    (r = row_commit(s)) != 0)
+		goto fail;
+	return 0;
+fail:
+	row_rollback(s);
+	OPENSSL_cleanse(key_out, key_out_sz);
+	return r;
+}

@@ -1,0 +1,74 @@
+/* rows.h — the row-level primitives of the key store: the seam between the
+ * rules (core/keys.c, admin.c, import.c, rules.c, verify.c, usage.c: which
+ * values are valid, which state transitions are allowed, which events are
+ * written) and SQLite (core/store*.c: how a row is read or written).
+ *
+ * A primitive does one row operation and judges nothing: no validation, no
+ * events, no transactions of its own.  A second backend (fleet mode's
+ * PostgreSQL writer, in a library of its own) implements this same set and
+ * the rules above run unchanged; see docs/DESIGN.md, "Core layers".
+ * Every function returns 0 or an APIKEY_ERR_*. */
+#ifndef APIKEY_ROWS_H
+#define APIKEY_ROWS_H
+
+#include "internal.h"
+
+/* ---- transactions (store.c) ---------------------------------------------- */
+/* BEGIN IMMEDIATE; inside an import batch these join the batch's transaction. */
+int row_begin(struct apikey_store *s);
+int row_commit(struct apikey_store *s);      /* rolls back when the commit fails */
+void row_rollback(struct apikey_store *s);
+bool row_in_batch(const struct apikey_store *s);
+
+/* ---- keys (store_keys.c) --------------------------------------------------- */
+/* A key row as written: strings borrowed for the call; NULL = SQL NULL
+ * (name and metadata: "" and "{}"). */
+struct key_row {
+	const char *id, *owner, *name, *scopes, *metadata, *rotated_from;
+	const char *hash_alg, *hint, *foreign_hash;
+	const unsigned char *digest;       /* HMAC-SHA256, or NULL for an import */
+	int64_t created_at_s, expires_at_s;
+	uint32_t rate_limit;
+};
+/* APIKEY_ERR_EXISTS on a clash, APIKEY_ERR_INVALID when a CHECK refuses a value. */
+int row_key_insert(struct apikey_store *s, const struct key_row *k);
+/* Name, scopes, metadata, rate limit and expiry of key id (others ignored). */
+int row_key_update(struct apikey_store *s, const char *id, const struct key_row *k);
+/* Only a key not yet revoked is changed. */
+int row_key_set_revoked(struct apikey_store *s, const char *id, int64_t at_s);
+/* The old key of a rotation: its successor, revocation (0 = none) and expiry. */
+int row_key_set_rotated(struct apikey_store *s, const char *id, const char *to,
+                        int64_t revoked_at_s, int64_t expires_at_s);
+/* An imported key's first use: the HMAC replaces the foreign hash.
+ * APIKEY_ERR_NOT_FOUND when it carries none (any more). */
+int row_key_set_digest(struct apikey_store *s, const char *id, const unsigned char d[DIGEST_LEN]);
+/* Whole record by id (with usage and account); APIKEY_ERR_NOT_FOUND. */
+int row_key_get(struct apikey_store *s, const char *id, struct key_record *rec);
+/* Verification lookups: only what the checks need (no metadata, rotation
+ * links or usage).  By HMAC digest; by import hint, then the foreign hash. */
+int row_key_by_digest(struct apikey_store *s, const unsigned char d[DIGEST_LEN], struct key_record *rec);
+int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, struct key_record *rec);
+/* The backend's JSON parser: is text a JSON object?  0 or APIKEY_ERR_INVALID. */
+int row_json_object(struct apikey_store *s, const char *text);
+
+/* ---- per-key state: rate limit and usage (store_keys.c) ------------------- */
+int row_tat_get(struct apikey_store *s, const char *id, int64_t *tat_us);   /* 0 = fresh */
+int row_tat_set(struct apikey_store *s, const char *id, int64_t tat_us);
+int row_usage_add(struct apikey_store *s, const char *id, uint64_t count, int64_t last_s);
+
+/* ---- accounts, presets, events, prune (store_admin.c) ---------------------- */
+/* plan NULL / active < 0: unchanged (a new row: "" / active). */
+int row_account_upsert(struct apikey_store *s, const char *owner, const char *plan, int active);
+int row_preset_upsert(struct apikey_store *s, const char *name, const char *scopes);
+/* APIKEY_ERR_NOT_FOUND when there was none. */
+int row_preset_delete(struct apikey_store *s, const char *name);
+struct event_row {
+	int64_t at_s;
+	const char *key_id, *event, *reason, *source, *actor;   /* NULL = "" */
+};
+int row_event_append(struct apikey_store *s, const struct event_row *e);
+/* Delete events before before_s, and keys revoked or expired before it with
+ * their usage and rate-limit rows; the counts of each. */
+int row_prune(struct apikey_store *s, int64_t before_s, unsigned *keys, unsigned *events);
+
+#endif

@@ -1,0 +1,144 @@
+/* rules.c — the validation rules of every write, in one place: what an
+ * owner, a name, a preset name and the fields of a key may be (one check for
+ * create, update and import), and how a write's audit event is recorded.
+ * Store-free, so front ends can ask first (apikey_*_check) and a second
+ * backend validates the same way. */
+#include <string.h>
+#include "rows.h"
+
+bool owner_valid(const char *o)
+{
+	size_t n = o ? strlen(o) : 0;
+
+	if (n == 0 || n >= APIKEY_OWNER_SIZE)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)o[i] <= ' ' || o[i] == 0x7f || o[i] == ':' || o[i] == ',')
+			return false;
+	return true;
+}
+
+/* NULL (no name) is valid. */
+bool name_valid(const char *n)
+{
+	size_t len = n ? strlen(n) : 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (ascii_control((unsigned char)n[i]))
+			return false;
+	return len < APIKEY_NAME_SIZE;
+}
+
+bool preset_name_valid(const char *n)
+{
+	size_t len = n ? strlen(n) : 0;
+
+	if (len == 0 || len >= APIKEY_PRESET_SIZE)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!(ascii_lower((unsigned char)n[i]) || ascii_digit((unsigned char)n[i]) ||
+		      n[i] == '-' || n[i] == '_'))
+			return false;
+	return true;
+}
+
+static int refuse(const char **why, const char *reason)
+{
+	*why = reason;
+	return APIKEY_ERR_INVALID;
+}
+
+int key_fields_check(const struct key_fields *f, int64_t now_s, char scopes_out[APIKEY_SCOPES_SIZE],
+                     const char **why)
+{
+	char scratch[APIKEY_SCOPES_SIZE], *scopes = scopes_out ? scopes_out : scratch;
+	const char *dummy;
+
+	if (!why)
+		why = &dummy;
+	*why = NULL;
+	if (f->import) {
+		size_t hlen = f->hint ? strlen(f->hint) : 0;
+
+		if (!apikey_hash_scheme(f->hash))
+			return refuse(why, "hash is not sha256:<64 hex>, bcrypt ($2a$/$2b$/$2y$) or $argon2id$");
+		if (hlen < APIKEY_IMPORT_HINT_MIN || hlen > APIKEY_IMPORT_HINT_MAX)
+			return refuse(why, "hint must be the first 6 to 16 characters of the key");
+		for (size_t i = 0; i < hlen; i++)
+			if ((unsigned char)f->hint[i] <= ' ' || (unsigned char)f->hint[i] >= 0x7f)
+				return refuse(why, "hint must be printable ASCII");
+	}
+	if ((f->owner || f->required) && !owner_valid(f->owner))
+		return refuse(why, "owner must be 1-63 characters without blanks, ':' or ','");
+	if (!name_valid(f->name))
+		return refuse(why, "name must be printable and under 128 bytes");
+	if (f->rate_limit && (f->rate_limit < APIKEY_RATE_MIN || f->rate_limit > APIKEY_RATE_MAX))
+		return refuse(why, "rate_limit must be 1..1000000");
+	if (f->expiry_set && f->expires_at_s && f->expires_at_s <= now_s && !f->import)
+		return refuse(why, "expires_at must be in the future");
+	if (f->metadata && strlen(f->metadata) >= APIKEY_META_SIZE)
+		return refuse(why, "metadata longer than 2047 bytes");
+	if ((f->scopes || (f->required && !f->preset)) &&
+	    (apikey_scopes_normalize(f->scopes, scopes, APIKEY_SCOPES_SIZE) != 0 || !scopes[0]))
+		return refuse(why, "scopes must be a non-empty list of resource:action scopes");
+	if (f->scopes && f->preset)
+		return refuse(why, f->required ? "give exactly one of scopes and preset"
+		                               : "give at most one of scopes and preset");
+	return 0;
+}
+
+int apikey_create_check(const struct apikey_create_params *p, const char **why)
+{
+	struct key_fields f = {
+		.required = true, .owner = p->owner, .name = p->name, .scopes = p->scopes,
+		.preset = p->preset, .rate_limit = p->rate_limit, .expiry_set = true,
+		.expires_at_s = p->expires_at_s, .metadata = p->metadata,
+	};
+
+	return key_fields_check(&f, now_ms() / 1000, NULL, why);
+}
+
+int apikey_update_check(const struct apikey_update_params *p, const char **why)
+{
+	struct key_fields f = {
+		.name = p->name, .scopes = p->scopes, .preset = p->preset, .rate_limit = p->rate_limit,
+		.expiry_set = p->expiry == APIKEY_EXPIRY_SET, .expires_at_s = p->expires_at_s,
+		.metadata = p->metadata,
+	};
+	const char *dummy;
+
+	if (!why)
+		why = &dummy;
+	if (p->expiry != APIKEY_EXPIRY_KEEP && p->expiry != APIKEY_EXPIRY_SET && p->expiry != APIKEY_EXPIRY_NEVER)
+		return refuse(why, "expiry must be keep, set or never");
+	if (p->expiry == APIKEY_EXPIRY_SET && p->expires_at_s <= 0)
+		return refuse(why, "expires_at must be in the future");
+	return key_fields_check(&f, now_ms() / 1000, NULL, why);
+}
+
+int apikey_import_check(const struct apikey_import_params *p, const char **why)
+{
+	struct key_fields f = {
+		.required = true, .import = true, .owner = p->owner, .name = p->name, .scopes = p->scopes,
+		.rate_limit = p->rate_limit, .expiry_set = true, .expires_at_s = p->expires_at_s,
+		.metadata = p->metadata, .hash = p->hash, .hint = p->hint,
+	};
+
+	return key_fields_check(&f, now_ms() / 1000, NULL, why);
+}
+
+bool actor_valid(const struct apikey_actor *a)
+{
+	return a && a->source && a->source[0] && (!a->key_id || !a->key_id[0] || apikey_id_valid(a->key_id));
+}
+
+int audit(struct apikey_store *s, const struct apikey_actor *actor, int64_t at_s, const char *key_id,
+          const char *event, const char *reason)
+{
+	struct event_row e = {
+		.at_s = at_s, .key_id = key_id, .event = event, .reason = reason,
+		.source = actor->source, .actor = actor->key_id,
+	};
+
+	return row_event_append(s, &e);
+}

@@ -1,0 +1,171 @@
+/* store_admin.c — account, preset and audit-event rows in SQLite, and the
+ * deletions of a prune: the row primitives of core/rows.h for them, and
+ * their public reads.  Validation and events are core/admin.c's. */
+#include <string.h>
+#define APIKEY_STORE_IMPL   /* one of the SQLite files: see store_sql.h */
+#include "rows.h"
+#include "store_sql.h"
+
+int row_account_upsert(struct apikey_store *s, const char *owner, const char *plan, int active)
+{
+	sqlite3_stmt *st = stmt(s, ST_ACCOUNT_SET);
+
+	if (!st)
+		return APIKEY_ERR_STORE;
+	bind_text(st, 1, owner);
+	bind_text(st, 2, plan);
+	if (active >= 0)
+		sqlite3_bind_int(st, 3, active ? 1 : 0);
+	return exec_stmt(s, st, "set account");
+}
+
+int apikey_account_get(struct apikey_store *s, const char *owner, struct apikey_account *a)
+{
+	sqlite3_stmt *st = stmt(s, ST_ACCOUNT_GET);
+	int rc;
+
+	if (!st)
+		return APIKEY_ERR_STORE;
+	bind_text(st, 1, owner);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		col_str(st, 0, a->owner, sizeof(a->owner));
+		col_str(st, 1, a->plan, sizeof(a->plan));
+		a->active = sqlite3_column_int(st, 2) != 0;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? APIKEY_ERR_NOT_FOUND : store_err(s, rc, "account");
+}
+
+int row_preset_upsert(struct apikey_store *s, const char *name, const char *scopes)
+{
+	sqlite3_stmt *st = stmt(s, ST_PRESET_SET);
+
+	if (!st)
+		return APIKEY_ERR_STORE;
+	bind_text(st, 1, name);
+	bind_text(st, 2, scopes);
+	return exec_stmt(s, st, "set preset");
+}
+
+int row_preset_delete(struct apikey_store *s, const char *name)
+{
+	sqlite3_stmt *st = stmt(s, ST_PRESET_DEL);
+	int r;
+
+	if (!st)
+		return APIKEY_ERR_STORE;
+	bind_text(st, 1, name);
+	if ((r = exec_stmt(s, st, "remove preset")) != 0)
+		return r;
+	return sqlite3_changes(s->db) ? 0 : APIKEY_ERR_NOT_FOUND;
+}
+
+int apikey_preset_get(struct apikey_store *s, const char *name, char out[APIKEY_SCOPES_SIZE])
+{
+	sqlite3_stmt *st = stmt(s, ST_PRESET_GET);
+	int rc;
+
+	if (!st)
+		return APIKEY_ERR_STORE;
+	bind_text(st, 1, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		col_str(st, 0, out, APIKEY_SCOPES_SIZE);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? APIKEY_ERR_NOT_FOUND : store_err(s, rc, "preset");
+}
+
+int apikey_preset_list(struct apikey_store *s, int (*fn)(void *ctx, const char *name, const char *scopes),
+                       void *ctx)
+{
+	sqlite3_stmt *st = stmt(s, ST_PRESET_LIST);
+	int rc, r = 0;
+
+	if (!st)
+		return APIKEY_ERR_STORE;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((r = fn(ctx, (const char *)sqlite3_column_text(st, 0),
+		            (const char *)sqlite3_column_text(st, 1))) != 0)
+			break;
+	sqlite3_reset(st);
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_err(s, rc, "list presets");
+	return r;
+}
+
+int row_event_append(struct apikey_store *s, const struct event_row *e)
+{
+	sqlite3_stmt *st = stmt(s, ST_EVENT_ADD);
+
+	if (!st)
+		return APIKEY_ERR_STORE;
+	sqlite3_bind_int64(st, 1, e->at_s);
+	bind_text(st, 2, e->key_id ? e->key_id : "");
+	bind_text(st, 3, e->event);
+	bind_text(st, 4, e->reason ? e->reason : "");
+	bind_text(st, 5, e->source ? e->source : "");
+	bind_text(st, 6, e->actor ? e->actor : "");
+	return exec_stmt(s, st, "audit event");
+}
+
+int apikey_event_list(struct apikey_store *s, const char *key_id, unsigned limit,
+                      int (*fn)(void *ctx, const struct apikey_event *e), void *ctx)
+{
+	sqlite3_stmt *st = stmt(s, key_id ? ST_EVENTS_KEY : ST_EVENTS);
+	struct apikey_event e;
+	int rc, r = 0;
+
+	if (!st)
+		return APIKEY_ERR_STORE;
+	/* LIMIT -1 is SQLite's "no limit" */
+	sqlite3_bind_int64(st, 1, limit ? (sqlite3_int64)limit : -1);
+	if (key_id)
+		bind_text(st, 2, key_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		e.at_s = sqlite3_column_int64(st, 0);
+		col_str(st, 1, e.key_id, sizeof(e.key_id));
+		col_str(st, 2, e.event, sizeof(e.event));
+		col_str(st, 3, e.reason, sizeof(e.reason));
+		col_str(st, 4, e.source, sizeof(e.source));
+		col_str(st, 5, e.actor, sizeof(e.actor));
+		if ((r = fn(ctx, &e)) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_err(s, rc, "list events");
+	return r;
+}
+
+int row_prune(struct apikey_store *s, int64_t before_s, unsigned *keys, unsigned *events)
+{
+	static const char *const sql[] = {
+		"DELETE FROM events WHERE at < ?1",
+		"CREATE TEMP TABLE IF NOT EXISTS gone(id TEXT PRIMARY KEY)",
+		"DELETE FROM temp.gone",
+		"INSERT INTO temp.gone SELECT id FROM keys WHERE revoked_at < ?1 OR expires_at < ?1",
+		"DELETE FROM usage WHERE key_id IN (SELECT id FROM temp.gone)",
+		"DELETE FROM ratelimit WHERE key_id IN (SELECT id FROM temp.gone)",
+		"DELETE FROM keys WHERE id IN (SELECT id FROM temp.gone)",
+	};
+
+	*keys = *events = 0;
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sqlite3_stmt *st;
+		int rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return store_err(s, rc, "prune");
+		if (sqlite3_bind_parameter_count(st))
+			sqlite3_bind_int64(st, 1, before_s);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return store_err(s, rc, "prune");
+		if (i == 0)
+			*events = (unsigned)sqlite3_changes(s->db);
+		if (i == 6)
+			*keys = (unsigned)sqlite3_changes(s->db);
+	}
+	return 0;
+}

@@ -1,0 +1,83 @@
+/* store_sql.h — what the SQLite store files (store.c, store_keys.c,
+ * store_admin.c) share: the connection struct, the prepared-statement table
+ * and the bind/column helpers.  Nothing outside those files includes it:
+ * the rules above them see only core/rows.h. */
+#ifndef APIKEY_STORE_SQL_H
+#define APIKEY_STORE_SQL_H
+
+#ifndef APIKEY_STORE_IMPL
+#error "SQL stays in core/store*.c: the layers above use core/rows.h"
+#endif
+
+#include <sqlite3.h>
+#include "internal.h"
+
+struct apikey_store {
+	sqlite3 *db;
+	apikey_log_fn log;
+	void *log_ctx;
+	struct apikey_config cfg;
+	EVP_MAC_CTX *mac;
+	sqlite3_stmt **stmts;     /* prepared on first use, reused */
+	bool readonly;
+	bool in_batch;            /* inside apikey_import_begin/commit */
+	int64_t data_version;
+	int64_t generation;
+	bool seen_version;
+	int foreign_hint_lens;    /* bitmask of import hint lengths; -1 unknown */
+};
+
+/* Every statement a connection prepares (SQL text in store.c). */
+enum stmt_id {
+	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
+	ST_BY_HASH, ST_BY_ID, ST_BY_HINT, ST_HINT_LENS, ST_LIST, ST_LIST_OWNER,
+	ST_INSERT_KEY, ST_UPDATE_KEY, ST_REVOKE, ST_ROTATE_OLD, ST_REHASH,
+	ST_TAT_GET, ST_TAT_SET, ST_USAGE_ADD, ST_EVENT_ADD, ST_EVENTS, ST_EVENTS_KEY,
+	ST_PRESET_SET, ST_PRESET_GET, ST_PRESET_DEL, ST_PRESET_LIST,
+	ST_ACCOUNT_SET, ST_ACCOUNT_GET,
+	ST_DATA_VERSION, ST_GENERATION, ST_JSON_OBJECT,
+	ST_COUNT
+};
+
+/* The statement for id, prepared on first use and reset for reuse; NULL
+ * (logged) when it cannot be prepared. */
+sqlite3_stmt *stmt(struct apikey_store *s, enum stmt_id id);
+/* Step a statement that returns no rows; reset it; map the result. */
+int exec_stmt(struct apikey_store *s, sqlite3_stmt *st, const char *what);
+/* sqlite3_exec of a script, mapped. */
+int exec_sql(struct apikey_store *s, const char *sql, const char *what);
+/* SQLite result → 0 or APIKEY_ERR_* (logged unless a constraint). */
+int store_err(struct apikey_store *s, int rc, const char *what);
+
+static inline void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* 0 is stored as NULL ("never", "not revoked"). */
+static inline void bind_time(sqlite3_stmt *st, int i, int64_t t)
+{
+	if (t)
+		sqlite3_bind_int64(st, i, t);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Copy a text column (NULL reads as ""), cut to fit; SQLite knows the
+ * length, so no strlen. */
+static inline void col_str(sqlite3_stmt *st, int i, char *out, size_t sz)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+	size_t n = v ? (size_t)sqlite3_column_bytes(st, i) : 0;
+
+	if (n >= sz)
+		n = sz - 1;
+	if (n)
+		memcpy(out, v, n);
+	out[n] = '\0';
+}
+
+#endif

@@ -1,0 +1,309 @@
+/*
+ * apikey_store.h — the second half of libapikey's public API: the key
+ * store, its writes and their audit events, usage buffering, the verified-key
+ * cache and verification.  Included by apikey.h (include that one); the
+ * conventions stated there hold here.
+ */
+#ifndef APIKEY_STORE_H
+#define APIKEY_STORE_H
+
+#ifndef APIKEY_H
+#error "include apikey.h"
+#endif
+
+/* ---- the store (core/store.c) --------------------------------------------- */
+/*
+ * One SQLite connection with its prepared statements and HMAC context.
+ * Not thread-safe: use one per thread, and open a new one after fork().
+ */
+struct apikey_store;
+
+/*
+ * Create the database (schema, WAL) and a new pepper file (mode 0600).
+ * Refuses (APIKEY_ERR_EXISTS) when either already exists.
+ */
+int apikey_store_init(const struct apikey_config *c, apikey_log_fn log, void *log_ctx);
+/*
+ * Open an existing store: migrates the schema when it is older, checks the
+ * pepper (32 bytes, not world-accessible).  APIKEY_ERR_STORE when the db is
+ * missing or corrupt, APIKEY_ERR_PEPPER for pepper problems.  *out is NULL
+ * on failure.
+ */
+int apikey_store_open(struct apikey_store **out, const struct apikey_config *c,
+                      apikey_log_fn log, void *log_ctx);
+void apikey_store_free(struct apikey_store *s);
+/* PRAGMA integrity_check + schema version; problems go to log. */
+int apikey_store_check(struct apikey_store *s);
+/*
+ * Has any key or account changed since the last call on this
+ * connection?  Cheap (PRAGMA data_version, then a generation counter that
+ * usage writes do not bump).  First call returns true; so does an error.
+ */
+bool apikey_store_changed(struct apikey_store *s);
+/* Is the store readable right now (for /readyz)?  false for NULL. */
+bool apikey_store_ready(struct apikey_store *s);
+
+/* ---- keys: rules in core/keys.c ------------------------------------------- */
+/*
+ * Validation shared by create, update and import (core/rules.c): owner 1-63
+ * characters without blanks, ':' or ','; name printable, under
+ * APIKEY_NAME_SIZE; scopes a non-empty list of valid scopes (or a stored
+ * preset); rate limit 1..1000000 (0 = the configured default); expiry in the
+ * future (imports may carry a past one: the key then fails as EXPIRED);
+ * metadata a JSON object under APIKEY_META_SIZE.  A refused argument is
+ * APIKEY_ERR_INVALID and writes nothing.
+ */
+struct apikey_create_params {
+	const char *owner;       /* required */
+	const char *name;        /* may be NULL */
+	const char *scopes;      /* comma list; or */
+	const char *preset;      /* a preset name (exactly one of the two) */
+	int64_t expires_at_s;    /* 0 = never */
+	uint32_t rate_limit;     /* 0 = config default */
+	const char *metadata;    /* JSON object text, NULL = "{}" */
+};
+/*
+ * Issue a key; the raw key goes to key_out only (key_out_sz >=
+ * APIKEY_KEY_MAX + 1) and is wiped there on failure.  info may be NULL.
+ * Event "created".  APIKEY_ERR_NOT_FOUND: no such preset.
+ */
+int apikey_key_create(struct apikey_store *s, const struct apikey_create_params *p,
+                      const struct apikey_actor *actor, char *key_out, size_t key_out_sz,
+                      struct apikey_key_info *info);
+/*
+ * The checks apikey_key_create makes of p without a store (all but the
+ * preset's existence and metadata being a JSON object).  0, or
+ * APIKEY_ERR_INVALID with *why (static text, may be NULL) naming the field.
+ */
+int apikey_create_check(const struct apikey_create_params *p, const char **why);
+
+/* What an update changes; every field left at its zero value is kept. */
+enum apikey_expiry_change {
+	APIKEY_EXPIRY_KEEP = 0,
+	APIKEY_EXPIRY_SET,       /* to expires_at_s (in the future) */
+	APIKEY_EXPIRY_NEVER,     /* remove the expiry */
+};
+struct apikey_update_params {
+	const char *name;        /* NULL = unchanged ("" clears it) */
+	const char *scopes;      /* NULL = unchanged; or */
+	const char *preset;      /* a preset's scopes (not both) */
+	uint32_t rate_limit;     /* 0 = unchanged */
+	enum apikey_expiry_change expiry;
+	int64_t expires_at_s;    /* with APIKEY_EXPIRY_SET */
+	const char *metadata;    /* NULL = unchanged */
+};
+/*
+ * Edit a key (SPEC §7 update): the same validation as create.  A revoked key
+ * or one rotated away is refused with APIKEY_ERR_CONFLICT; an expired one may
+ * be given a new expiry.  Event "updated" with the changed fields as its
+ * reason ("name,scopes,rate_limit,expires_at,metadata"); nothing is written
+ * when nothing changes.  Every front end's cache sees the change like a
+ * revoke.  info (may be NULL) receives the record after the update.
+ */
+int apikey_key_update(struct apikey_store *s, const char *id, const struct apikey_update_params *p,
+                      const struct apikey_actor *actor, struct apikey_key_info *info);
+int apikey_update_check(const struct apikey_update_params *p, const char **why);
+
+int apikey_key_get(struct apikey_store *s, const char *id, struct apikey_key_info *info);
+/*
+ * Calls fn for each key (owner NULL = all) in created order; stops when fn
+ * returns non-zero and returns that value (0 when every key was visited).
+ * *k is valid only until fn returns: copy what you keep.  fn must not call
+ * back into the store.
+ */
+int apikey_key_list(struct apikey_store *s, const char *owner,
+                    int (*fn)(void *ctx, const struct apikey_key_info *k), void *ctx);
+/* Revoke now.  Revoking a revoked key keeps the first time and writes
+ * nothing (0).  Event "revoked". */
+int apikey_key_revoke(struct apikey_store *s, const char *id, const struct apikey_actor *actor);
+/*
+ * Issue a successor with the same attributes; the old key stays valid for
+ * grace_s (0 = revoked now) and then fails as EXPIRED.  Only an active key
+ * can be rotated (else APIKEY_ERR_CONFLICT).  Events "rotated" (old key)
+ * and "created" (new key).  key_out as for create; new_info may be NULL.
+ */
+int apikey_key_rotate(struct apikey_store *s, const char *id, int64_t grace_s,
+                      const struct apikey_actor *actor, char *key_out, size_t key_out_sz,
+                      struct apikey_key_info *new_info);
+
+/* ---- presets and accounts: rules in core/admin.c --------------------------- */
+/* Set (create or replace) a preset: name 1-31 of [a-z0-9_-], a non-empty
+ * scope list (stored normalised).  Event "preset-set", reason the name. */
+int apikey_preset_set(struct apikey_store *s, const char *name, const char *scopes,
+                      const struct apikey_actor *actor);
+int apikey_preset_get(struct apikey_store *s, const char *name, char out[APIKEY_SCOPES_SIZE]);
+/* APIKEY_ERR_NOT_FOUND when there is no such preset.  Event "preset-removed". */
+int apikey_preset_remove(struct apikey_store *s, const char *name, const struct apikey_actor *actor);
+/* As apikey_key_list: name and scopes valid only until fn returns. */
+int apikey_preset_list(struct apikey_store *s,
+                       int (*fn)(void *ctx, const char *name, const char *scopes), void *ctx);
+
+/* Create or change an owner's account: plan NULL = unchanged (a new account:
+ * none); active < 0 = unchanged (new: active).  Event "account-suspended"
+ * when active is 0, else "account-updated"; reason the owner. */
+int apikey_account_set(struct apikey_store *s, const char *owner, const char *plan, int active,
+                       const struct apikey_actor *actor);
+int apikey_account_get(struct apikey_store *s, const char *owner, struct apikey_account *a);
+
+/* ---- audit events ---------------------------------------------------------- */
+/*
+ * Events written, and their reason:
+ *   created          a key was issued (create, rotate's successor)     ""
+ *   updated          apikey_key_update                                 changed fields
+ *   revoked          apikey_key_revoke                                 ""
+ *   rotated          the old key of a rotation                         ""
+ *   imported         apikey_import_one                                 hash scheme
+ *   rehashed         an imported key's first use: now HMAC-SHA256      old scheme
+ *   failed           a verification of a well-formed key failed        outcome code
+ *   account-updated, account-suspended                                 owner
+ *   preset-set, preset-removed                                         preset name
+ *   pruned           apikey_prune                                      "<k> keys, <e> events"
+ * key_id is "" for events that concern no key.  source and actor are the
+ * writer's (struct apikey_actor); verification events carry the request's
+ * source ("pam:sshd from host", "http:/auth") and no actor.
+ */
+struct apikey_event {
+	int64_t at_s;
+	char key_id[APIKEY_ID_SIZE];
+	char event[24];
+	char reason[APIKEY_REASON_SIZE];
+	char source[APIKEY_NAME_SIZE];
+	char actor[APIKEY_ID_SIZE];   /* acting key id, "" when none */
+};
+/*
+ * Newest first, of one key (key_id) or all (NULL); at most limit events,
+ * limit 0 = all of them.  Callback contract as apikey_key_list.
+ */
+int apikey_event_list(struct apikey_store *s, const char *key_id, unsigned limit,
+                      int (*fn)(void *ctx, const struct apikey_event *e), void *ctx);
+/* Delete events older than before_s, and keys revoked or expired before it
+ * with their usage and rate-limit state.  Event "pruned" (written after the
+ * deletion, so it is kept).  The counts may be NULL. */
+int apikey_prune(struct apikey_store *s, int64_t before_s, const struct apikey_actor *actor,
+                 unsigned *keys_removed, unsigned *events_removed);
+
+/* ---- imports of foreign hashes: core/import.c ------------------------------- */
+/* One key another system issued.  hash is "sha256:<hex>", "$2b$…", "$argon2id$…". */
+struct apikey_import_params {
+	const char *hash;
+	const char *hint;        /* the first characters of the key (6-16) */
+	const char *owner;
+	const char *name;
+	const char *scopes;
+	int64_t expires_at_s;    /* 0 = never; may be past */
+	uint32_t rate_limit;     /* 0 = config default */
+	const char *metadata;
+};
+/*
+ * Batches: between begin and commit, apikey_import_one and apikey_key_create
+ * calls share one transaction (bulk imports, benchmarks).  Nothing is visible
+ * to other connections until commit; rollback undoes the whole batch.
+ * Outside a batch each call is its own transaction.
+ */
+int apikey_import_begin(struct apikey_store *s);
+/* Import one key (event "imported").  info may be NULL. */
+int apikey_import_one(struct apikey_store *s, const struct apikey_import_params *p,
+                      const struct apikey_actor *actor, struct apikey_key_info *info);
+/*
+ * The checks apikey_import_one makes of p before writing (hash scheme, hint,
+ * owner, name, scopes, rate limit, metadata size), without a store, so a bulk
+ * import can refuse a bad file before its first batch.  0, or
+ * APIKEY_ERR_INVALID with *why (static text, may be NULL) naming the problem.
+ * Metadata must also be a JSON object, which the store checks on insert.
+ */
+int apikey_import_check(const struct apikey_import_params *p, const char **why);
+int apikey_import_commit(struct apikey_store *s);
+void apikey_import_rollback(struct apikey_store *s);
+
+/* ---- usage: record now, flush later (core/usage.c) ----------------------- */
+/*
+ * A buffer of usage counts and audit events, shared by a process's threads
+ * (thread-safe).  Recording is memory-only; flush writes all in one
+ * transaction.  When full, further events are counted as dropped.
+ */
+struct apikey_usage;
+int apikey_usage_new(struct apikey_usage **out);
+void apikey_usage_free(struct apikey_usage *u);
+/* VALID counts a use of key_id; another outcome queues a "failed" event. */
+void apikey_usage_record(struct apikey_usage *u, const char *key_id, int64_t now_s,
+                         enum apikey_outcome o, const char *source);
+/* Returns 0 (buffer emptied) or an error (buffer kept for the next try). */
+int apikey_usage_flush(struct apikey_usage *u, struct apikey_store *s);
+uint64_t apikey_usage_dropped(const struct apikey_usage *u);
+
+/* ---- verified-key cache (core/cache.c) ------------------------------------ */
+/* Shared by a process's threads (thread-safe).  Holds no raw keys. */
+struct apikey_cache;
+/* max_entries 0 = APIKEY_CACHE_ENTRIES_DEFAULT */
+int apikey_cache_new(struct apikey_cache **out, size_t max_entries);
+void apikey_cache_free(struct apikey_cache *c);
+void apikey_cache_clear(struct apikey_cache *c);
+struct apikey_cache_stats { uint64_t hits, misses, entries, clears; };
+void apikey_cache_stats(struct apikey_cache *c, struct apikey_cache_stats *out);
+
+/* ---- verification (core/verify.c) ----------------------------------------- */
+struct apikey_verify_request {
+	const char *key;             /* NULL or "" → MISSING_KEY */
+	size_t key_len;
+	const char *scopes;          /* required, comma list; NULL/"" = none */
+	const char *user;            /* PAM: must own the key; NULL = any */
+	const char *require_plan;    /* comma list; NULL/"" = any */
+	const char *source;          /* for audit: "pam:sshd", "http:/auth" */
+	int64_t now_ms;              /* 0 = now */
+};
+struct apikey_verify_result {
+	enum apikey_outcome outcome;
+	bool found;                  /* key (below) identifies a stored key */
+	/* What the checks read: metadata, rotation links and usage counters are
+	 * left empty (apikey_key_get has them). */
+	struct apikey_key_info key;
+	struct apikey_ratelimit ratelimit;  /* set once the rate-limit step ran */
+	bool rate_checked;
+	int err;                     /* APIKEY_ERR_* behind UNAVAILABLE */
+};
+
+/*
+ * The verification functions always return 0: every answer, a store or
+ * memory failure included (UNAVAILABLE with res->err), is in res.
+ *
+ * Persisted mode (PAM, CLI: many short-lived processes): rate-limit state,
+ * usage count and the audit event are written in one short transaction.
+ */
+int apikey_verify(struct apikey_store *s, const struct apikey_verify_request *rq,
+                  struct apikey_verify_result *res);
+/*
+ * The same, opening the store only when the key needs it: a missing or
+ * malformed key is answered without it (a unix password typed at a PAM
+ * prompt costs no database work).  *store is an open store, or NULL to have
+ * one opened from c (log as for apikey_store_open); the caller frees *store
+ * either way.  A store that cannot be opened is UNAVAILABLE with res->err.
+ */
+int apikey_verify_open(struct apikey_store **store, const struct apikey_config *c,
+                       apikey_log_fn log, void *log_ctx,
+                       const struct apikey_verify_request *rq, struct apikey_verify_result *res);
+
+/*
+ * In-memory mode (the sidecar): lookups go through cache (invalidated by
+ * apikey_store_changed on this thread's store), rate limits through lim,
+ * usage is recorded into u for a later flush.  Does no write on this path.
+ */
+struct apikey_verifier {
+	struct apikey_store *store;   /* this thread's connection */
+	struct apikey_cache *cache;   /* shared; may be NULL */
+	struct apikey_limiter *limiter; /* shared; required */
+	struct apikey_usage *usage;   /* shared; may be NULL */
+};
+int apikey_verify_cached(const struct apikey_verifier *v,
+                         const struct apikey_verify_request *rq,
+                         struct apikey_verify_result *res);
+
+/*
+ * Re-check a key by id without the secret (PAM account phase): revoked,
+ * expired, account inactive / plan → outcome.  No rate limit, no usage.
+ * now_ms 0 = now.  Always 0, like the functions above.
+ */
+int apikey_recheck(struct apikey_store *s, const char *id, const char *user,
+                   const char *require_plan, int64_t now_ms,
+                   struct apikey_verify_result *res);
+
+#endif /* APIKEY_STORE_H */
