@@ -82,6 +82,11 @@ static void options_of_other_front_ends(void **state)
 	assert_int_equal(apikey_config_apply(&c, NULL, "listen=127.0.0.1:1", err, sizeof(err)), 0);
 	assert_int_equal(apikey_config_apply(&c, NULL, "listen=", err, sizeof(err)), APIKEY_ERR_CONFIG);
 	assert_int_equal(apikey_config_apply(&c, NULL, "auth_error_body=maybe", err, sizeof(err)), APIKEY_ERR_CONFIG);
+	/* the grammar bounds a value's length for every reader, bound or not */
+	char line[300];
+	snprintf(line, sizeof(line), "key_header=%0200d", 7);
+	assert_int_equal(apikey_config_apply(&c, NULL, line, err, sizeof(err)), APIKEY_ERR_CONFIG);
+	assert_non_null(strstr(err, "too long"));
 	assert_int_equal(apikey_config_apply(&c, NULL, "key_legacy_prefixes=a_,b_,c_,d_,e_", err, sizeof(err)),
 	                 APIKEY_ERR_CONFIG);
 	assert_int_equal(c.format.n_legacy, 0);   /* all or nothing */
