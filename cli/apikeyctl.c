@@ -326,7 +326,7 @@ int cli_parse_uint(struct ctl *ctl, const char *flag, const char *s, unsigned lo
 
 int cli_parse_when(struct ctl *ctl, const char *flag, const char *s, bool future, int64_t *out)
 {
-	int64_t v, now = cli_now();
+	int64_t v, now = cli_now_s();
 
 	if (apikey_parse_duration(s, &v) == 0) {
 		*out = future ? now + v : now - v;
@@ -385,7 +385,7 @@ struct apikey_store *cli_store(struct ctl *ctl)
 
 /* ---- output helpers --------------------------------------------------------- */
 
-int64_t cli_now(void)
+int64_t cli_now_s(void)
 {
 	return (int64_t)time(NULL);
 }

@@ -87,11 +87,11 @@ int cli_parse_uint(struct ctl *ctl, const char *flag, const char *s,
                    unsigned long long min, unsigned long long max, unsigned long long *out);
 /* "90d" (from now) or RFC 3339 → unix seconds; future_only refuses the past. */
 int cli_parse_when(struct ctl *ctl, const char *flag, const char *s, bool future,
-                   int64_t *out);
+                   int64_t *out_s);
 
 /* JSON and text output */
-json_t *cli_time_json(int64_t t);               /* RFC 3339 string, or null for 0 */
-void cli_time_text(int64_t t, const char *never, char out[32]);
+json_t *cli_time_json(int64_t unix_s);          /* RFC 3339 string, or null for 0 */
+void cli_time_text(int64_t unix_s, const char *never, char out[32]);
 /* The core's name of the key's status now (apikey_key_status). */
 const char *cli_key_status(const struct apikey_key_info *k, int64_t now_s);
 json_t *cli_scopes_json(const char *scopes);     /* "a:b,c:d" → ["a:b","c:d"] */
@@ -108,7 +108,7 @@ int cli_json_item(unsigned long *count, json_t *o);
 void cli_json_end(unsigned long count);
 /* The error line of a listing that failed (APIKEY_ERR_IO: the output). */
 int cli_list_error(struct ctl *ctl, int r, const char *what);
-int64_t cli_now(void);                          /* unix seconds */
+int64_t cli_now_s(void);                          /* unix seconds */
 
 /* The verbs (cli/cmd_*.c) */
 int cmd_init(struct ctl *ctl, int argc, char **argv);

@@ -36,6 +36,7 @@ int cmd_preset(struct ctl *ctl, int argc, char **argv)
 {
 	struct preset_ctx pc = { 0 };
 	struct apikey_store *s;
+	const char *why;
 	char scopes[APIKEY_SCOPES_SIZE] = "", norm[APIKEY_SCOPES_SIZE];
 	const char *sub, *name;
 	int r, nargs;
@@ -71,14 +72,13 @@ int cmd_preset(struct ctl *ctl, int argc, char **argv)
 			    (int)(sizeof(scopes) - n))
 				return cli_usage(ctl, "too many scopes");
 		}
-		if (apikey_scopes_normalize(scopes, norm, sizeof(norm)) != 0 || !norm[0])
-			return cli_usage(ctl, "not a list of resource:action scopes");
+		if (apikey_preset_check(name, scopes, &why) != 0)
+			return cli_usage(ctl, "%s", why);
 		if (!(s = cli_store(ctl)))
 			return EXIT_FAIL;
-		if ((r = apikey_preset_set(s, name, norm, &cli_actor)) == APIKEY_ERR_INVALID)
-			return cli_usage(ctl, "a preset name is 1-31 of [a-z0-9_-]");
-		if (r != 0)
+		if ((r = apikey_preset_set(s, name, scopes, &cli_actor)) != 0)
 			return cli_fail_err(ctl, r, "preset not saved");
+		apikey_scopes_normalize(scopes, norm, sizeof(norm));
 		printf("preset %s: %s\n", name, norm);
 		return EXIT_OK;
 	}
@@ -118,7 +118,7 @@ int cmd_account(struct ctl *ctl, int argc, char **argv)
 	};
 	struct apikey_account a;
 	struct apikey_store *s;
-	const char *plan = NULL, *sub, *owner;
+	const char *plan = NULL, *sub, *owner, *why;
 	bool as_json = false;
 	int c, r, active = -1;
 
@@ -145,13 +145,11 @@ int cmd_account(struct ctl *ctl, int argc, char **argv)
 	if (!strcmp(sub, "set")) {
 		if (as_json)
 			return cli_usage(ctl, "--json goes with 'account show'");
-		if (plan && strlen(plan) >= APIKEY_PLAN_SIZE)
-			return cli_usage(ctl, "--plan: at most %d characters", APIKEY_PLAN_SIZE - 1);
+		if (apikey_account_check(owner, plan, &why) != 0)
+			return cli_usage(ctl, "%s", why);
 		if (!(s = cli_store(ctl)))
 			return EXIT_FAIL;
-		if ((r = apikey_account_set(s, owner, plan, active, &cli_actor)) == APIKEY_ERR_INVALID)
-			return cli_usage(ctl, "an owner is 1-63 characters without blanks, ':' or ','");
-		if (r != 0)
+		if ((r = apikey_account_set(s, owner, plan, active, &cli_actor)) != 0)
 			return cli_fail_err(ctl, r, "account not saved");
 		if ((r = apikey_account_get(s, owner, &a)) != 0)
 			return cli_fail_err(ctl, r, "cannot read the account back");
@@ -347,7 +345,7 @@ int cmd_prune(struct ctl *ctl, int argc, char **argv)
 		{ 0 },
 	};
 	struct apikey_store *s;
-	int64_t before = cli_now() - 90 * 86400;
+	int64_t before = cli_now_s() - 90 * 86400;
 	unsigned keys, events;
 	char t[32];
 	int c, r;

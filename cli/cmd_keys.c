@@ -100,7 +100,7 @@ static int parse_meta(struct ctl *ctl, const char *text, char **out)
 
 static json_t *key_json_with_secret(const char *key, const struct apikey_key_info *k)
 {
-	json_t *o = json_object(), *attrs = cli_key_json(k, cli_now());
+	json_t *o = json_object(), *attrs = cli_key_json(k, cli_now_s());
 
 	if (!o || !attrs || json_object_set_new(o, "key", json_string(key)) != 0 ||
 	    json_object_update(o, attrs) != 0) {
@@ -156,7 +156,7 @@ int cmd_create(struct ctl *ctl, int argc, char **argv)
 	struct apikey_key_info info;
 	struct apikey_store *s;
 	char key[APIKEY_KEY_MAX + 1], *meta = NULL, *meta_arg = NULL;
-	const char *expires = NULL;
+	const char *expires = NULL, *why;
 	unsigned long long n;
 	bool as_json = false;
 	int c, r = EXIT_USAGE;
@@ -200,12 +200,15 @@ int cmd_create(struct ctl *ctl, int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	r = apikey_key_create(s, &p, &cli_actor, key, sizeof(key), &info);
+	/* the core's reason for a refusal (metadata is a JSON object: checked above) */
+	if (r != APIKEY_ERR_INVALID || apikey_create_check(&p, &why) == 0)
+		why = "the values given";
 	json_free(meta);
+	p.metadata = NULL;
 	if (r == APIKEY_ERR_NOT_FOUND && p.preset)
 		return cli_fail(ctl, "no preset named '%s' (see 'apikeyctl preset list')", cli_echo(ctl, p.preset));
 	if (r == APIKEY_ERR_INVALID)
-		return cli_fail(ctl, "refused: the owner must be 1-63 characters without blanks, ':' "
-		                "or ','; the name printable and under %d bytes", APIKEY_NAME_SIZE);
+		return cli_fail(ctl, "refused: %s", why);
 	if (r != 0)
 		return cli_fail_err(ctl, r, "key not created");
 	r = print_new_key(ctl, key, &info, as_json, NULL);
@@ -267,7 +270,7 @@ int cmd_list(struct ctl *ctl, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct list_ctx lc = { .now = cli_now() };
+	struct list_ctx lc = { .now = cli_now_s() };
 	struct apikey_store *s;
 	const char *owner = NULL;
 	int c, r;
@@ -319,7 +322,7 @@ int cmd_show(struct ctl *ctl, int argc, char **argv)
 	if ((r = apikey_key_get(s, id, &k)) != 0)
 		return key_error(ctl, r, id, "cannot read the key");
 	if (as_json)
-		return cli_print_json(ctl, cli_key_json(&k, cli_now()));
+		return cli_print_json(ctl, cli_key_json(&k, cli_now_s()));
 	cli_time_text(k.created_at_s, "-", t1);
 	cli_time_text(k.expires_at_s, "never", t2);
 	cli_time_text(k.revoked_at_s, "-", t3);
@@ -329,7 +332,7 @@ int cmd_show(struct ctl *ctl, int argc, char **argv)
 	printf("owner:        %s\n", k.owner);
 	printf("name:         %s\n", k.name);
 	printf("scopes:       %s\n", k.scopes);
-	printf("status:       %s\n", cli_key_status(&k, cli_now()));
+	printf("status:       %s\n", cli_key_status(&k, cli_now_s()));
 	printf("created:      %s\n", t1);
 	printf("expires:      %s\n", t2);
 	printf("revoked:      %s\n", t3);

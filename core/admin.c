@@ -12,9 +12,9 @@ int apikey_preset_set(struct apikey_store *s, const char *name, const char *scop
 	char norm[APIKEY_SCOPES_SIZE];
 	int r;
 
-	if (!actor_valid(actor) || !preset_name_valid(name) ||
-	    apikey_scopes_normalize(scopes, norm, sizeof(norm)) != 0 || !norm[0])
+	if (!actor_valid(actor) || apikey_preset_check(name, scopes, NULL) != 0)
 		return APIKEY_ERR_INVALID;
+	apikey_scopes_normalize(scopes, norm, sizeof(norm));   /* checked: it fits */
 	if ((r = row_begin(s)) != 0)
 		return r;
 	if ((r = row_preset_upsert(s, name, norm)) != 0 ||
@@ -48,7 +48,7 @@ int apikey_account_set(struct apikey_store *s, const char *owner, const char *pl
 {
 	int r;
 
-	if (!actor_valid(actor) || !owner_valid(owner) || (plan && strlen(plan) >= APIKEY_PLAN_SIZE))
+	if (!actor_valid(actor) || apikey_account_check(owner, plan, NULL) != 0)
 		return APIKEY_ERR_INVALID;
 	if ((r = row_begin(s)) != 0)
 		return r;

@@ -1,9 +1,76 @@
 /* import.c — keys another system issued, imported by their foreign hash:
- * validated like every key write (core/rules.c), inserted through the row
- * primitives with an "imported" event.  Batches (apikey_import_begin /
- * commit, core/store.c) put many of them in one transaction. */
+ * validated like every key write (core/rules.c) and inserted through the row
+ * primitives.  Batches (apikey_import_begin / commit) put many writes in
+ * one transaction; their imports are audited as one "imported" event per
+ * batch and writer (a million per-key events would cost a bulk import a
+ * fifth more time and a third more disk, BENCHMARKS.md); a key imported
+ * alone gets an event naming it. */
+#include <stdio.h>
 #include <string.h>
 #include "rows.h"
+
+/* The batch's pending "imported" event, if any: written inside the batch. */
+static int audit_flush(struct apikey_store *s)
+{
+	struct import_audit *a = store_import_audit(s);
+	struct apikey_actor actor = { .source = a->source, .key_id = a->actor[0] ? a->actor : NULL };
+	char what[APIKEY_REASON_SIZE];
+	int r;
+
+	if (!a->keys)
+		return 0;
+	snprintf(what, sizeof(what), "%u keys", a->keys);
+	r = audit(s, &actor, now_ms() / 1000, "", "imported", what);
+	if (r == 0)
+		a->keys = 0;
+	return r;
+}
+
+/* Count one import of the batch; a change of writer closes the count so far. */
+static int audit_count(struct apikey_store *s, const struct apikey_actor *actor)
+{
+	struct import_audit *a = store_import_audit(s);
+	const char *key_id = actor->key_id ? actor->key_id : "";
+	int r;
+
+	if (a->keys && (strcmp(a->source, actor->source) || strcmp(a->actor, key_id)) &&
+	    (r = audit_flush(s)) != 0)
+		return r;
+	if (!a->keys) {
+		copy_str(a->source, sizeof(a->source), actor->source);
+		copy_str(a->actor, sizeof(a->actor), key_id);
+	}
+	a->keys++;
+	return 0;
+}
+
+int apikey_import_begin(struct apikey_store *s)
+{
+	int r = row_batch_begin(s);
+
+	if (r == 0)
+		store_import_audit(s)->keys = 0;
+	return r;
+}
+
+int apikey_import_commit(struct apikey_store *s)
+{
+	int r;
+
+	if (!row_in_batch(s))
+		return APIKEY_ERR_INVALID;
+	if ((r = audit_flush(s)) != 0) {
+		row_batch_rollback(s);
+		return r;
+	}
+	return row_batch_commit(s);
+}
+
+void apikey_import_rollback(struct apikey_store *s)
+{
+	store_import_audit(s)->keys = 0;
+	row_batch_rollback(s);
+}
 
 int apikey_import_one(struct apikey_store *s, const struct apikey_import_params *p,
                       const struct apikey_actor *actor, struct apikey_key_info *info)
@@ -34,7 +101,10 @@ int apikey_import_one(struct apikey_store *s, const struct apikey_import_params 
 		return r;
 	if ((r = row_begin(s)) != 0)
 		return r;
-	if ((r = row_key_insert(s, &k)) != 0 || (r = audit(s, actor, now, id, "imported", scheme)) != 0)
+	if ((r = row_key_insert(s, &k)) != 0)
+		goto fail;
+	r = row_in_batch(s) ? audit_count(s, actor) : audit(s, actor, now, id, "imported", scheme);
+	if (r != 0)
 		goto fail;
 	if (info) {
 		struct key_record rec;

@@ -66,7 +66,16 @@ void map_each(struct map *m, void (*fn)(void *ctx, const void *key, size_t klen,
 size_t map_sweep(struct map *m, bool (*drop)(void *ctx, void *value), void *ctx,
                  void (*free_value)(void *));
 
+/* The imports of the batch under way, audited as one "imported" event
+ * (core/import.c); kept on the connection. */
+struct import_audit {
+	unsigned keys;
+	char source[APIKEY_NAME_SIZE];
+	char actor[APIKEY_ID_SIZE];
+};
+
 /* core/store.c: what the layers above the rows read of a connection */
+struct import_audit *store_import_audit(struct apikey_store *s);
 const struct apikey_config *store_config(const struct apikey_store *s);
 /* HMAC-SHA256 of a key with the store's pepper. */
 int store_digest(struct apikey_store *s, const char *key, size_t len, unsigned char out[DIGEST_LEN]);

@@ -19,6 +19,12 @@ int row_begin(struct apikey_store *s);
 int row_commit(struct apikey_store *s);      /* rolls back when the commit fails */
 void row_rollback(struct apikey_store *s);
 bool row_in_batch(const struct apikey_store *s);
+/* A batch: one transaction that the writes above join (and bulk-write
+ * settings on the connection).  APIKEY_ERR_INVALID when one is open
+ * (begin) or none is (commit). */
+int row_batch_begin(struct apikey_store *s);
+int row_batch_commit(struct apikey_store *s);
+void row_batch_rollback(struct apikey_store *s);
 
 /* ---- keys (store_keys.c) --------------------------------------------------- */
 /* A key row as written: strings borrowed for the call; NULL = SQL NULL

@@ -42,6 +42,8 @@ bool preset_name_valid(const char *n)
 	return true;
 }
 
+#define OWNER_RULE "owner must be 1-63 characters without blanks, ':' or ','"
+
 static int refuse(const char **why, const char *reason)
 {
 	*why = reason;
@@ -69,7 +71,7 @@ int key_fields_check(const struct key_fields *f, int64_t now_s, char scopes_out[
 				return refuse(why, "hint must be printable ASCII");
 	}
 	if ((f->owner || f->required) && !owner_valid(f->owner))
-		return refuse(why, "owner must be 1-63 characters without blanks, ':' or ','");
+		return refuse(why, OWNER_RULE);
 	if (!name_valid(f->name))
 		return refuse(why, "name must be printable and under 128 bytes");
 	if (f->rate_limit && (f->rate_limit < APIKEY_RATE_MIN || f->rate_limit > APIKEY_RATE_MAX))
@@ -125,6 +127,33 @@ int apikey_import_check(const struct apikey_import_params *p, const char **why)
 	};
 
 	return key_fields_check(&f, now_ms() / 1000, NULL, why);
+}
+
+int apikey_preset_check(const char *name, const char *scopes, const char **why)
+{
+	char norm[APIKEY_SCOPES_SIZE];
+	const char *dummy;
+
+	if (!why)
+		why = &dummy;
+	if (!preset_name_valid(name))
+		return refuse(why, "a preset name is 1-31 of [a-z0-9_-]");
+	if (apikey_scopes_normalize(scopes, norm, sizeof(norm)) != 0 || !norm[0])
+		return refuse(why, "scopes must be a non-empty list of resource:action scopes");
+	return 0;
+}
+
+int apikey_account_check(const char *owner, const char *plan, const char **why)
+{
+	const char *dummy;
+
+	if (!why)
+		why = &dummy;
+	if (!owner_valid(owner))
+		return refuse(why, OWNER_RULE);
+	if (plan && strlen(plan) >= APIKEY_PLAN_SIZE)
+		return refuse(why, "plan must be at most 31 characters");
+	return 0;
 }
 
 bool actor_valid(const struct apikey_actor *a)

@@ -260,9 +260,14 @@ bool row_in_batch(const struct apikey_store *s)
 	return s->in_batch;
 }
 
-/* ---- import batches: one transaction around many writes ------------------- */
+/* ---- batches: one transaction around many writes --------------------------- */
 
-int apikey_import_begin(struct apikey_store *s)
+struct import_audit *store_import_audit(struct apikey_store *s)
+{
+	return &s->import_audit;
+}
+
+int row_batch_begin(struct apikey_store *s)
 {
 	int r;
 
@@ -281,7 +286,7 @@ int apikey_import_begin(struct apikey_store *s)
 	return r;
 }
 
-int apikey_import_commit(struct apikey_store *s)
+int row_batch_commit(struct apikey_store *s)
 {
 	if (!s->in_batch)
 		return APIKEY_ERR_INVALID;
@@ -290,7 +295,7 @@ int apikey_import_commit(struct apikey_store *s)
 	return row_commit(s);
 }
 
-void apikey_import_rollback(struct apikey_store *s)
+void row_batch_rollback(struct apikey_store *s)
 {
 	s->in_batch = false;
 	s->foreign_hint_lens = -1;

@@ -25,6 +25,7 @@ struct apikey_store {
 	int64_t generation;
 	bool seen_version;
 	int foreign_hint_lens;    /* bitmask of import hint lengths; -1 unknown */
+	struct import_audit import_audit;
 };
 
 /* Every statement a connection prepares (SQL text in store.c). */

@@ -16,8 +16,9 @@
  *    logged, or copied into any result.
  *  - Times and durations carry their unit in their name: _s (seconds; a
  *    time is unix seconds), _ms, _us.
- *  - Every write takes a struct apikey_actor and leaves an audit event
- *    (the list is at struct apikey_event).
+ *  - Every write function (create, update, revoke, rotate, presets,
+ *    accounts, import, prune) takes a struct apikey_actor and leaves an
+ *    audit event (the list is at struct apikey_event in apikey_store.h).
  */
 #ifndef APIKEY_H
 #define APIKEY_H

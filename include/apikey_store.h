@@ -131,6 +131,8 @@ int apikey_key_rotate(struct apikey_store *s, const char *id, int64_t grace_s,
  * scope list (stored normalised).  Event "preset-set", reason the name. */
 int apikey_preset_set(struct apikey_store *s, const char *name, const char *scopes,
                       const struct apikey_actor *actor);
+/* Its checks without a store: 0, or APIKEY_ERR_INVALID with *why (static). */
+int apikey_preset_check(const char *name, const char *scopes, const char **why);
 int apikey_preset_get(struct apikey_store *s, const char *name, char out[APIKEY_SCOPES_SIZE]);
 /* APIKEY_ERR_NOT_FOUND when there is no such preset.  Event "preset-removed". */
 int apikey_preset_remove(struct apikey_store *s, const char *name, const struct apikey_actor *actor);
@@ -143,6 +145,8 @@ int apikey_preset_list(struct apikey_store *s,
  * when active is 0, else "account-updated"; reason the owner. */
 int apikey_account_set(struct apikey_store *s, const char *owner, const char *plan, int active,
                        const struct apikey_actor *actor);
+/* Its checks without a store (plan may be NULL): 0 or APIKEY_ERR_INVALID with *why. */
+int apikey_account_check(const char *owner, const char *plan, const char **why);
 int apikey_account_get(struct apikey_store *s, const char *owner, struct apikey_account *a);
 
 /* ---- audit events ---------------------------------------------------------- */
@@ -152,7 +156,8 @@ int apikey_account_get(struct apikey_store *s, const char *owner, struct apikey_
  *   updated          apikey_key_update                                 changed fields
  *   revoked          apikey_key_revoke                                 ""
  *   rotated          the old key of a rotation                         ""
- *   imported         apikey_import_one                                 hash scheme
+ *   imported         apikey_import_one alone (key_id: the key)         hash scheme
+ *                    an import batch's keys (key_id "")                "<n> keys"
  *   rehashed         an imported key's first use: now HMAC-SHA256      old scheme
  *   failed           a verification of a well-formed key failed        outcome code
  *   account-updated, account-suspended                                 owner
@@ -198,10 +203,11 @@ struct apikey_import_params {
  * Batches: between begin and commit, apikey_import_one and apikey_key_create
  * calls share one transaction (bulk imports, benchmarks).  Nothing is visible
  * to other connections until commit; rollback undoes the whole batch.
- * Outside a batch each call is its own transaction.
+ * Outside a batch each call is its own transaction.  A batch's imports are
+ * audited by one "imported" event per writer, written at commit.
  */
 int apikey_import_begin(struct apikey_store *s);
-/* Import one key (event "imported").  info may be NULL. */
+/* Import one key (event "imported", or counted into its batch's).  info may be NULL. */
 int apikey_import_one(struct apikey_store *s, const struct apikey_import_params *p,
                       const struct apikey_actor *actor, struct apikey_key_info *info);
 /*

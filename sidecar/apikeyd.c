@@ -385,7 +385,7 @@ static int start(struct daemon *d)
 		return log_errx("%s", apikey_strerror(r)), -1;
 	pthread_mutex_init(&d->sh.rt_lock, NULL);
 	set_runtime(&d->sh, &d->cfg->set);
-	d->sh.started = (int64_t)time(NULL);
+	d->sh.started_s = (int64_t)time(NULL);
 	if (d->cfg->set.access_log[0])
 		open_access_log(d->cfg->set.access_log);
 	for (unsigned i = 0; i < d->n_addr; i++)

@@ -276,8 +276,8 @@ static void run_verify(struct sc_worker *w, struct sc_input *in, const char *sou
 	sc_input_wipe(in);
 	if (res->outcome == APIKEY_UNAVAILABLE) {
 		int64_t now = (int64_t)time(NULL);
-		if (now != w->last_unavailable_log) {   /* at most one line a second per worker */
-			w->last_unavailable_log = now;
+		if (now != w->last_unavailable_log_s) {   /* at most one line a second per worker */
+			w->last_unavailable_log_s = now;
 			log_warnx("worker %u: key store unavailable (%s): answering 503",
 			          w->idx, apikey_strerror(res->err));
 		}

@@ -131,5 +131,5 @@ void sc_metrics_render(const struct sc_shared *sh, struct evbuffer *o)
 		"# TYPE apikeyd_start_time_seconds gauge\n"
 		"apikeyd_start_time_seconds %" PRId64 "\n",
 		store_errors, LOAD(sh->flushes), LOAD(sh->flush_errors), apikey_usage_dropped(sh->usage),
-		sh->n_workers, sh->started);
+		sh->n_workers, sh->started_s);
 }

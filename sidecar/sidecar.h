@@ -94,7 +94,7 @@ struct sc_shared {
 	unsigned rt_gen;                  /* bumped (atomically) after rt changes */
 	struct sc_worker *workers;
 	unsigned n_workers;
-	int64_t started;                  /* unix seconds */
+	int64_t started_s;                /* unix seconds */
 	uint64_t flush_errors;            /* atomics, written by main */
 	uint64_t flushes;
 };
@@ -119,7 +119,7 @@ struct sc_worker {
 	void *route_ctx;                  /* http.c's callback arguments (freed by main) */
 	struct sc_runtime rt;             /* this worker's copy */
 	unsigned rt_gen;
-	int64_t last_unavailable_log;     /* rate-limits "store unavailable" lines */
+	int64_t last_unavailable_log_s;     /* rate-limits "store unavailable" lines */
 };
 
 /* ---- http.c ---------------------------------------------------------------- */

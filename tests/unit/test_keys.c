@@ -252,6 +252,26 @@ static void every_write_has_an_actor_and_an_event(void **state)
 	assert_string_equal(e->reason, "sha256");
 	assert_string_equal(e->actor, "key_AdminAdminAdmin0");
 
+	/* a batch's imports: one event per writer, written at commit */
+	assert_int_equal(apikey_import_begin(f->s), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(apikey_import_one(f->s, &ip, &admin, NULL), 0);
+	assert_int_equal(apikey_import_one(f->s, &ip, TEST_ACTOR, NULL), 0);
+	assert_int_equal(apikey_import_commit(f->s), 0);
+	e = newest(f->s, NULL);
+	assert_string_equal(e->event, "imported");
+	assert_string_equal(e->reason, "1 keys");
+	assert_string_equal(e->source, "test");
+	assert_string_equal(events[1].event, "imported");
+	assert_string_equal(events[1].reason, "3 keys");
+	assert_string_equal(events[1].key_id, "");
+	assert_string_equal(events[1].actor, "key_AdminAdminAdmin0");
+	/* a rolled-back batch leaves no event */
+	assert_int_equal(apikey_import_begin(f->s), 0);
+	assert_int_equal(apikey_import_one(f->s, &ip, &admin, NULL), 0);
+	apikey_import_rollback(f->s);
+	assert_string_equal(newest(f->s, NULL)->reason, "1 keys");
+
 	assert_int_equal(apikey_preset_set(f->s, "ops", "ops:*", &admin), 0);
 	e = newest(f->s, NULL);
 	assert_string_equal(e->event, "preset-set");
