@@ -212,7 +212,7 @@ static int rl_check(struct rl *t, const char *id, size_t n, uint32_t per_minute,
 	atomic_fetch_add_explicit(&t->h->fail_closed, 1, memory_order_relaxed);
 	memset(out, 0, sizeof(*out));
 	out->limit = per_minute;
-	out->retry_after = 1;
+	out->retry_after_s = 1;
 	return -1;
 }
 
@@ -265,7 +265,7 @@ static double bench_inproc(long iters, unsigned nkeys)
 	char ids[64][32];
 	double t0;
 
-	if (apikey_limiter_new(&l) != 0)
+	if (apikey_limiter_new(&l, 0) != 0)
 		exit(1);
 	for (unsigned k = 0; k < nkeys; k++)
 		key_id(ids[k], 1000 + k);

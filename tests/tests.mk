@@ -14,4 +14,4 @@ $(UNIT_BIN): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIBAPIKEY)
 tests: $(UNIT_BIN)
 
 # test_ratelimit makes the core's allocations fail on demand (its out-of-memory case).
-$(BUILD)/tests/unit/test_ratelimit: LDFLAGS += -Wl,--wrap=calloc -Wl,--wrap=malloc
+$(BUILD)/tests/unit/test_ratelimit: APIKEY_LDFLAGS += -Wl,--wrap=calloc -Wl,--wrap=malloc

@@ -89,6 +89,8 @@ struct login {
 	size_t raw_len;
 };
 
+static const struct apikey_actor fuzz_actor = { .source = "fuzz" };
+
 static void die(const char *what)
 {
 	fprintf(stderr, "fuzz_pam: set-up failed: %s\n", what);
@@ -98,10 +100,10 @@ static void die(const char *what)
 static void make_key(enum key_choice k)
 {
 	struct apikey_create_params p = { .owner = kdef[k].owner, .scopes = kdef[k].scopes,
-	                                  .rate_limit = APIKEY_RATE_MAX, .source = "fuzz" };
+	                                  .rate_limit = APIKEY_RATE_MAX };
 	struct apikey_key_info info;
 
-	if (apikey_key_create(W.store, &p, W.key[k], sizeof(W.key[k]), &info) != 0)
+	if (apikey_key_create(W.store, &p, &fuzz_actor, W.key[k], sizeof(W.key[k]), &info) != 0)
 		die("create a key");
 	memcpy(W.id[k], info.id, sizeof(W.id[k]));
 }
@@ -133,7 +135,7 @@ static void import_one(unsigned i)
 	for (size_t j = 0; j < sizeof(d); j++)
 		snprintf(hash + 7 + 2 * j, 3, "%02x", d[j]);
 	snprintf(hint, sizeof(hint), "%.12s", F.key[i]);
-	if (apikey_import_one(W.store, &p, &info) != 0)
+	if (apikey_import_one(W.store, &p, &fuzz_actor, &info) != 0)
 		die("import a key");
 	memcpy(F.id[i], info.id, sizeof(F.id[i]));
 }
@@ -197,9 +199,9 @@ static void world(void)
 		die("a store");
 	for (int k = K_GOOD; k <= K_SUSPENDED; k++)
 		make_key((enum key_choice)k);
-	if (apikey_key_revoke(W.store, W.id[K_REVOKED], "fuzz") != 0 ||
-	    apikey_account_set(W.store, "root", "basic", 1) != 0 ||
-	    apikey_account_set(W.store, "bin", "pro", 0) != 0)
+	if (apikey_key_revoke(W.store, W.id[K_REVOKED], &fuzz_actor) != 0 ||
+	    apikey_account_set(W.store, "root", "basic", 1, &fuzz_actor) != 0 ||
+	    apikey_account_set(W.store, "bin", "pro", 0, &fuzz_actor) != 0)
 		die("revoke, accounts");
 	apikey_format_default(&fmt);
 	if (apikey_token_generate(&fmt, W.key[K_STRANGER], sizeof(W.key[K_STRANGER])) != 0)

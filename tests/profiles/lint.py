@@ -291,7 +291,7 @@ def apply_option(p, n, key, val):
         need()
         p.key_prefix = val
     elif key in EXISTING:
-        pass        # today's loader checks these (core/config.c)
+        pass        # today's loader checks these (core/options.c)
     else:
         raise ConfError(f"unknown option '{key}'")
 
