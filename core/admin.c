@@ -53,8 +53,8 @@ int apikey_account_set(struct apikey_store *s, const char *owner, const char *pl
 	if ((r = row_begin(s)) != 0)
 		return r;
 	if ((r = row_account_upsert(s, owner, plan, active)) != 0 ||
-	    (r = audit(s, actor, now_ms() / 1000, "", active == 0 ? "account-suspended" : "account-updated",
-	               owner)) != 0)
+	    (r = audit_owner(s, actor, now_ms() / 1000, owner,
+	                     active == 0 ? "account-suspended" : "account-updated", owner)) != 0)
 		goto fail;
 	return row_commit(s);
 fail:
@@ -77,7 +77,7 @@ int apikey_prune(struct apikey_store *s, int64_t before_s, const struct apikey_a
 		return APIKEY_ERR_INVALID;
 	if ((r = row_begin(s)) != 0)
 		return r;
-	if ((r = row_prune(s, before_s, &keys, &events)) != 0)
+	if ((r = row_prune(s, before_s, now_ms() / 1000 - APIKEY_USAGE_MINUTES_KEEP_S, &keys, &events)) != 0)
 		goto fail;
 	snprintf(what, sizeof(what), "%u keys, %u events", keys, events);
 	if ((r = audit(s, actor, now_ms() / 1000, "", "pruned", what)) != 0 || (r = row_commit(s)) != 0)

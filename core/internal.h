@@ -125,6 +125,9 @@ int key_fields_check(const struct key_fields *f, int64_t now_s,
 /* Append an audit event written by actor (who must be given: source set). */
 int audit(struct apikey_store *s, const struct apikey_actor *actor, int64_t at_s,
           const char *key_id, const char *event, const char *reason);
+/* The same for an event that concerns an owner but no key (accounts). */
+int audit_owner(struct apikey_store *s, const struct apikey_actor *actor, int64_t at_s,
+                const char *owner, const char *event, const char *reason);
 bool actor_valid(const struct apikey_actor *a);
 
 #endif

@@ -42,20 +42,35 @@ static int preset_scopes(struct apikey_store *s, const char *preset, char out[AP
 	return 0;
 }
 
-/* What every key write checks first: the actor, the fields, then what only
- * the store can answer (a preset's scopes, metadata being a JSON object). */
-static int check_write(struct apikey_store *s, const struct apikey_actor *actor,
-                       const struct key_fields *f, char scopes[APIKEY_SCOPES_SIZE])
+/* What every key write checks first, without the store: the actor, the fields. */
+static int check_fields(const struct apikey_actor *actor, const struct key_fields *f,
+                        char scopes[APIKEY_SCOPES_SIZE])
+{
+	if (!actor_valid(actor))
+		return APIKEY_ERR_INVALID;
+	return key_fields_check(f, now_ms() / 1000, scopes, NULL);
+}
+
+/* The actor's bound (struct apikey_actor.within): the scopes a key would hold. */
+static int check_within(const struct apikey_actor *actor, const char *scopes)
+{
+	return !actor->within || apikey_scopes_within(actor->within, scopes) ? 0 : APIKEY_ERR_FORBIDDEN;
+}
+
+/* Then, inside the write's transaction, what only the store answers: a
+ * preset's scopes, metadata being a JSON object, and whether the actor may
+ * grant the scopes (read in the same transaction as the write, so a preset
+ * changed meanwhile cannot widen what was checked). */
+static int check_stored(struct apikey_store *s, const struct apikey_actor *actor,
+                        const struct key_fields *f, char scopes[APIKEY_SCOPES_SIZE])
 {
 	int r;
 
-	if (!actor_valid(actor))
-		return APIKEY_ERR_INVALID;
-	if ((r = key_fields_check(f, now_ms() / 1000, scopes, NULL)) != 0)
-		return r;
 	if (f->preset && (r = preset_scopes(s, f->preset, scopes)) != 0)
 		return r;
 	if (f->metadata && (r = row_json_object(s, f->metadata)) != 0)
+		return r;
+	if ((f->scopes || f->preset) && (r = check_within(actor, scopes)) != 0)
 		return r;
 	return 0;
 }
@@ -120,11 +135,12 @@ int apikey_key_create(struct apikey_store *s, const struct apikey_create_params 
 	};
 	int r;
 
-	if ((r = check_write(s, actor, &f, scopes)) != 0)
+	if ((r = check_fields(actor, &f, scopes)) != 0)
 		goto wipe;
 	if ((r = row_begin(s)) != 0)
 		goto wipe;
-	if ((r = issue_key(s, &k, key_out, key_out_sz, id)) != 0 ||
+	if ((r = check_stored(s, actor, &f, scopes)) != 0 ||
+	    (r = issue_key(s, &k, key_out, key_out_sz, id)) != 0 ||
 	    (r = audit(s, actor, now, id, "created", "")) != 0 ||
 	    (r = read_back(s, id, info)) != 0)
 		goto fail;
@@ -166,11 +182,11 @@ int apikey_key_update(struct apikey_store *s, const char *id, const struct apike
 
 	if (!id || apikey_update_check(p, NULL) != 0)
 		return APIKEY_ERR_INVALID;
-	if ((r = check_write(s, actor, &f, scopes)) != 0)
+	if ((r = check_fields(actor, &f, scopes)) != 0)
 		return r;
 	if ((r = row_begin(s)) != 0)
 		return r;
-	if ((r = row_key_get(s, id, &old)) != 0)
+	if ((r = row_key_get(s, id, &old)) != 0 || (r = check_stored(s, actor, &f, scopes)) != 0)
 		goto fail;
 	/* A revoked key stays revoked; a rotated one has handed on its rights. */
 	if (old.info.revoked_at_s || old.info.rotated_to[0]) {
@@ -252,11 +268,14 @@ int apikey_key_rotate(struct apikey_store *s, const char *id, int64_t grace_s,
 		return r;
 	if ((r = row_key_get(s, id, &old)) != 0)
 		goto fail;
-	/* Only a live key can hand on its rights. */
+	/* Only a live key can hand on its rights, and only to someone who may
+	 * grant them. */
 	if (apikey_key_status(&old.info, now) != APIKEY_KEY_ACTIVE) {
 		r = APIKEY_ERR_CONFLICT;
 		goto fail;
 	}
+	if ((r = check_within(actor, old.info.scopes)) != 0)
+		goto fail;
 	k = (struct key_row){
 		.owner = old.info.owner, .name = old.info.name, .scopes = old.info.scopes,
 		.metadata = old.info.metadata, .rate_limit = old.info.rate_limit,

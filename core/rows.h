@@ -61,6 +61,9 @@ int row_json_object(struct apikey_store *s, const char *text);
 int row_tat_get(struct apikey_store *s, const char *id, int64_t *tat_us);   /* 0 = fresh */
 int row_tat_set(struct apikey_store *s, const char *id, int64_t tat_us);
 int row_usage_add(struct apikey_store *s, const char *id, uint64_t count, int64_t last_s);
+/* Add count to key id's usage in the minute starting at minute_s, for outcome. */
+int row_series_add(struct apikey_store *s, const char *id, int64_t minute_s, enum apikey_outcome o,
+                   uint64_t count);
 
 /* ---- accounts, presets, events, prune (store_admin.c) ---------------------- */
 /* plan NULL / active < 0: unchanged (a new row: "" / active). */
@@ -71,10 +74,14 @@ int row_preset_delete(struct apikey_store *s, const char *name);
 struct event_row {
 	int64_t at_s;
 	const char *key_id, *event, *reason, *source, *actor;   /* NULL = "" */
+	const char *owner;   /* whom it concerns; NULL = key_id's owner (or none) */
 };
 int row_event_append(struct apikey_store *s, const struct event_row *e);
-/* Delete events before before_s, and keys revoked or expired before it with
- * their usage and rate-limit rows; the counts of each. */
-int row_prune(struct apikey_store *s, int64_t before_s, unsigned *keys, unsigned *events);
+/* Delete events and usage counts before before_s, and keys revoked or
+ * expired before it with their usage and rate-limit rows; fold minute usage
+ * counts of the hours that ended before fold_before_s into one row per hour;
+ * the counts of keys and events deleted. */
+int row_prune(struct apikey_store *s, int64_t before_s, int64_t fold_before_s, unsigned *keys,
+              unsigned *events);
 
 #endif

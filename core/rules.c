@@ -171,3 +171,14 @@ int audit(struct apikey_store *s, const struct apikey_actor *actor, int64_t at_s
 
 	return row_event_append(s, &e);
 }
+
+int audit_owner(struct apikey_store *s, const struct apikey_actor *actor, int64_t at_s,
+                const char *owner, const char *event, const char *reason)
+{
+	struct event_row e = {
+		.at_s = at_s, .key_id = "", .event = event, .reason = reason,
+		.source = actor->source, .actor = actor->key_id, .owner = owner,
+	};
+
+	return row_event_append(s, &e);
+}

@@ -1,4 +1,5 @@
-/* scope.c — "resource:action" scopes, wildcards, and granted-vs-required checks. */
+/* scope.c — "resource:action" scopes, wildcards, and granted-vs-required checks;
+ * the admin API's scopes (apikey:…) are granted by name only. */
 #include <string.h>
 #include "internal.h"
 
@@ -110,11 +111,21 @@ int apikey_scopes_normalize(const char *list, char *out, size_t outsz)
 	return c.err;
 }
 
-/* Does one granted pattern (a part may be "*") cover the required scope? */
+bool apikey_scope_reserved(const char *scope, size_t len)
+{
+	size_t n = sizeof(APIKEY_ADMIN_RESOURCE) - 1;
+
+	return len > n && scope[n] == ':' && !memcmp(scope, APIKEY_ADMIN_RESOURCE, n);
+}
+
+/* Does one granted pattern (a part may be "*") cover the required scope?
+ * A reserved scope (the admin API's rights) only by name: no wildcard. */
 static bool pattern_covers(const char *g, size_t gn, const char *r, size_t rn)
 {
 	const char *gc, *rc;
 
+	if (apikey_scope_reserved(r, rn))
+		return gn == rn && !memcmp(g, r, rn);
 	if (gn == 1 && g[0] == '*')
 		return true;
 	gc = memchr(g, ':', gn);

@@ -22,7 +22,7 @@
 #include "rows.h"
 #include "store_sql.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* Each migration takes the schema from version i to i + 1, in one
  * BEGIN IMMEDIATE transaction with the version bump. */
@@ -72,6 +72,17 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	/* 1 → 2: events name the acting key (SPEC §5a: admin-API writes carry
 	 * the acting key's id) */
 	"ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT '';",
+	/* 2 → 3 (the admin API, issue 10): events say whom they concern, so an
+	 * owner's audit log is one index range; usage counted per key, minute
+	 * and outcome (minutes folded into hours by prune: span 60 or 3600). */
+	"ALTER TABLE events ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+	"UPDATE events SET owner = coalesce((SELECT k.owner FROM keys k WHERE k.id = events.key_id), '')"
+	"  WHERE key_id != '';"
+	"UPDATE events SET owner = reason WHERE key_id = '' AND event IN ('account-updated', 'account-suspended');"
+	"CREATE INDEX events_owner ON events(owner, id);"
+	"CREATE TABLE usage_series(key_id TEXT NOT NULL, start INTEGER NOT NULL, outcome TEXT NOT NULL,"
+	"  count INTEGER NOT NULL, span INTEGER NOT NULL DEFAULT 60,"
+	"  PRIMARY KEY(key_id, start, outcome)) WITHOUT ROWID;",
 };
 
 #define KEY_COLS "k.id, k.hint, k.owner, k.name, k.scopes, k.metadata, " \
@@ -89,7 +100,10 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	ALG ", k.created_at, k.expires_at, k.revoked_at, NULL, NULL, k.rate_limit, a.plan, a.active, " \
 	FOREIGN
 #define VERIFY_FROM " FROM keys k LEFT JOIN accounts a ON a.owner = k.owner "
-#define EVENT_COLS "at, key_id, event, reason, source, actor"
+#define EVENT_COLS "at, key_id, event, reason, source, actor, id, owner"
+/* Sums of usage_series per bucket (?4 seconds wide) and outcome. */
+#define SERIES_SUM(WHERE) "SELECT '', (start / ?4) * ?4 AS b, outcome, sum(count) FROM usage_series " \
+	WHERE " AND start >= ?2 AND start < ?3 GROUP BY b, outcome ORDER BY b, outcome"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -118,9 +132,26 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_USAGE_ADD] = "INSERT INTO usage(key_id, use_count, last_used_at) VALUES(?1, ?2, ?3)"
 		" ON CONFLICT(key_id) DO UPDATE SET use_count = use_count + excluded.use_count,"
 		" last_used_at = max(coalesce(last_used_at, 0), excluded.last_used_at)",
-	[ST_EVENT_ADD] = "INSERT INTO events(" EVENT_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	/* owner: the given one (an account's), else the key's, else none */
+	[ST_EVENT_ADD] = "INSERT INTO events(at, key_id, event, reason, source, actor, owner)"
+		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, coalesce(?7, (SELECT owner FROM keys WHERE id = ?2), ''))",
 	[ST_EVENTS] = "SELECT " EVENT_COLS " FROM events ORDER BY id DESC LIMIT ?1",
 	[ST_EVENTS_KEY] = "SELECT " EVENT_COLS " FROM events WHERE key_id = ?2 ORDER BY id DESC LIMIT ?1",
+	[ST_EVENTS_PAGE] = "SELECT " EVENT_COLS " FROM events WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+	[ST_EVENTS_PAGE_KEY] = "SELECT " EVENT_COLS " FROM events WHERE key_id = ?3 AND id < ?1"
+		" AND (?4 IS NULL OR owner = ?4) ORDER BY id DESC LIMIT ?2",
+	[ST_EVENTS_PAGE_OWNER] = "SELECT " EVENT_COLS " FROM events WHERE owner = ?4 AND id < ?1"
+		" ORDER BY id DESC LIMIT ?2",
+	[ST_PAGE] = "SELECT " KEY_COLS ", k.rowid" KEY_FROM "WHERE k.rowid > ?1 ORDER BY k.rowid LIMIT ?2",
+	[ST_PAGE_OWNER] = "SELECT " KEY_COLS ", k.rowid" KEY_FROM
+		"WHERE k.owner = ?3 AND k.rowid > ?1 ORDER BY k.rowid LIMIT ?2",
+	[ST_SERIES_ADD] = "INSERT INTO usage_series(key_id, start, outcome, count) VALUES(?1, ?2, ?3, ?4)"
+		" ON CONFLICT(key_id, start, outcome) DO UPDATE SET count = count + excluded.count",
+	[ST_SERIES_KEY] = SERIES_SUM("WHERE key_id = ?1"),
+	[ST_SERIES_OWNER] = SERIES_SUM("WHERE key_id IN (SELECT id FROM keys WHERE owner = ?1)"),
+	[ST_SERIES_OWNER_KEYS] = "SELECT key_id, 0, outcome, sum(count) FROM usage_series"
+		" WHERE key_id IN (SELECT id FROM keys WHERE owner = ?1) AND start >= ?2 AND start < ?3"
+		" GROUP BY key_id, outcome ORDER BY key_id, outcome",
 	[ST_PRESET_SET] = "INSERT INTO presets(name, scopes) VALUES(?1, ?2)"
 		" ON CONFLICT(name) DO UPDATE SET scopes = excluded.scopes",
 	[ST_PRESET_GET] = "SELECT scopes FROM presets WHERE name = ?1",

@@ -106,7 +106,20 @@ int row_event_append(struct apikey_store *s, const struct event_row *e)
 	bind_text(st, 4, e->reason ? e->reason : "");
 	bind_text(st, 5, e->source ? e->source : "");
 	bind_text(st, 6, e->actor ? e->actor : "");
+	bind_text(st, 7, e->owner);
 	return exec_stmt(s, st, "audit event");
+}
+
+static void row_to_event(sqlite3_stmt *st, struct apikey_event *e)
+{
+	e->at_s = sqlite3_column_int64(st, 0);
+	col_str(st, 1, e->key_id, sizeof(e->key_id));
+	col_str(st, 2, e->event, sizeof(e->event));
+	col_str(st, 3, e->reason, sizeof(e->reason));
+	col_str(st, 4, e->source, sizeof(e->source));
+	col_str(st, 5, e->actor, sizeof(e->actor));
+	e->id = sqlite3_column_int64(st, 6);
+	col_str(st, 7, e->owner, sizeof(e->owner));
 }
 
 int apikey_event_list(struct apikey_store *s, const char *key_id, unsigned limit,
@@ -123,12 +136,7 @@ int apikey_event_list(struct apikey_store *s, const char *key_id, unsigned limit
 	if (key_id)
 		bind_text(st, 2, key_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		e.at_s = sqlite3_column_int64(st, 0);
-		col_str(st, 1, e.key_id, sizeof(e.key_id));
-		col_str(st, 2, e.event, sizeof(e.event));
-		col_str(st, 3, e.reason, sizeof(e.reason));
-		col_str(st, 4, e.source, sizeof(e.source));
-		col_str(st, 5, e.actor, sizeof(e.actor));
+		row_to_event(st, &e);
 		if ((r = fn(ctx, &e)) != 0)
 			break;
 	}
@@ -138,8 +146,47 @@ int apikey_event_list(struct apikey_store *s, const char *key_id, unsigned limit
 	return r;
 }
 
-int row_prune(struct apikey_store *s, int64_t before_s, unsigned *keys, unsigned *events)
+int apikey_event_page(struct apikey_store *s, const struct apikey_event_filter *f,
+                      int (*fn)(void *ctx, const struct apikey_event *e), void *ctx, int64_t *next)
 {
+	sqlite3_stmt *st = stmt(s, f->key_id ? ST_EVENTS_PAGE_KEY : f->owner ? ST_EVENTS_PAGE_OWNER
+	                                                                  : ST_EVENTS_PAGE);
+	struct apikey_event e;
+	unsigned n = 0;
+	int rc, r = 0;
+
+	*next = 0;
+	if (!st)
+		return APIKEY_ERR_STORE;
+	if (f->limit == 0)
+		return APIKEY_ERR_INVALID;
+	sqlite3_bind_int64(st, 1, f->before_id > 0 ? f->before_id : INT64_MAX);
+	/* one more than the page: is there a next one? */
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)f->limit + 1);
+	if (f->key_id)
+		bind_text(st, 3, f->key_id);
+	bind_text(st, 4, f->owner);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == f->limit) {
+			*next = e.id;
+			break;
+		}
+		row_to_event(st, &e);
+		n++;
+		if ((r = fn(ctx, &e)) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_err(s, rc, "list events");
+	return r;
+}
+
+int row_prune(struct apikey_store *s, int64_t before_s, int64_t fold_before_s, unsigned *keys,
+              unsigned *events)
+{
+	/* ?1: the cut-off; ?2: the start of the hour before which minute usage
+	 * counts are folded into hours (whole hours only) */
 	static const char *const sql[] = {
 		"DELETE FROM events WHERE at < ?1",
 		"CREATE TEMP TABLE IF NOT EXISTS gone(id TEXT PRIMARY KEY)",
@@ -148,16 +195,29 @@ int row_prune(struct apikey_store *s, int64_t before_s, unsigned *keys, unsigned
 		"DELETE FROM usage WHERE key_id IN (SELECT id FROM temp.gone)",
 		"DELETE FROM ratelimit WHERE key_id IN (SELECT id FROM temp.gone)",
 		"DELETE FROM keys WHERE id IN (SELECT id FROM temp.gone)",
+		"DELETE FROM usage_series WHERE key_id IN (SELECT id FROM temp.gone) OR start < ?1",
+		"CREATE TEMP TABLE IF NOT EXISTS fold(key_id TEXT, start INTEGER, outcome TEXT, count INTEGER)",
+		"DELETE FROM temp.fold",
+		"INSERT INTO temp.fold SELECT key_id, (start / 3600) * 3600, outcome, sum(count) FROM usage_series"
+		" WHERE span = 60 AND start < ?2 GROUP BY key_id, start / 3600, outcome",
+		"DELETE FROM usage_series WHERE span = 60 AND start < ?2",
+		"INSERT INTO usage_series(key_id, start, outcome, count, span)"
+		" SELECT key_id, start, outcome, count, 3600 FROM temp.fold WHERE true"
+		" ON CONFLICT(key_id, start, outcome) DO UPDATE SET count = count + excluded.count, span = 3600",
+		"DELETE FROM temp.fold",
 	};
 
 	*keys = *events = 0;
+	fold_before_s -= fold_before_s % 3600;
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		sqlite3_stmt *st;
 		int rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
 		if (rc != SQLITE_OK)
 			return store_err(s, rc, "prune");
-		if (sqlite3_bind_parameter_count(st))
+		if (sqlite3_bind_parameter_count(st) >= 1)
 			sqlite3_bind_int64(st, 1, before_s);
+		if (sqlite3_bind_parameter_count(st) >= 2)
+			sqlite3_bind_int64(st, 2, fold_before_s);
 		rc = sqlite3_step(st);
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE)

@@ -302,3 +302,96 @@ int apikey_key_list(struct apikey_store *s, const char *owner,
 		r = store_err(s, rc, "list keys");
 	return r;
 }
+
+int apikey_key_page(struct apikey_store *s, const struct apikey_key_filter *f,
+                    int (*fn)(void *ctx, const struct apikey_key_info *k), void *ctx, uint64_t *next)
+{
+	sqlite3_stmt *st = stmt(s, f->owner ? ST_PAGE_OWNER : ST_PAGE);
+	unsigned scan = f->scan_max ? f->scan_max : APIKEY_PAGE_SCAN_MAX, seen = 0, passed = 0;
+	int64_t now = f->now_s ? f->now_s : now_ms() / 1000, last = 0;
+	struct key_record rec;
+	int rc, r = 0;
+
+	*next = 0;
+	if (!st)
+		return APIKEY_ERR_STORE;
+	if (f->limit == 0 || f->after > INT64_MAX)
+		return APIKEY_ERR_INVALID;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)f->after);
+	/* one row more than may be examined: is there anything after the page? */
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)scan + 1);
+	if (f->owner)
+		bind_text(st, 3, f->owner);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (passed == f->limit || seen == scan) {
+			*next = (uint64_t)last;   /* more rows follow the last one looked at */
+			break;
+		}
+		seen++;
+		last = sqlite3_column_int64(st, 18);
+		row_to_record(st, &rec);
+		if (f->status >= 0 && (int)apikey_key_status(&rec.info, now) != f->status)
+			continue;
+		passed++;
+		if ((r = fn(ctx, &rec.info)) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_err(s, rc, "list keys");
+	return r;
+}
+
+int row_series_add(struct apikey_store *s, const char *id, int64_t minute_s, enum apikey_outcome o,
+                   uint64_t count)
+{
+	sqlite3_stmt *st = stmt(s, ST_SERIES_ADD);
+
+	if (!st)
+		return APIKEY_ERR_STORE;
+	bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, minute_s - minute_s % 60);
+	bind_text(st, 3, apikey_outcome_code(o));
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)count);
+	return exec_stmt(s, st, "usage series");
+}
+
+int apikey_usage_series(struct apikey_store *s, const char *key_id, const char *owner,
+                        int64_t from_s, int64_t to_s, unsigned bucket_s,
+                        int (*fn)(void *ctx, const struct apikey_usage_point *p), void *ctx)
+{
+	struct apikey_usage_point p;
+	sqlite3_stmt *st;
+	int rc, r = 0, o;
+
+	if (!key_id == !owner || (bucket_s == 0 && !owner) || from_s > to_s)
+		return APIKEY_ERR_INVALID;
+	st = stmt(s, key_id ? ST_SERIES_KEY : bucket_s ? ST_SERIES_OWNER : ST_SERIES_OWNER_KEYS);
+	if (!st)
+		return APIKEY_ERR_STORE;
+	bind_text(st, 1, key_id ? key_id : owner);
+	sqlite3_bind_int64(st, 2, from_s);
+	sqlite3_bind_int64(st, 3, to_s);
+	if (bucket_s)
+		sqlite3_bind_int64(st, 4, bucket_s);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char code[32];
+
+		col_str(st, 2, code, sizeof(code));
+		if ((o = apikey_outcome_from_code(code)) < 0)
+			continue;   /* a code this version does not know */
+		if (key_id)
+			copy_str(p.key_id, sizeof(p.key_id), key_id);
+		else
+			col_str(st, 0, p.key_id, sizeof(p.key_id));
+		p.start_s = sqlite3_column_int64(st, 1);
+		p.outcome = (enum apikey_outcome)o;
+		p.count = (uint64_t)sqlite3_column_int64(st, 3);
+		if ((r = fn(ctx, &p)) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_err(s, rc, "usage series");
+	return r;
+}

@@ -8,8 +8,13 @@
 
 #define USAGE_EVENTS_MAX 4096
 #define USAGE_REHASH_MAX 256
+/* (key, minute) pairs counted between two flushes, at most */
+#define USAGE_SERIES_MAX 65536
 
 struct count { uint64_t n; int64_t last_s; };
+/* The usage series: one entry per key and minute, a count per outcome. */
+struct series_key { char id[APIKEY_ID_SIZE]; int64_t minute_s; };
+struct series { uint64_t n[APIKEY_OUTCOME_COUNT]; };
 struct pending_event {
 	int64_t at_s;
 	char key_id[APIKEY_ID_SIZE];
@@ -27,6 +32,7 @@ struct rehash {
 struct apikey_usage {
 	pthread_mutex_t lock;
 	struct map *counts;            /* key id → struct count */
+	struct map *series;            /* struct series_key → struct series */
 	struct pending_event *events;
 	size_t n_events;
 	struct rehash rehash[USAGE_REHASH_MAX];
@@ -42,8 +48,9 @@ int apikey_usage_new(struct apikey_usage **out)
 	if (!u)
 		return APIKEY_ERR_NOMEM;
 	u->counts = map_new(4096);
+	u->series = map_new(4096);
 	u->events = calloc(USAGE_EVENTS_MAX, sizeof(*u->events));
-	if (!u->counts || !u->events) {
+	if (!u->counts || !u->series || !u->events) {
 		apikey_usage_free(u);
 		return APIKEY_ERR_NOMEM;
 	}
@@ -57,6 +64,7 @@ void apikey_usage_free(struct apikey_usage *u)
 	if (!u)
 		return;
 	map_free(u->counts, free);
+	map_free(u->series, free);
 	free(u->events);
 	OPENSSL_cleanse(u->rehash, sizeof(u->rehash));
 	pthread_mutex_destroy(&u->lock);
@@ -80,10 +88,36 @@ static void add_count(struct apikey_usage *u, const char *id, uint64_t n, int64_
 		c->last_s = last_s;
 }
 
+/* Caller holds the lock.  A key's count of outcome o in a minute. */
+static void add_series(struct apikey_usage *u, const struct series_key *k, enum apikey_outcome o, uint64_t n)
+{
+	struct series *v = map_get(u->series, k, sizeof(*k));
+
+	if ((unsigned)o >= APIKEY_OUTCOME_COUNT)
+		return;
+	if (!v) {
+		if (map_count(u->series) >= USAGE_SERIES_MAX || !(v = calloc(1, sizeof(*v))) ||
+		    map_put(u->series, k, sizeof(*k), v) == (void *)-1) {
+			free(v);
+			u->dropped += n;
+			return;
+		}
+	}
+	v->n[o] += n;
+}
+
 void apikey_usage_record(struct apikey_usage *u, const char *key_id, int64_t now_s,
                          enum apikey_outcome o, const char *source)
 {
+	struct series_key sk;
+
 	pthread_mutex_lock(&u->lock);
+	if (key_id && key_id[0]) {    /* a stored key: counted per minute and outcome */
+		memset(&sk, 0, sizeof(sk));   /* the whole struct is the map key */
+		copy_str(sk.id, sizeof(sk.id), key_id);
+		sk.minute_s = now_s - now_s % 60;
+		add_series(u, &sk, o, 1);
+	}
 	if (o == APIKEY_VALID) {
 		add_count(u, key_id, 1, now_s);
 	} else if (u->n_events < USAGE_EVENTS_MAX) {
@@ -119,6 +153,7 @@ out:
 
 struct batch {
 	struct map *counts;
+	struct map *series;
 	struct pending_event *events;
 	size_t n_events, n_rehash;
 	struct rehash rehash[USAGE_REHASH_MAX];
@@ -139,6 +174,17 @@ static void write_count(void *vctx, const void *key, size_t klen, void *value)
 	w->r = row_usage_add(w->s, id, c->n, c->last_s);
 }
 
+static void write_series(void *vctx, const void *key, size_t klen, void *value)
+{
+	struct write_ctx *w = vctx;
+	const struct series_key *k = key;
+	const struct series *v = value;
+
+	for (int o = 0; w->r == 0 && klen == sizeof(*k) && o < APIKEY_OUTCOME_COUNT; o++)
+		if (v->n[o])
+			w->r = row_series_add(w->s, k->id, k->minute_s, (enum apikey_outcome)o, v->n[o]);
+}
+
 static int write_batch(struct apikey_store *s, struct batch *b)
 {
 	struct write_ctx w = { s, 0 };
@@ -147,6 +193,7 @@ static int write_batch(struct apikey_store *s, struct batch *b)
 	if ((r = row_begin(s)) != 0)
 		return r;
 	map_each(b->counts, write_count, &w);
+	map_each(b->series, write_series, &w);
 	r = w.r;
 	for (size_t i = 0; r == 0 && i < b->n_events; i++) {
 		struct event_row e = {
@@ -188,30 +235,42 @@ static void merge_count(void *vctx, const void *key, size_t klen, void *value)
 	add_count(m->u, id, c->n, c->last_s);
 }
 
+static void merge_series(void *vctx, const void *key, size_t klen, void *value)
+{
+	struct merge_ctx *m = vctx;
+	const struct series *v = value;
+
+	for (int o = 0; klen == sizeof(struct series_key) && o < APIKEY_OUTCOME_COUNT; o++)
+		if (v->n[o])
+			add_series(m->u, key, (enum apikey_outcome)o, v->n[o]);
+}
+
 int apikey_usage_flush(struct apikey_usage *u, struct apikey_store *s)
 {
 	struct batch *b = calloc(1, sizeof(*b));
-	struct map *fresh = map_new(4096);
+	struct map *fresh = map_new(4096), *fresh_series = map_new(4096);
 	struct pending_event *fresh_events = calloc(USAGE_EVENTS_MAX, sizeof(*fresh_events));
 	int r = APIKEY_ERR_NOMEM;
 
-	if (!b || !fresh || !fresh_events)
+	if (!b || !fresh || !fresh_series || !fresh_events)
 		goto out;
 	/* Swap the buffers out under the lock; write without holding it. */
 	pthread_mutex_lock(&u->lock);
 	b->counts = u->counts;
+	b->series = u->series;
 	b->events = u->events;
 	b->n_events = u->n_events;
 	b->n_rehash = u->n_rehash;
 	memcpy(b->rehash, u->rehash, sizeof(b->rehash));
 	u->counts = fresh;
+	u->series = fresh_series;
 	u->events = fresh_events;
 	u->n_events = u->n_rehash = 0;
 	pthread_mutex_unlock(&u->lock);
-	fresh = NULL;
+	fresh = fresh_series = NULL;
 	fresh_events = NULL;
 
-	if (map_count(b->counts) == 0 && b->n_events == 0 && b->n_rehash == 0)
+	if (map_count(b->counts) == 0 && map_count(b->series) == 0 && b->n_events == 0 && b->n_rehash == 0)
 		r = 0;
 	else
 		r = write_batch(s, b);
@@ -219,6 +278,7 @@ int apikey_usage_flush(struct apikey_usage *u, struct apikey_store *s)
 		struct merge_ctx m = { u };
 		pthread_mutex_lock(&u->lock);
 		map_each(b->counts, merge_count, &m);
+		map_each(b->series, merge_series, &m);
 		for (size_t i = 0; i < b->n_events; i++) {
 			if (u->n_events < USAGE_EVENTS_MAX)
 				u->events[u->n_events++] = b->events[i];
@@ -230,12 +290,14 @@ int apikey_usage_flush(struct apikey_usage *u, struct apikey_store *s)
 		pthread_mutex_unlock(&u->lock);
 	}
 	map_free(b->counts, free);
+	map_free(b->series, free);
 	free(b->events);
 out:
 	if (b)
 		OPENSSL_cleanse(b->rehash, sizeof(b->rehash));
 	free(b);
 	map_free(fresh, free);
+	map_free(fresh_series, free);
 	free(fresh_events);
 	return r;
 }

@@ -77,9 +77,11 @@ static int charge(struct apikey_store *s, const struct apikey_verify_request *rq
 	res->rate_checked = true;
 	if (!res->ratelimit.allowed) {
 		res->outcome = APIKEY_RATE_LIMITED;
-		r = verify_event(s, now / 1000, res->key.id, "failed", "RATE_LIMITED", rq->source);
+		if ((r = verify_event(s, now / 1000, res->key.id, "failed", "RATE_LIMITED", rq->source)) == 0)
+			r = row_series_add(s, res->key.id, now / 1000, APIKEY_RATE_LIMITED, 1);
 	} else if ((r = row_tat_set(s, res->key.id, tat)) == 0 &&
-	           (r = row_usage_add(s, res->key.id, 1, now / 1000)) == 0 && rehash) {
+	           (r = row_usage_add(s, res->key.id, 1, now / 1000)) == 0 &&
+	           (r = row_series_add(s, res->key.id, now / 1000, APIKEY_VALID, 1)) == 0 && rehash) {
 		/* NOT_FOUND: another process re-hashed it since the lookup */
 		r = row_key_set_digest(s, res->key.id, rehash);
 		if (r == 0)
@@ -129,7 +131,8 @@ static void verify_stored(struct apikey_store *s, const struct apikey_verify_req
 	if (worth_an_event(res->outcome) && res->outcome != APIKEY_RATE_LIMITED &&
 	    row_begin(s) == 0) {
 		if (verify_event(s, now / 1000, res->found ? res->key.id : "", "failed",
-		                 apikey_outcome_code(res->outcome), rq->source) == 0)
+		                 apikey_outcome_code(res->outcome), rq->source) == 0 &&
+		    (!res->found || row_series_add(s, res->key.id, now / 1000, res->outcome, 1) == 0))
 			row_commit(s);
 		else
 			row_rollback(s);

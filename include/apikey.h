@@ -82,6 +82,7 @@ enum {
 	APIKEY_ERR_TOO_LONG = -15,
 	APIKEY_ERR_CONFLICT = -16,  /* not allowed in the key's state (revoked, rotated…) */
 	APIKEY_ERR_FULL = -17,      /* a bounded in-memory table is full */
+	APIKEY_ERR_FORBIDDEN = -18, /* the actor may not grant these scopes (struct apikey_actor.within) */
 };
 const char *apikey_strerror(int err);
 
@@ -304,6 +305,15 @@ void apikey_format_time(int64_t unix_s, char out[32]);
 /* A scope is "resource:action", "resource:*" or "*"; [a-z0-9_.-] parts. */
 bool apikey_scope_valid(const char *scope, size_t len);
 /*
+ * The resource of the admin API's rights (apikey:read, apikey:write,
+ * apikey:admin, SPEC §5a).  A required scope of this resource is granted
+ * only by the same scope, by name: no wildcard ("*", "apikey:*", "*:read")
+ * covers it, so a "full access" product key is not an admin key.
+ */
+#define APIKEY_ADMIN_RESOURCE "apikey"
+/* Is scope (len bytes) one of APIKEY_ADMIN_RESOURCE's, granted by name only? */
+bool apikey_scope_reserved(const char *scope, size_t len);
+/*
  * Normalise a comma/space separated list: validate each scope, drop
  * duplicates, write "a:b,c:d" into out.  APIKEY_ERR_INVALID on a bad scope.
  */
@@ -312,6 +322,39 @@ int apikey_scopes_normalize(const char *list, char *out, size_t outsz);
 bool apikey_scopes_grant(const char *granted, const char *required, size_t rlen);
 /* Does it cover every scope of the required list (comma separated)? */
 bool apikey_scopes_grant_all(const char *granted, const char *required_list);
+
+/* ---- the admin API's rights (core/access.c, SPEC §5a) --------------------- */
+/* What a key may do to keys, accounts and presets; each includes the ones
+ * before it.  Granted by the scopes apikey:read / apikey:write /
+ * apikey:admin, by name only (apikey_scope_reserved). */
+enum apikey_right {
+	APIKEY_RIGHT_NONE = 0,
+	APIKEY_RIGHT_READ,    /* see the caller's own owner's keys, usage, events; presets */
+	APIKEY_RIGHT_WRITE,   /* and create, edit, rotate, revoke them */
+	APIKEY_RIGHT_ADMIN,   /* every owner; accounts and presets */
+};
+/* The highest right a normalised scope list grants. */
+enum apikey_right apikey_right_of(const char *scopes);
+/* The answer of apikey_access_check. */
+enum apikey_access {
+	APIKEY_ACCESS_OK = 0,
+	APIKEY_ACCESS_NEED_RIGHT,   /* the caller lacks the right the call needs */
+	APIKEY_ACCESS_OTHER_OWNER,  /* it has the right, for its own owner only */
+};
+/*
+ * May a caller (its key's normalised scopes and owner) exercise `need` on
+ * owner's keys or account?  owner NULL: the call concerns no owner (presets,
+ * or every owner: then the caller must be an admin, which the front end
+ * asks as need = APIKEY_RIGHT_ADMIN).
+ */
+enum apikey_access apikey_access_check(const char *caller_scopes, const char *caller_owner,
+                                       enum apikey_right need, const char *owner);
+/*
+ * Are all of wanted's scopes granted by held (both lists)?  The rule "no
+ * issuing or widening beyond your own scopes": a wildcard is within held
+ * only when held grants that same wildcard pattern (e.g. "*" by "*").
+ */
+bool apikey_scopes_within(const char *held, const char *wanted);
 
 /* ---- rate limits (core/ratelimit.c) -------------------------------------- */
 /* The answer of one rate-limit step (also what RateLimit-* headers carry). */
@@ -390,6 +433,13 @@ struct apikey_account {
 struct apikey_actor {
 	const char *source;   /* required, non-empty: "cli", "http", "pam:sshd" */
 	const char *key_id;   /* the acting key (admin API), NULL = none */
+	/* The actor's own scopes when it may not grant beyond them (the admin
+	 * API's callers without apikey:admin), NULL = no such bound (the
+	 * operator's CLI, an admin).  A create, update or rotate whose key
+	 * would hold a scope outside them (apikey_scopes_within) is refused
+	 * with APIKEY_ERR_FORBIDDEN inside the write's transaction, presets
+	 * resolved: nothing is written. */
+	const char *within;
 };
 
 #include "apikey_store.h"

@@ -113,6 +113,26 @@ int apikey_key_get(struct apikey_store *s, const char *id, struct apikey_key_inf
  */
 int apikey_key_list(struct apikey_store *s, const char *owner,
                     int (*fn)(void *ctx, const struct apikey_key_info *k), void *ctx);
+/*
+ * One page of keys (the admin API's list), in the order they were written:
+ * fn (contract as apikey_key_list) for each key of owner (NULL = all) in
+ * the given state (status < 0 = any) after the cursor.  At most limit keys
+ * are passed and at most scan_max rows examined (0 = APIKEY_PAGE_SCAN_MAX),
+ * so a page of a sparse filter may be short and still not the last.  *next
+ * is the cursor of the next page, 0 when there is none.
+ */
+#define APIKEY_PAGE_SCAN_MAX 5000
+struct apikey_key_filter {
+	const char *owner;       /* NULL = every owner */
+	int status;              /* enum apikey_key_status, or -1 = any */
+	uint64_t after;          /* a cursor from a previous page; 0 = the start */
+	unsigned limit;          /* keys at most, >= 1 */
+	unsigned scan_max;       /* rows examined at most; 0 = APIKEY_PAGE_SCAN_MAX */
+	int64_t now_s;           /* the time status is judged at; 0 = now */
+};
+int apikey_key_page(struct apikey_store *s, const struct apikey_key_filter *f,
+                    int (*fn)(void *ctx, const struct apikey_key_info *k), void *ctx,
+                    uint64_t *next);
 /* Revoke now.  Revoking a revoked key keeps the first time and writes
  * nothing (0).  Event "revoked". */
 int apikey_key_revoke(struct apikey_store *s, const char *id, const struct apikey_actor *actor);
@@ -168,12 +188,14 @@ int apikey_account_get(struct apikey_store *s, const char *owner, struct apikey_
  * source ("pam:sshd from host", "http:/auth") and no actor.
  */
 struct apikey_event {
+	int64_t id;                   /* increasing with every event written */
 	int64_t at_s;
 	char key_id[APIKEY_ID_SIZE];
 	char event[24];
 	char reason[APIKEY_REASON_SIZE];
 	char source[APIKEY_NAME_SIZE];
 	char actor[APIKEY_ID_SIZE];   /* acting key id, "" when none */
+	char owner[APIKEY_OWNER_SIZE];/* whom it concerns: its key's owner, the account's; "" */
 };
 /*
  * Newest first, of one key (key_id) or all (NULL); at most limit events,
@@ -181,9 +203,24 @@ struct apikey_event {
  */
 int apikey_event_list(struct apikey_store *s, const char *key_id, unsigned limit,
                       int (*fn)(void *ctx, const struct apikey_event *e), void *ctx);
-/* Delete events older than before_s, and keys revoked or expired before it
- * with their usage and rate-limit state.  Event "pruned" (written after the
- * deletion, so it is kept).  The counts may be NULL. */
+/*
+ * One page of events, newest first: of key_id and/or owner (NULL = any),
+ * with an id below before_id (0 = from the newest), at most limit (>= 1).
+ * *next is the cursor of the next page (the last id passed), 0 at the end.
+ */
+struct apikey_event_filter {
+	const char *key_id;
+	const char *owner;
+	int64_t before_id;
+	unsigned limit;
+};
+int apikey_event_page(struct apikey_store *s, const struct apikey_event_filter *f,
+                      int (*fn)(void *ctx, const struct apikey_event *e), void *ctx,
+                      int64_t *next);
+/* Delete events and usage counts older than before_s, and keys revoked or
+ * expired before it with their usage and rate-limit state; fold minute usage
+ * counts older than APIKEY_USAGE_MINUTES_KEEP_S into hours.  Event "pruned"
+ * (written after the deletion, so it is kept).  The counts may be NULL. */
 int apikey_prune(struct apikey_store *s, int64_t before_s, const struct apikey_actor *actor,
                  unsigned *keys_removed, unsigned *events_removed);
 
@@ -236,6 +273,31 @@ void apikey_usage_record(struct apikey_usage *u, const char *key_id, int64_t now
 /* Returns 0 (buffer emptied) or an error (buffer kept for the next try). */
 int apikey_usage_flush(struct apikey_usage *u, struct apikey_store *s);
 uint64_t apikey_usage_dropped(const struct apikey_usage *u);
+
+/*
+ * Usage over time: every verification of a stored key (VALID and each
+ * refusal of it) is counted per key, UTC minute and outcome — by the
+ * sidecar's flush and by the persisted path of PAM and the CLI.  apikey_prune
+ * folds minute counts older than APIKEY_USAGE_MINUTES_KEEP_S into hours and
+ * deletes counts older than its cut-off.
+ */
+#define APIKEY_USAGE_MINUTES_KEEP_S (2 * 86400)
+struct apikey_usage_point {
+	char key_id[APIKEY_ID_SIZE];  /* "" when summed over an owner's keys */
+	int64_t start_s;              /* the bucket's start (0 with bucket_s 0) */
+	enum apikey_outcome outcome;
+	uint64_t count;
+};
+/*
+ * Counts in [from_s, to_s) of one key (key_id) or of every key of owner (the
+ * other NULL), summed per bucket_s-wide bucket (buckets start at multiples
+ * of bucket_s: 60, 3600, 86400 are UTC minutes, hours, days) and outcome,
+ * in bucket order.  bucket_s 0 with owner: one total per key and outcome
+ * instead (key_id set).  Callback contract as apikey_key_list.
+ */
+int apikey_usage_series(struct apikey_store *s, const char *key_id, const char *owner,
+                        int64_t from_s, int64_t to_s, unsigned bucket_s,
+                        int (*fn)(void *ctx, const struct apikey_usage_point *p), void *ctx);
 
 /* ---- verified-key cache (core/cache.c) ------------------------------------ */
 /* Shared by a process's threads (thread-safe).  Holds no raw keys. */

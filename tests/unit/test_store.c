@@ -3,6 +3,7 @@
 #include <argon2.h>
 #include <crypt.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <openssl/sha.h>
 #include <sqlite3.h>
 #include "unit.h"
@@ -348,12 +349,14 @@ static void migrates_version_1(void **state)
 	apikey_store_free(f->s);
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(f->cfg.db_path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "ALTER TABLE events DROP COLUMN actor; PRAGMA user_version = 1",
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE usage_series; DROP INDEX events_owner;"
+	                              "ALTER TABLE events DROP COLUMN owner;"
+	                              "ALTER TABLE events DROP COLUMN actor; PRAGMA user_version = 1",
 	                              NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(apikey_store_open(&f->s, &f->cfg, NULL, NULL), 0);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 2);
+	assert_int_equal(sqlite3_column_int(st, 0), 3);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	assert_int_equal(apikey_event_list(f->s, id, 0, collect, &v), 0);
@@ -394,6 +397,242 @@ static void verify_opens_the_store_on_demand(void **state)
 	apikey_store_free(s);
 }
 
+/* Version 2 → 3: events learn whom they concern (a key's owner, an
+ * account's), and usage over time gets its table. */
+struct owners { int n; char owner[8][APIKEY_OWNER_SIZE]; char event[8][24]; };
+static int collect_owner(void *ctx, const struct apikey_event *e)
+{
+	struct owners *o = ctx;
+	if (o->n < 8) {
+		snprintf(o->owner[o->n], sizeof(o->owner[0]), "%s", e->owner);
+		snprintf(o->event[o->n], sizeof(o->event[0]), "%s", e->event);
+		o->n++;
+	}
+	return 0;
+}
+
+static void migrates_version_2(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
+	struct owners o = { 0 };
+	sqlite3 *db;
+
+	make_key(f->s, "ida", "a:b", 0, 0, key, id);
+	assert_int_equal(apikey_account_set(f->s, "jon", "pro", 0, TEST_ACTOR), 0);
+	apikey_store_free(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->cfg.db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE usage_series; DROP INDEX events_owner;"
+	                              "ALTER TABLE events DROP COLUMN owner; PRAGMA user_version = 2",
+	                              NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(apikey_store_open(&f->s, &f->cfg, NULL, NULL), 0);
+	assert_int_equal(apikey_event_list(f->s, NULL, 0, collect_owner, &o), 0);
+	assert_int_equal(o.n, 2);
+	assert_string_equal(o.event[0], "account-suspended");
+	assert_string_equal(o.owner[0], "jon");
+	assert_string_equal(o.event[1], "created");
+	assert_string_equal(o.owner[1], "ida");
+	assert_int_equal(apikey_store_check(f->s), 0);
+}
+
+/* Paged lists of keys: owner and status filters, cursors, the scan bound. */
+struct ids { int n; char id[64][APIKEY_ID_SIZE]; };
+static int collect_id(void *ctx, const struct apikey_key_info *k)
+{
+	struct ids *v = ctx;
+	if (v->n < 64)
+		snprintf(v->id[v->n++], APIKEY_ID_SIZE, "%s", k->id);
+	return 0;
+}
+
+static void key_pages(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[20][APIKEY_ID_SIZE];
+	struct apikey_key_filter flt = { .status = -1, .limit = 4 };
+	struct ids v = { 0 }, all = { 0 };
+	uint64_t next = 1;
+	int pages = 0;
+
+	for (int i = 0; i < 20; i++)
+		make_key(f->s, i % 2 ? "odd" : "even", "a:b", 0, 0, key, id[i]);
+	for (int i = 0; i < 20; i += 4)      /* every other "even" key revoked */
+		assert_int_equal(apikey_key_revoke(f->s, id[i], TEST_ACTOR), 0);
+	/* all keys, four a page, in the order written */
+	do {
+		v.n = 0;
+		assert_int_equal(apikey_key_page(f->s, &flt, collect_id, &v, &next), 0);
+		for (int i = 0; i < v.n; i++)
+			snprintf(all.id[all.n++], APIKEY_ID_SIZE, "%s", v.id[i]);
+		flt.after = next;
+		pages++;
+	} while (next);
+	assert_int_equal(all.n, 20);
+	assert_int_equal(pages, 5);
+	for (int i = 0; i < 20; i++)
+		assert_string_equal(all.id[i], id[i]);
+	/* one owner, one state */
+	flt = (struct apikey_key_filter){ .owner = "even", .status = APIKEY_KEY_REVOKED, .limit = 100 };
+	v.n = 0;
+	assert_int_equal(apikey_key_page(f->s, &flt, collect_id, &v, &next), 0);
+	assert_int_equal(v.n, 5);
+	assert_int_equal(next, 0);
+	assert_string_equal(v.id[1], id[4]);
+	flt.status = APIKEY_KEY_ACTIVE;
+	v.n = 0;
+	assert_int_equal(apikey_key_page(f->s, &flt, collect_id, &v, &next), 0);
+	assert_int_equal(v.n, 5);
+	assert_string_equal(v.id[0], id[2]);
+	/* the scan bound: a sparse filter answers a short page, and a cursor */
+	flt = (struct apikey_key_filter){ .status = APIKEY_KEY_REVOKED, .limit = 100, .scan_max = 3 };
+	v.n = 0;
+	assert_int_equal(apikey_key_page(f->s, &flt, collect_id, &v, &next), 0);
+	assert_int_equal(v.n, 1);             /* id[0] of id[0..2] */
+	assert_true(next != 0);
+	flt.after = next;
+	v.n = 0;
+	assert_int_equal(apikey_key_page(f->s, &flt, collect_id, &v, &next), 0);
+	assert_int_equal(v.n, 1);             /* id[4] of id[3..5] */
+	assert_string_equal(v.id[0], id[4]);
+	flt.limit = 0;
+	assert_int_equal(apikey_key_page(f->s, &flt, collect_id, &v, &next), APIKEY_ERR_INVALID);
+}
+
+/* Events by key and by owner, newest first, in pages. */
+static int collect_ev_ids(void *ctx, const struct apikey_event *e)
+{
+	struct owners *o = ctx;
+	if (o->n < 8) {
+		snprintf(o->owner[o->n], sizeof(o->owner[0]), "%s", e->owner);
+		snprintf(o->event[o->n], sizeof(o->event[0]), "%s", e->event);
+		o->n++;
+	}
+	return 0;
+}
+
+static void event_pages(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], a1[APIKEY_ID_SIZE], a2[APIKEY_ID_SIZE], b1[APIKEY_ID_SIZE];
+	struct apikey_event_filter flt = { .owner = "amy", .limit = 2 };
+	struct owners o = { 0 };
+	int64_t next;
+	int total = 0;
+
+	make_key(f->s, "amy", "a:b", 0, 0, key, a1);
+	make_key(f->s, "ben", "a:b", 0, 0, key, b1);
+	make_key(f->s, "amy", "a:b", 0, 0, key, a2);
+	assert_int_equal(apikey_key_revoke(f->s, a1, TEST_ACTOR), 0);
+	assert_int_equal(apikey_key_revoke(f->s, b1, TEST_ACTOR), 0);
+	assert_int_equal(apikey_account_set(f->s, "amy", "pro", -1, TEST_ACTOR), 0);
+	assert_int_equal(apikey_account_set(f->s, "ben", "pro", -1, TEST_ACTOR), 0);
+	/* amy: account-updated, revoked a1, created a2, created a1 */
+	do {
+		o.n = 0;
+		assert_int_equal(apikey_event_page(f->s, &flt, collect_ev_ids, &o, &next), 0);
+		for (int i = 0; i < o.n; i++)
+			assert_string_equal(o.owner[i], "amy");
+		if (total == 0) {
+			assert_string_equal(o.event[0], "account-updated");
+			assert_string_equal(o.event[1], "revoked");
+		}
+		total += o.n;
+		flt.before_id = next;
+	} while (next);
+	assert_int_equal(total, 4);
+	flt = (struct apikey_event_filter){ .key_id = a1, .limit = 10 };
+	o.n = 0;
+	assert_int_equal(apikey_event_page(f->s, &flt, collect_ev_ids, &o, &next), 0);
+	assert_int_equal(o.n, 2);
+	assert_int_equal(next, 0);
+	flt.owner = "ben";        /* a key of amy's is none of ben's events */
+	o.n = 0;
+	assert_int_equal(apikey_event_page(f->s, &flt, collect_ev_ids, &o, &next), 0);
+	assert_int_equal(o.n, 0);
+}
+
+/* Usage over time: the persisted path counts per key, minute and outcome;
+ * owner sums, per-key totals; prune folds old minutes into hours and drops
+ * what is older than its cut-off. */
+struct points { int n; struct apikey_usage_point p[16]; };
+static int collect_point(void *ctx, const struct apikey_usage_point *p)
+{
+	struct points *v = ctx;
+	if (v->n < 16)
+		v->p[v->n++] = *p;
+	return 0;
+}
+
+static void usage_series_and_prune(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], k1[APIKEY_ID_SIZE], k2[APIKEY_ID_SIZE];
+	struct apikey_verify_request rq = { .source = "test", .scopes = "a:b" };
+	struct apikey_verify_result res;
+	struct points v = { 0 };
+	int64_t now = (int64_t)time(NULL), day = now - now % 86400;
+	sqlite3 *db;
+
+	make_key(f->s, "cat", "a:b", 0, 0, key, k1);
+	rq.key = key;
+	rq.key_len = strlen(key);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(apikey_verify(f->s, &rq, &res), 0);
+		assert_int_equal(res.outcome, APIKEY_VALID);
+	}
+	rq.scopes = "c:d";
+	assert_int_equal(apikey_verify(f->s, &rq, &res), 0);
+	assert_int_equal(res.outcome, APIKEY_INSUFFICIENT_SCOPE);
+	make_key(f->s, "cat", "a:b", 0, 0, key, k2);
+	rq.key = key;
+	rq.key_len = strlen(key);
+	rq.scopes = "a:b";
+	assert_int_equal(apikey_verify(f->s, &rq, &res), 0);
+
+	assert_int_equal(apikey_usage_series(f->s, k1, NULL, now - 3600, now + 60, 60, collect_point, &v), 0);
+	assert_int_equal(v.n, 2);            /* one minute, two outcomes */
+	assert_int_equal(v.p[0].outcome == APIKEY_VALID ? v.p[0].count : v.p[1].count, 3);
+	assert_int_equal(v.p[0].start_s % 60, 0);
+	v.n = 0;
+	assert_int_equal(apikey_usage_series(f->s, NULL, "cat", now - 3600, now + 60, 86400, collect_point, &v), 0);
+	assert_int_equal(v.n, 2);            /* summed over both keys */
+	assert_int_equal(v.p[0].start_s, day);
+	assert_int_equal(v.p[1].start_s, day);
+	assert_int_equal(v.p[0].outcome == APIKEY_VALID ? v.p[0].count : v.p[1].count, 4);
+	assert_int_equal(v.p[0].outcome == APIKEY_VALID ? v.p[1].outcome : v.p[0].outcome,
+	                 APIKEY_INSUFFICIENT_SCOPE);
+	v.n = 0;
+	assert_int_equal(apikey_usage_series(f->s, NULL, "cat", now - 3600, now + 60, 0, collect_point, &v), 0);
+	assert_int_equal(v.n, 3);            /* per key: k1 x2 outcomes, k2 x1 */
+	v.n = 0;
+	assert_int_equal(apikey_usage_series(f->s, NULL, "dog", now - 3600, now + 60, 60, collect_point, &v), 0);
+	assert_int_equal(v.n, 0);
+	assert_int_equal(apikey_usage_series(f->s, k1, "cat", 0, now, 60, collect_point, &v), APIKEY_ERR_INVALID);
+
+	/* three days ago, two minutes of one hour; five days ago one minute */
+	assert_int_equal(sqlite3_open(f->cfg.db_path, &db), SQLITE_OK);
+	char sql[512];
+	int64_t h3 = now - 3 * 86400, h5 = now - 5 * 86400;
+	h3 -= h3 % 3600;
+	h5 -= h5 % 60;
+	snprintf(sql, sizeof(sql), "INSERT INTO usage_series(key_id, start, outcome, count) VALUES"
+	         "('%s', %lld, 'VALID', 2), ('%s', %lld, 'VALID', 5), ('%s', %lld, 'VALID', 7)",
+	         k1, (long long)h3 + 60, k1, (long long)h3 + 120, k1, (long long)h5);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(apikey_prune(f->s, now - 4 * 86400, TEST_ACTOR, NULL, NULL), 0);
+	v.n = 0;
+	assert_int_equal(apikey_usage_series(f->s, k1, NULL, now - 6 * 86400, now - 86400, 60, collect_point, &v), 0);
+	assert_int_equal(v.n, 1);            /* the old minute is gone, the two folded */
+	assert_int_equal(v.p[0].start_s, h3);
+	assert_int_equal(v.p[0].count, 7);
+	v.n = 0;                             /* today's minutes are kept as they were */
+	assert_int_equal(apikey_usage_series(f->s, k1, NULL, now - 3600, now + 60, 60, collect_point, &v), 0);
+	assert_int_equal(v.n, 2);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
@@ -402,6 +641,7 @@ int main(void)
 		T(import_bcrypt), T(import_argon2id), T(import_refuses_bad_lines),
 		T(import_check_names_the_problem), T(pepper_and_db_safety),
 		T(batches_fold_creates), T(migrates_version_1), T(verify_opens_the_store_on_demand),
+		T(migrates_version_2), T(key_pages), T(event_pages), T(usage_series_and_prune),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,11 +116,56 @@ static void usage_kept_when_store_refuses(void **state)
 	apikey_usage_free(u);
 }
 
+/* The flush also writes the usage series: per key, minute and outcome, for
+ * stored keys only (an unknown key's failure has no key to count against). */
+struct counts { uint64_t n[APIKEY_OUTCOME_COUNT]; int points; int64_t start; };
+static int sum_point(void *ctx, const struct apikey_usage_point *p)
+{
+	struct counts *c = ctx;
+	c->n[p->outcome] += p->count;
+	c->points++;
+	c->start = p->start_s;
+	return 0;
+}
+
+static void usage_series_flushed(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
+	struct apikey_usage *u;
+	struct counts c = { 0 };
+	int64_t t = 1700000000 + 30;        /* within one minute */
+
+	make_key(f->s, "ann", "a:b", 0, 0, key, id);
+	assert_int_equal(apikey_usage_new(&u), 0);
+	for (int i = 0; i < 5; i++)
+		apikey_usage_record(u, id, t + i, APIKEY_VALID, "http:/auth");
+	apikey_usage_record(u, id, t, APIKEY_RATE_LIMITED, "http:/auth");
+	apikey_usage_record(u, id, t + 40, APIKEY_RATE_LIMITED, "http:/auth");   /* the next minute */
+	apikey_usage_record(u, "", t, APIKEY_INVALID_KEY, "http:/auth");
+	assert_int_equal(apikey_usage_flush(u, f->s), 0);
+	assert_int_equal(apikey_usage_series(f->s, id, NULL, t - 3600, t + 3600, 3600, sum_point, &c), 0);
+	assert_int_equal(c.n[APIKEY_VALID], 5);
+	assert_int_equal(c.n[APIKEY_RATE_LIMITED], 2);
+	assert_int_equal(c.n[APIKEY_INVALID_KEY], 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(apikey_usage_series(f->s, id, NULL, t - 3600, t + 3600, 60, sum_point, &c), 0);
+	assert_int_equal(c.points, 3);      /* minute 1: VALID, RATE_LIMITED; minute 2: RATE_LIMITED */
+	/* a second flush adds to the same minute */
+	apikey_usage_record(u, id, t + 1, APIKEY_VALID, "http:/auth");
+	assert_int_equal(apikey_usage_flush(u, f->s), 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(apikey_usage_series(f->s, id, NULL, t - 3600, t + 3600, 86400, sum_point, &c), 0);
+	assert_int_equal(c.n[APIKEY_VALID], 6);
+	apikey_usage_free(u);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		T(usage_flushes_counts_and_events), T(usage_kept_when_store_refuses),
+		T(usage_series_flushed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
