@@ -143,8 +143,11 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd; (void)what;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	/* the only event left of ours is this timer: anything more is a connection */
-	if (event_base_get_num_events(w->base, EVENT_BASE_COUNT_ADDED) <= 1) {
+	/* the only events left of ours are this timer and the admin API's
+	 * eventfd: anything more is a connection; an admin write still with the
+	 * writer is answered first */
+	if (event_base_get_num_events(w->base, EVENT_BASE_COUNT_ADDED) <= 1 + (w->admin ? 1 : 0) &&
+	    sc_admin_pending(w) == 0) {
 		event_base_loopexit(w->base, NULL);
 	} else if (now.tv_sec > w->drain_deadline.tv_sec ||
 	           (now.tv_sec == w->drain_deadline.tv_sec && now.tv_nsec >= w->drain_deadline.tv_nsec)) {
@@ -232,6 +235,8 @@ static int worker_setup(struct daemon *d, struct sc_worker *w, unsigned idx, int
 	if ((r = apikey_store_open(&w->store, &d->cfg->core, sc_core_log, NULL)) != 0)
 		return log_errx("worker %u: %s", idx, apikey_strerror(r)), -1;
 	w->verifier = (struct apikey_verifier){ w->store, d->sh.cache, d->sh.limiter, d->sh.usage };
+	if (sc_admin_worker_setup(w) != 0)
+		return log_errx("worker %u: cannot set up the admin API", idx), -1;
 	for (unsigned i = 0; i < d->n_addr; i++) {
 		if (!d->addr[i].is_unix)
 			r = bind_tcp(w, &d->addr[i]);
@@ -258,6 +263,7 @@ static void worker_free(struct sc_worker *w)
 		event_free(w->drain_ev);
 		close(fd);
 	}
+	sc_admin_worker_free(w);
 	apikey_store_free(w->store);
 	if (w->http)
 		evhttp_free(w->http);   /* closes its listeners and connections */
@@ -391,6 +397,8 @@ static int start(struct daemon *d)
 	for (unsigned i = 0; i < d->n_addr; i++)
 		if (d->addr[i].is_unix && bind_unix(&d->addr[i]) != 0)
 			return -1;
+	if (d->cfg->set.admin_api && sc_admin_start(&d->sh, d->cfg) != 0)
+		return -1;
 
 	if (!(d->sh.workers = calloc(n, sizeof(*d->sh.workers))) || !(d->wake = calloc(n, sizeof(int))))
 		return log_errx("out of memory"), -1;
@@ -433,8 +441,8 @@ static int start(struct daemon *d)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	for (unsigned i = 0; i < d->n_addr; i++)
 		log_info("listening on %s%s", d->addr[i].text, d->addr[i].is_unix ? " (worker 0)" : "");
-	log_info("%u worker thread%s, key store %s, pid %ld", n, n == 1 ? "" : "s", d->cfg->core.db_path,
-	         (long)getpid());
+	log_info("%u worker thread%s, key store %s, pid %ld%s", n, n == 1 ? "" : "s", d->cfg->core.db_path,
+	         (long)getpid(), d->sh.admin ? ", admin API on" : "");
 	return 0;
 }
 
@@ -460,6 +468,7 @@ static int stop(struct daemon *d)
 	for (unsigned i = 0; i < d->sh.n_workers; i++)
 		if (d->sh.workers[i].started)
 			pthread_join(d->sh.workers[i].thread, NULL);
+	sc_admin_stop(&d->sh);   /* after the workers: it finishes what they queued */
 	if (d->store && d->sh.usage) {
 		flush_usage(d, true);
 		rc = d->flush_failing ? 1 : 0;

@@ -19,6 +19,8 @@ static const struct apikey_binding bindings[] = {
 	APIKEY_BIND(struct sc_settings, auth_error_body, "auth_error_body", APIKEY_OPT_BOOL),
 	APIKEY_BIND(struct sc_settings, access_log, "access_log", APIKEY_OPT_TEXT),
 	APIKEY_BIND(struct sc_settings, require_plan, "require_plan", APIKEY_OPT_TEXT),
+	APIKEY_BIND(struct sc_settings, admin_api, "admin_api", APIKEY_OPT_BOOL),
+	APIKEY_BIND(struct sc_settings, admin_cors_origins, "admin_cors_origins", APIKEY_OPT_TEXT),
 };
 
 static void usage(FILE *f)

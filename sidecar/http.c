@@ -548,6 +548,8 @@ static void on_other(struct evhttp_request *req, void *arg)
 		}
 	}
 	refresh_runtime(w);
+	if (path && sc_admin_dispatch(w, req, path, t0))
+		return;
 	wipe_key_headers(w, req);
 	error_body(req, "Not found", "NOT_FOUND", 404);
 	finish(w, req, EP_OTHER, 404, RES_NOT_FOUND, NULL, t0);
@@ -589,4 +591,51 @@ void sc_http_print_routes(void)
 		if (routes[i].prefix)
 			printf("%s %s/{rest}\n", m, routes[i].path);
 	}
+	sc_admin_print_routes();
+}
+
+/* ---- for the admin API (admin.c): the same reply path and verification ---- */
+
+void sc_reply(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep, int status,
+              int result, const char *key_id, int64_t t0)
+{
+	finish(w, req, ep, status, result, key_id, t0);
+}
+
+bool sc_json_body(struct evhttp_request *req, json_t *root)
+{
+	return json_body(req, root);
+}
+
+json_t *sc_jtext(const char *text)
+{
+	return jtext(text);
+}
+
+void sc_ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_result *res)
+{
+	ratelimit_headers(oh, res);
+}
+
+void sc_wipe_key_headers(struct sc_worker *w, struct evhttp_request *req)
+{
+	wipe_key_headers(w, req);
+}
+
+int sc_verify_caller(struct sc_worker *w, struct evhttp_request *req, const char *source,
+                     struct apikey_verify_result *res, const char **why)
+{
+	struct sc_request rq;
+	struct sc_input in;
+	int r;
+
+	gather(w, req, false, &rq);
+	rq.query = NULL;        /* keys never in the URL of an admin call */
+	rq.key_query = NULL;
+	r = sc_request_input(&rq, &in, why);
+	if (r == 0)
+		run_verify(w, &in, source, res);
+	sc_input_wipe(&in);
+	wipe_key_headers(w, req);
+	return r;
 }

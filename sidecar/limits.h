@@ -37,4 +37,19 @@
 /* Request path as written to the access log, bytes. */
 #define SIDECAR_LOG_PATH_MAX      128
 
+/* The admin API (admin_api=yes).  Bodies are bounded by
+ * SIDECAR_MAX_BODY_SIZE like every other (a create with the largest name,
+ * scope list and metadata takes ~4 kB); a larger one is 413 from libevent
+ * before any handler.  Writes wait for the writer thread in a queue of at
+ * most this many (then 503 + Retry-After): with the store's busy timeout
+ * (2 s by default) that bounds how long an accepted write can wait. */
+#define SIDECAR_ADMIN_QUEUE_MAX   64
+/* Keys and events per page: the default and the most a caller may ask. */
+#define SIDECAR_ADMIN_PAGE        100
+#define SIDECAR_ADMIN_PAGE_MAX    1000
+/* Usage buckets one answer holds at most (24 h of minutes). */
+#define SIDECAR_ADMIN_BUCKETS_MAX 1440
+/* Seconds a 503 from the admin API asks the client to wait. */
+#define SIDECAR_ADMIN_RETRY_S     1
+
 #endif /* SIDECAR_LIMITS_H */

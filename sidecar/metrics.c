@@ -15,7 +15,7 @@ static const int64_t bucket_ns[SC_LATENCY_BUCKETS] = {
 static const char *endpoint_names[EP_COUNT] = {
 	[EP_AUTH] = "/auth", [EP_VERIFY] = "/v1/verify", [EP_WHOAMI] = "/v1/whoami",
 	[EP_HEALTHZ] = "/healthz", [EP_READYZ] = "/readyz", [EP_METRICS] = "/metrics",
-	[EP_OPENAPI] = "/openapi.json", [EP_OTHER] = "other",
+	[EP_OPENAPI] = "/openapi.json", [EP_ADMIN] = "admin", [EP_OTHER] = "other",
 };
 
 const char *sc_endpoint_name(enum sc_endpoint ep)
@@ -31,6 +31,8 @@ const char *sc_result_name(int result)
 	case RES_NOT_FOUND:          return "NOT_FOUND";
 	case RES_METHOD_NOT_ALLOWED: return "METHOD_NOT_ALLOWED";
 	case RES_NOT_READY:          return "NOT_READY";
+	case RES_FORBIDDEN:          return "FORBIDDEN";
+	case RES_CONFLICT:           return "CONFLICT";
 	default:
 		return result >= 0 && result < APIKEY_OUTCOME_COUNT ?
 		       apikey_outcome_code((enum apikey_outcome)result) : "UNKNOWN";

@@ -16,11 +16,14 @@ struct event;
 struct evhttp;
 struct evhttp_bound_socket;
 struct evbuffer;
+struct evhttp_request;
+struct evkeyvalq;
+typedef struct json_t json_t;
 
 /* ---- metrics (sidecar/metrics.c) ----------------------------------------- */
 enum sc_endpoint {
 	EP_AUTH, EP_VERIFY, EP_WHOAMI, EP_HEALTHZ, EP_READYZ, EP_METRICS, EP_OPENAPI,
-	EP_OTHER, EP_COUNT
+	EP_ADMIN, EP_OTHER, EP_COUNT
 };
 /* Results: the verification outcomes, then what other requests end in. */
 enum sc_result {
@@ -29,6 +32,8 @@ enum sc_result {
 	RES_NOT_FOUND,
 	RES_METHOD_NOT_ALLOWED,
 	RES_NOT_READY,
+	RES_FORBIDDEN,      /* the admin API: FORBIDDEN */
+	RES_CONFLICT,       /* the admin API: CONFLICT */
 	RES_COUNT
 };
 #define SC_LATENCY_BUCKETS 14
@@ -62,6 +67,8 @@ struct sc_settings {
 	bool auth_error_body;                  /* /auth errors carry JSON (default yes) */
 	char access_log[APIKEY_PATH_SIZE];     /* "" = none, "-" = stderr */
 	char require_plan[APIKEY_SCOPES_SIZE]; /* comma list, "" = any */
+	bool admin_api;                        /* serve the admin API (default no) */
+	char admin_cors_origins[APIKEY_SCOPES_SIZE]; /* origins allowed by CORS, "" = none */
 };
 struct sc_config {
 	struct apikey_config core;
@@ -83,6 +90,8 @@ struct sc_runtime {
 };
 
 struct sc_worker;
+struct sc_admin;
+struct sc_admin_port;
 
 /* Process-wide state: created by main, shared by every worker. */
 struct sc_shared {
@@ -97,6 +106,7 @@ struct sc_shared {
 	int64_t started_s;                /* unix seconds */
 	uint64_t flush_errors;            /* atomics, written by main */
 	uint64_t flushes;
+	struct sc_admin *admin;           /* the admin API's writer; NULL when admin_api=no */
 };
 
 /* One worker thread: its own event base, evhttp, listeners and store. */
@@ -120,6 +130,7 @@ struct sc_worker {
 	struct sc_runtime rt;             /* this worker's copy */
 	unsigned rt_gen;
 	int64_t last_unavailable_log_s;     /* rate-limits "store unavailable" lines */
+	struct sc_admin_port *admin;      /* admin writes completed for this worker */
 };
 
 /* ---- http.c ---------------------------------------------------------------- */
@@ -127,6 +138,36 @@ struct sc_worker {
 int sc_http_setup(struct sc_worker *w);
 /* Routes for --routes and the OpenAPI test: "METHODS PATH" lines. */
 void sc_http_print_routes(void);
+/* What admin.c answers with (http.c's own reply path; STYLE §11). */
+void sc_reply(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep, int status,
+              int result, const char *key_id, int64_t t0);
+/* Writes root as the JSON body (consumes it); false when it could not be built. */
+bool sc_json_body(struct evhttp_request *req, json_t *root);
+/* A JSON string of text that may not be UTF-8. */
+json_t *sc_jtext(const char *text);
+void sc_ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_result *res);
+/* The caller of an admin route: the key in its headers (Authorization:
+ * Bearer, X-API-Key, key_header=; never the query), verified like any
+ * client's (rate limit, usage, audit), every key header wiped.  0 with the
+ * answer in res, or APIKEY_ERR_INVALID with *why for a 400. */
+int sc_verify_caller(struct sc_worker *w, struct evhttp_request *req, const char *source,
+                     struct apikey_verify_result *res, const char **why);
+/* Wipe every header that may carry a key (a request answered unverified). */
+void sc_wipe_key_headers(struct sc_worker *w, struct evhttp_request *req);
+
+/* ---- admin.c, admin_writer.c: the admin API (SPEC §5a) --------------------- */
+/* Answers req when path is an admin route and the API is on; false otherwise. */
+bool sc_admin_dispatch(struct sc_worker *w, struct evhttp_request *req, const char *path, int64_t t0);
+void sc_admin_print_routes(void);
+/* The writer thread, its own store connection and the settings (main). */
+int sc_admin_start(struct sc_shared *sh, const struct sc_config *cfg);
+/* Completes every queued write, then stops the thread and frees it. */
+void sc_admin_stop(struct sc_shared *sh);
+/* A worker's end: where its completed writes come back (its own base). */
+int sc_admin_worker_setup(struct sc_worker *w);
+void sc_admin_worker_free(struct sc_worker *w);
+/* Writes of this worker not answered yet (the drain waits for them). */
+unsigned sc_admin_pending(const struct sc_worker *w);
 
 /* ---- metrics.c ------------------------------------------------------------- */
 void sc_metrics_count(struct sc_worker *w, enum sc_endpoint ep, int result, int64_t ns);

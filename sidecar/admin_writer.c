@@ -1,0 +1,225 @@
+/* admin_writer.c — the admin API's writer thread.  Admin writes never run
+ * on a worker (SPEC §6: the sidecar never writes on its request path): a
+ * worker queues the write, the writer runs it on its own store connection
+ * (a synced commit, or a busy timeout, stalls only this thread), and hands
+ * the finished write back to that worker through the worker's eventfd; the
+ * worker answers it on its own event base, the only thread that touches
+ * its evhttp objects.  No libevent locking is needed for that
+ * (evthread_use_pthreads is not called, as on the request path). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include "admin.h"
+
+struct sc_admin {
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct sc_admin_job *head, *tail;   /* queued, oldest first */
+	unsigned queued;
+	bool stop;
+	struct apikey_store *store;         /* the writer's own connection */
+	char cors[APIKEY_SCOPES_SIZE];
+};
+
+/* A worker's end. */
+struct sc_admin_port {
+	pthread_mutex_t lock;
+	struct sc_admin_job *done;          /* finished, newest first */
+	unsigned pending;                   /* submitted, not answered (worker thread only) */
+	int efd;
+	struct event *ev;
+};
+
+const char *sc_admin_cors_origins(const struct sc_shared *sh)
+{
+	return sh->admin ? sh->admin->cors : "";
+}
+
+void sc_admin_job_free(struct sc_admin_job *j)
+{
+	if (!j)
+		return;
+	OPENSSL_cleanse(j->key, sizeof(j->key));
+	free(j);
+}
+
+static void *writer_main(void *arg)
+{
+	struct sc_admin *a = arg;
+
+	for (;;) {
+		struct sc_admin_job *j;
+		struct sc_admin_port *p;
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&a->lock);
+		while (!a->head && !a->stop)
+			pthread_cond_wait(&a->cond, &a->lock);
+		if (!a->head) {                  /* stopping, and nothing left */
+			pthread_mutex_unlock(&a->lock);
+			break;
+		}
+		j = a->head;
+		if (!(a->head = j->next))
+			a->tail = NULL;
+		a->queued--;
+		pthread_mutex_unlock(&a->lock);
+
+		sc_admin_run(a->store, j);
+		p = j->w->admin;
+		pthread_mutex_lock(&p->lock);
+		j->next = p->done;
+		p->done = j;
+		pthread_mutex_unlock(&p->lock);
+		/* an eventfd write fails only when its counter would overflow */
+		if (write(p->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_warn("admin writer: cannot wake worker %u", j->w->idx);
+	}
+	return NULL;
+}
+
+int sc_admin_submit(struct sc_shared *sh, struct sc_admin_job *job)
+{
+	struct sc_admin *a = sh->admin;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->queued >= SIDECAR_ADMIN_QUEUE_MAX || a->stop) {
+		pthread_mutex_unlock(&a->lock);
+		return APIKEY_ERR_FULL;
+	}
+	job->next = NULL;
+	if (a->tail)
+		a->tail->next = job;
+	else
+		a->head = job;
+	a->tail = job;
+	a->queued++;
+	job->w->admin->pending++;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+/* The worker's eventfd: answer what the writer finished, oldest first. */
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct sc_worker *w = arg;
+	struct sc_admin_port *p = w->admin;
+	struct sc_admin_job *list, *rev = NULL;
+	uint64_t n;
+
+	(void)what;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("worker %u: admin eventfd", w->idx);
+	pthread_mutex_lock(&p->lock);
+	list = p->done;
+	p->done = NULL;
+	pthread_mutex_unlock(&p->lock);
+	while (list) {                       /* newest first → oldest first */
+		struct sc_admin_job *next = list->next;
+		list->next = rev;
+		rev = list;
+		list = next;
+	}
+	while (rev) {
+		struct sc_admin_job *next = rev->next;
+		p->pending--;
+		sc_admin_answer(rev);            /* frees it */
+		rev = next;
+	}
+}
+
+int sc_admin_start(struct sc_shared *sh, const struct sc_config *cfg)
+{
+	struct sc_admin *a = calloc(1, sizeof(*a));
+	int r;
+
+	if (!a)
+		return log_errx("out of memory"), -1;
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->cond, NULL);
+	snprintf(a->cors, sizeof(a->cors), "%s", cfg->set.admin_cors_origins);
+	sh->admin = a;
+	if ((r = apikey_store_open(&a->store, &cfg->core, sc_core_log, NULL)) != 0)
+		return log_errx("admin writer: %s", apikey_strerror(r)), -1;
+	if ((r = pthread_create(&a->thread, NULL, writer_main, a)) != 0) {
+		errno = r;
+		return log_warn("admin writer: pthread_create"), -1;
+	}
+	a->started = true;
+	return 0;
+}
+
+void sc_admin_stop(struct sc_shared *sh)
+{
+	struct sc_admin *a = sh->admin;
+
+	if (!a)
+		return;
+	if (a->started) {
+		pthread_mutex_lock(&a->lock);
+		a->stop = true;
+		pthread_cond_signal(&a->cond);
+		pthread_mutex_unlock(&a->lock);
+		pthread_join(a->thread, NULL);
+	}
+	apikey_store_free(a->store);
+	pthread_cond_destroy(&a->cond);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+	sh->admin = NULL;
+}
+
+int sc_admin_worker_setup(struct sc_worker *w)
+{
+	struct sc_admin_port *p;
+
+	if (!w->sh->admin)
+		return 0;
+	if (!(p = calloc(1, sizeof(*p))))
+		return -1;
+	pthread_mutex_init(&p->lock, NULL);
+	p->efd = -1;
+	w->admin = p;
+	if ((p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		return log_warn("worker %u: eventfd", w->idx), -1;
+	if (!(p->ev = event_new(w->base, p->efd, EV_READ | EV_PERSIST, on_done, w)) ||
+	    event_add(p->ev, NULL) != 0)
+		return log_errx("worker %u: cannot add the admin event", w->idx), -1;
+	return 0;
+}
+
+/* After the writer has stopped: writes finished but never answered (the
+ * worker left its loop at the drain deadline) are freed without touching
+ * their requests, which evhttp_free frees with their connections. */
+void sc_admin_worker_free(struct sc_worker *w)
+{
+	struct sc_admin_port *p = w->admin;
+
+	if (!p)
+		return;
+	while (p->done) {
+		struct sc_admin_job *next = p->done->next;
+		sc_admin_job_free(p->done);
+		p->done = next;
+	}
+	if (p->ev)
+		event_free(p->ev);
+	if (p->efd >= 0)
+		close(p->efd);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+	w->admin = NULL;
+}
+
+unsigned sc_admin_pending(const struct sc_worker *w)
+{
+	return w->admin ? w->admin->pending : 0;
+}
