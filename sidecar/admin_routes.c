@@ -207,7 +207,8 @@ void h_keys_create(struct areq *a)
 			.preset = b->has & KB_PRESET ? b->preset : NULL, .expires_at_s = b->expires_at_s,
 			.rate_limit = b->rate_limit, .metadata = b->has & KB_META ? b->metadata : NULL,
 		};
-		if (core_refuses(a, apikey_create_check(&p, &why), why))
+		int r = apikey_create_check(&p, &why);   /* before why is read */
+		if (core_refuses(a, r, why))
 			goto fail;
 	}
 	admin_submit(a, j);
@@ -252,7 +253,8 @@ void h_key_patch(struct areq *a)
 			          b->expires_at_s ? APIKEY_EXPIRY_SET : APIKEY_EXPIRY_NEVER,
 			.expires_at_s = b->expires_at_s, .metadata = b->has & KB_META ? b->metadata : NULL,
 		};
-		if (core_refuses(a, apikey_update_check(&p, &why), why))
+		int r = apikey_update_check(&p, &why);
+		if (core_refuses(a, r, why))
 			goto fail;
 	}
 	admin_submit(a, j);
@@ -553,6 +555,7 @@ void h_account_get(struct areq *a)
 void h_account_put(struct areq *a)
 {
 	struct sc_admin_job *j;
+	int r;
 	struct sc_bad bad;
 	const char *body, *why = NULL;
 	size_t len;
@@ -566,7 +569,8 @@ void h_account_put(struct areq *a)
 		admin_bad(a, &bad);
 		goto fail;
 	}
-	if (core_refuses(a, apikey_account_check(j->target, j->plan_set ? j->plan : NULL, &why), why))
+	r = apikey_account_check(j->target, j->plan_set ? j->plan : NULL, &why);
+	if (core_refuses(a, r, why))
 		goto fail;
 	admin_submit(a, j);
 	return;
@@ -633,6 +637,7 @@ void h_preset_get(struct areq *a)
 void h_preset_put(struct areq *a)
 {
 	struct sc_admin_job *j;
+	int r;
 	struct sc_bad bad;
 	const char *body, *why = NULL;
 	size_t len;
@@ -647,7 +652,8 @@ void h_preset_put(struct areq *a)
 		admin_bad(a, &bad);
 		goto fail;
 	}
-	if (core_refuses(a, apikey_preset_check(j->target, j->scopes, &why), why))
+	r = apikey_preset_check(j->target, j->scopes, &why);
+	if (core_refuses(a, r, why))
 		goto fail;
 	admin_submit(a, j);
 	return;
