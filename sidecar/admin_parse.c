@@ -116,7 +116,7 @@ static int only_members(json_t *o, const char *const *names, struct sc_bad *bad)
 			for (j = 0; k[j] && j < sizeof(field) - 1; j++)
 				field[j] = k[j] > ' ' && k[j] < 0x7f ? k[j] : '?';
 			field[j] = '\0';
-			return refuse(bad, field, "unknown member %s", field);
+			return refuse(bad, field[0] ? field : "body", "unknown member '%s'", field);
 		}
 	}
 	return 0;

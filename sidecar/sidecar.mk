@@ -29,3 +29,7 @@ all: $(BUILD)/apikeyd
 # (tests/fuzz/fuzz.mk adds FUZZ_EXTRA_<target> to its link line).
 FUZZ_EXTRA_fuzz_request := -Isidecar sidecar/request.c $(JSON_CFLAGS) $(EVENT_CFLAGS) $(JSON_LIBS) $(EVENT_LIBS)
 $(BUILD)/fuzz/fuzz_request: sidecar/request.c sidecar/request.h sidecar/limits.h
+
+# ... and the one for the admin API's parsing, sidecar/admin_parse.c
+FUZZ_EXTRA_fuzz_admin := -Isidecar sidecar/admin_parse.c $(JSON_CFLAGS) $(EVENT_CFLAGS) $(JSON_LIBS) $(EVENT_LIBS)
+$(BUILD)/fuzz/fuzz_admin: sidecar/admin_parse.c sidecar/admin_parse.h sidecar/limits.h
