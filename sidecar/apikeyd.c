@@ -351,6 +351,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	c = &nc->set;
 	if (!sc_config_same_listen(c, run) || c->threads != run->threads)
 		log_warnx("SIGHUP: listen/threads changed: that needs a restart (kept the running ones)");
+	if (c->admin_api != run->admin_api || strcmp(c->admin_cors_origins, run->admin_cors_origins))
+		log_warnx("SIGHUP: admin_api/admin_cors_origins changed: that needs a restart (kept the running ones)");
 	if (strcmp(core->db_path, d->cfg->core.db_path) || strcmp(core->pepper_path, d->cfg->core.pepper_path) ||
 	    memcmp(&core->format, &d->cfg->core.format, sizeof(core->format)) ||
 	    core->busy_timeout_ms != d->cfg->core.busy_timeout_ms)
