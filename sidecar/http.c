@@ -37,6 +37,7 @@ static const char *reason(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 400: return "Bad Request";
+	case 308: return "Permanent Redirect";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
@@ -548,7 +549,7 @@ static void on_other(struct evhttp_request *req, void *arg)
 		}
 	}
 	refresh_runtime(w);
-	if (path && sc_admin_dispatch(w, req, path, t0))
+	if (path && (sc_admin_dispatch(w, req, path, t0) || sc_ui_dispatch(w, req, path, t0)))
 		return;
 	wipe_key_headers(w, req);
 	error_body(req, "Not found", "NOT_FOUND", 404);
@@ -592,6 +593,7 @@ void sc_http_print_routes(void)
 			printf("%s %s/{rest}\n", m, routes[i].path);
 	}
 	sc_admin_print_routes();
+	sc_ui_print_routes();
 }
 
 /* ---- for the admin API (admin.c): the same reply path and verification ---- */

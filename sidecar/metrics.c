@@ -15,7 +15,7 @@ static const int64_t bucket_ns[SC_LATENCY_BUCKETS] = {
 static const char *endpoint_names[EP_COUNT] = {
 	[EP_AUTH] = "/auth", [EP_VERIFY] = "/v1/verify", [EP_WHOAMI] = "/v1/whoami",
 	[EP_HEALTHZ] = "/healthz", [EP_READYZ] = "/readyz", [EP_METRICS] = "/metrics",
-	[EP_OPENAPI] = "/openapi.json", [EP_ADMIN] = "admin", [EP_OTHER] = "other",
+	[EP_OPENAPI] = "/openapi.json", [EP_ADMIN] = "admin", [EP_UI] = "/ui", [EP_OTHER] = "other",
 };
 
 const char *sc_endpoint_name(enum sc_endpoint ep)

@@ -23,7 +23,7 @@ typedef struct json_t json_t;
 /* ---- metrics (sidecar/metrics.c) ----------------------------------------- */
 enum sc_endpoint {
 	EP_AUTH, EP_VERIFY, EP_WHOAMI, EP_HEALTHZ, EP_READYZ, EP_METRICS, EP_OPENAPI,
-	EP_ADMIN, EP_OTHER, EP_COUNT
+	EP_ADMIN, EP_UI, EP_OTHER, EP_COUNT
 };
 /* Results: the verification outcomes, then what other requests end in. */
 enum sc_result {
@@ -168,6 +168,21 @@ int sc_admin_worker_setup(struct sc_worker *w);
 void sc_admin_worker_free(struct sc_worker *w);
 /* Writes of this worker not answered yet (the drain waits for them). */
 unsigned sc_admin_pending(const struct sc_worker *w);
+
+/* ---- ui.c: the /ui/ dashboard (only with admin_api=yes) -------------------- */
+/* Answers req when path is /ui, /ui/ or one of its files and the admin API is
+ * on; false otherwise (the caller answers 404). */
+bool sc_ui_dispatch(struct sc_worker *w, struct evhttp_request *req, const char *path, int64_t t0);
+void sc_ui_print_routes(void);
+/* The files of sidecar/ui/, generated into the binary by sidecar.mk. */
+struct sc_asset {
+	const char *name;            /* file name under sidecar/ui/ */
+	const char *type;            /* Content-Type */
+	const unsigned char *data;
+	unsigned int len;
+};
+extern const struct sc_asset sc_ui_assets[];
+extern const unsigned int sc_ui_n_assets;
 
 /* ---- metrics.c ------------------------------------------------------------- */
 void sc_metrics_count(struct sc_worker *w, enum sc_endpoint ep, int result, int64_t ns);

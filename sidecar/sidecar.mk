@@ -1,8 +1,10 @@
 # sidecar/ → $(BUILD)/apikeyd: the libevent HTTP sidecar, linked with the core.
-# sidecar/openapi.json is embedded at build time as a generated C array (xxd -i).
+# sidecar/openapi.json and the files of the /ui/ dashboard (sidecar/ui/) are
+# embedded at build time as generated C arrays (xxd -i).
 SIDECAR_SRC := sidecar/apikeyd.c sidecar/config.c sidecar/http.c sidecar/request.c sidecar/metrics.c sidecar/log.c \
-               sidecar/admin.c sidecar/admin_routes.c sidecar/admin_parse.c sidecar/admin_writer.c
-SIDECAR_OBJ := $(SIDECAR_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sidecar/openapi.o
+               sidecar/admin.c sidecar/admin_routes.c sidecar/admin_parse.c sidecar/admin_writer.c \
+               sidecar/ui.c
+SIDECAR_OBJ := $(SIDECAR_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sidecar/openapi.o $(BUILD)/sidecar/ui_assets.o
 EVENT_CFLAGS := $(call pc,cflags,libevent)
 EVENT_LIBS   := $(call pc,libs,libevent)
 EXTRA_CFLAGS_sidecar := $(JSON_CFLAGS) $(EVENT_CFLAGS)
@@ -16,6 +18,36 @@ $(BUILD)/sidecar/openapi.c: sidecar/openapi.json
 	  echo 'const unsigned int sc_openapi_json_len = sizeof(sc_openapi_json);'; } > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/sidecar/openapi.o: $(BUILD)/sidecar/openapi.c sidecar/sidecar.h
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Isidecar -c -o $@ $<
+
+# Every file of sidecar/ui/ is served as /ui/NAME (index.html as /ui/); its
+# Content-Type comes from its extension, and a file of any other kind stops
+# the build rather than being served as something it is not.
+UI_FILES := $(sort $(wildcard sidecar/ui/*))
+$(BUILD)/sidecar/ui_assets.c: $(UI_FILES) sidecar/sidecar.mk
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)set -e; exec >$@.tmp; \
+	echo '/* generated from sidecar/ui/ by sidecar/sidecar.mk: do not edit */'; \
+	echo '#include "sidecar.h"'; i=0; \
+	for f in $(UI_FILES); do \
+	  echo "static const unsigned char ui_$$i[] = {"; xxd -i <"$$f"; echo '};'; i=$$((i + 1)); \
+	done; \
+	echo 'const struct sc_asset sc_ui_assets[] = {'; i=0; \
+	for f in $(UI_FILES); do \
+	  case "$$f" in \
+	  *.html) t='text/html; charset=utf-8';; *.css) t='text/css; charset=utf-8';; \
+	  *.js) t='text/javascript; charset=utf-8';; *.svg) t='image/svg+xml';; \
+	  *) echo "sidecar.mk: $$f: no Content-Type for this kind of file" >&2; exit 1;; \
+	  esac; \
+	  echo "	{ \"$${f##*/}\", \"$$t\", ui_$$i, sizeof(ui_$$i) },"; i=$$((i + 1)); \
+	done; \
+	echo '};'; \
+	echo "const unsigned int sc_ui_n_assets = $$i;"; \
+	exec >&-; mv $@.tmp $@
+
+$(BUILD)/sidecar/ui_assets.o: $(BUILD)/sidecar/ui_assets.c sidecar/sidecar.h
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -Isidecar -c -o $@ $<
 
