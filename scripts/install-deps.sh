@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config clang libpam0g-dev libssl-dev libsqlite3-dev
 libevent-dev libjansson-dev libcmocka-dev zlib1g-dev libcrypt-dev libargon2-dev
 libpam-wrapper libpamtest0-dev pamtester sqlite3 curl python3 valgrind wrk hyperfine xxd
 nginx-light openssh-server openssh-client sshpass util-linux procps
-postgresql libpq-dev"
+postgresql libpq-dev chromium"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

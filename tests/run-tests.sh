@@ -37,7 +37,7 @@ for t in "$BUILD"/tests/unit/test_*; do
 	[ -x "$t" ] || continue
 	run_one "unit/${t##*/}" "$t"
 done
-for layer in cli pam sidecar profiles fleet fuzz e2e; do
+for layer in cli pam sidecar browser profiles fleet fuzz e2e; do
 	for t in "$TOP"/tests/$layer/t_*.sh; do
 		[ -f "$t" ] || continue
 		run_one "$layer/$(basename "$t" .sh)" bash "$t"
