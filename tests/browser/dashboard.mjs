@@ -356,6 +356,24 @@ try {
 	   (await row(page, succ.rotated_to).getAttribute("data-status")) === "active",
 	   "rotate: the successor is listed, active", succ.rotated_to);
 
+	// the successor's use, valid and refused, per minute: both kinds drawn
+	for (let i = 0; i < 12; i++)
+		await auth(k3);
+	for (let i = 0; i < 4; i++)
+		await fetch(S.url + "/auth?scope=billing:write", { headers: { Authorization: "Bearer " + k3 } });
+	await page.selectOption("#usage-window", "minute");
+	await row(page, succ.rotated_to).locator("button[data-act=usage]").click();
+	const drawn = await until(async () => {
+		await page.click("#refresh");
+		await page.waitForTimeout(300);
+		return (await page.getAttribute("#usage-chart svg", "data-total")) === "17" &&
+		       (await page.locator("#usage-chart rect.bar-refused").count()) >= 1;
+	}, 15000, 500);
+	ok(drawn, "the chart counts valid and refused requests apart (13 valid, 4 refused)",
+	   [await page.getAttribute("#usage-chart svg", "data-total"), await page.textContent("#usage-totals")]);
+	ok(/INSUFFICIENT_SCOPE 4/.test(await page.textContent("#usage-totals")), "the totals name the refusal's code");
+	await shot(page, "dashboard-overview");
+
 	// sign out: the key leaves the tab
 	await signOut(page);
 	const after = await page.evaluate(k => ({ item: sessionStorage.getItem(k), n: sessionStorage.length,
