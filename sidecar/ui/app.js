@@ -122,7 +122,7 @@
 		if (!res.ok) {
 			const err = new ApiError(res.status, data);
 			const retry = res.headers.get("Retry-After");
-			if (res.status === 429 && retry)
+			if ((res.status === 429 || res.status === 503) && retry)   /* rate limited, store busy */
 				err.message += ` — try again in ${retry} s`;
 			throw err;
 		}
