@@ -81,8 +81,12 @@ bool sc_ui_dispatch(struct sc_worker *w, struct evhttp_request *req, const char 
 		sc_reply(w, req, EP_UI, 308, RES_OK, NULL, t0);
 		return true;
 	}
+	if (evbuffer_add_reference(evhttp_request_get_output_buffer(req), a->data, a->len, NULL, NULL) != 0) {
+		sc_json_body(req, NULL);  /* out of memory: the 500 body, never a truncated file */
+		sc_reply(w, req, EP_UI, 500, RES_BAD_REQUEST, NULL, t0);
+		return true;
+	}
 	evhttp_add_header(oh, "Content-Type", a->type);
-	evbuffer_add_reference(evhttp_request_get_output_buffer(req), a->data, a->len, NULL, NULL);
 	sc_reply(w, req, EP_UI, 200, RES_OK, NULL, t0);
 	return true;
 }
