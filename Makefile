@@ -35,7 +35,7 @@ ALL_CFLAGS  = $(APIKEY_CPPFLAGS) $(FORTIFY_CPPFLAGS) $(CPPFLAGS) $(APIKEY_CFLAGS
 ALL_LDFLAGS = $(APIKEY_LDFLAGS) $(LDFLAGS) $(SAN_FLAGS)
 
 pc = $(shell $(PKG_CONFIG) --$(1) $(2) 2>/dev/null)
-CORE_LIBS  := $(call pc,libs,sqlite3 libcrypto zlib libargon2) -lcrypt -lpthread
+CORE_LIBS  := $(call pc,libs,sqlite3 libcrypto zlib libargon2 jansson) -lcrypt -lpthread
 JSON_CFLAGS := $(call pc,cflags,jansson)
 JSON_LIBS  := $(call pc,libs,jansson)
 

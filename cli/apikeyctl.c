@@ -18,6 +18,7 @@ static const struct cmd commands[] = {
 	{ "create",  cmd_create,  "issue a new key (printed once)" },
 	{ "list",    cmd_list,    "list keys (never the keys themselves)" },
 	{ "show",    cmd_show,    "show one key's attributes" },
+	{ "update",  cmd_update,  "change a key's name, scopes, rate limit, expiry or metadata" },
 	{ "revoke",  cmd_revoke,  "revoke a key now" },
 	{ "rotate",  cmd_rotate,  "issue a successor; the old key lives for a grace period" },
 	{ "verify",  cmd_verify,  "verify a key read from stdin, print the outcome" },
@@ -340,6 +341,20 @@ int cli_parse_when(struct ctl *ctl, const char *flag, const char *s, bool future
 	if (future && v <= now)
 		return cli_usage(ctl, "%s: %s is in the past", flag, cli_echo(ctl, s));
 	*out = v;
+	return 0;
+}
+
+int cli_parse_expiry(struct ctl *ctl, const char *flag, const char *s, enum apikey_expiry_change *expiry,
+                     int64_t *out)
+{
+	if (!strcmp(s, "never")) {
+		*expiry = APIKEY_EXPIRY_NEVER;
+		*out = 0;
+		return 0;
+	}
+	if (cli_parse_when(ctl, flag, s, true, out) != 0)
+		return EXIT_USAGE;
+	*expiry = APIKEY_EXPIRY_SET;
 	return 0;
 }
 

@@ -88,6 +88,10 @@ int cli_parse_uint(struct ctl *ctl, const char *flag, const char *s,
 /* "90d" (from now) or RFC 3339 → unix seconds; future_only refuses the past. */
 int cli_parse_when(struct ctl *ctl, const char *flag, const char *s, bool future,
                    int64_t *out_s);
+/* --expires of update and rotate: a future time as cli_parse_when, or
+ * "never" (APIKEY_EXPIRY_NEVER). */
+int cli_parse_expiry(struct ctl *ctl, const char *flag, const char *s, enum apikey_expiry_change *expiry,
+                     int64_t *out_s);
 
 /* JSON and text output */
 json_t *cli_time_json(int64_t unix_s);          /* RFC 3339 string, or null for 0 */
@@ -116,6 +120,7 @@ int cmd_create(struct ctl *ctl, int argc, char **argv);
 int cmd_list(struct ctl *ctl, int argc, char **argv);
 int cmd_show(struct ctl *ctl, int argc, char **argv);
 int cmd_revoke(struct ctl *ctl, int argc, char **argv);
+int cmd_update(struct ctl *ctl, int argc, char **argv);
 int cmd_rotate(struct ctl *ctl, int argc, char **argv);
 int cmd_verify(struct ctl *ctl, int argc, char **argv);
 int cmd_preset(struct ctl *ctl, int argc, char **argv);

@@ -10,11 +10,22 @@ static const char preset_usage[] =
 	"usage: apikeyctl preset add NAME SCOPE...\n"
 	"       apikeyctl preset list [--json]\n"
 	"       apikeyctl preset rm NAME\n"
+	"       apikeyctl preset sync\n"
 	"Named scope sets that 'create --preset NAME' expands when a key is issued\n"
 	"(changing a preset later does not change keys already issued).  Names are\n"
-	"1-31 of [a-z0-9_-].  'init' creates read-only (*:read) and full-access (*).\n";
+	"1-31 of [a-z0-9_-]; scopes must be in the scope catalogue (scopes=) when\n"
+	"one is set.  'init' creates the presets the configuration declares\n"
+	"(preset.NAME=), else read-only (*:read) and full-access (*).  'sync' adds\n"
+	"or replaces the declared presets in an existing store (others are left)\n"
+	"and prints what it did to each.\n";
 
 struct preset_ctx { bool json; unsigned long count; };
+
+static void synced(void *ctx, const char *name, const char *scopes, const char *what)
+{
+	(void)ctx;
+	printf("preset %s: %s (%s)\n", name, scopes, what);
+}
 
 static int preset_one(void *vctx, const char *name, const char *scopes)
 {
@@ -36,8 +47,7 @@ int cmd_preset(struct ctl *ctl, int argc, char **argv)
 {
 	struct preset_ctx pc = { 0 };
 	struct apikey_store *s;
-	const char *why;
-	char scopes[APIKEY_SCOPES_SIZE] = "", norm[APIKEY_SCOPES_SIZE];
+	char why[APIKEY_WHY_SIZE], scopes[APIKEY_SCOPES_SIZE] = "", norm[APIKEY_SCOPES_SIZE];
 	const char *sub, *name;
 	int r, nargs;
 
@@ -45,7 +55,7 @@ int cmd_preset(struct ctl *ctl, int argc, char **argv)
 		return r < 0 ? EXIT_OK : r;
 	nargs = argc - optind;
 	if (nargs < 1)
-		return cli_usage(ctl, "add, list or rm?");
+		return cli_usage(ctl, "add, list, rm or sync?");
 	sub = argv[optind];
 	name = nargs > 1 ? argv[optind + 1] : NULL;
 	if (!strcmp(sub, "list")) {
@@ -63,6 +73,17 @@ int cmd_preset(struct ctl *ctl, int argc, char **argv)
 	}
 	if (pc.json)
 		return cli_usage(ctl, "--json goes with 'preset list'");
+	if (!strcmp(sub, "sync")) {
+		if (nargs != 1)
+			return cli_usage(ctl, "sync takes no arguments");
+		if (!(s = cli_store(ctl)))
+			return EXIT_FAIL;
+		if (!ctl->cfg.profile.n_presets)
+			return cli_fail(ctl, "the configuration declares no preset (preset.NAME=)");
+		if ((r = apikey_preset_sync(s, &cli_actor, synced, NULL)) != 0)
+			return cli_fail_err(ctl, r, "presets not synced");
+		return EXIT_OK;
+	}
 	if (!strcmp(sub, "add")) {
 		if (nargs < 3)
 			return cli_usage(ctl, "add NAME SCOPE...: give a name and at least one scope");
@@ -72,11 +93,14 @@ int cmd_preset(struct ctl *ctl, int argc, char **argv)
 			    (int)(sizeof(scopes) - n))
 				return cli_usage(ctl, "too many scopes");
 		}
-		if (apikey_preset_check(name, scopes, &why) != 0)
+		/* the shape here (a usage error); the catalogue with the store's profile */
+		if (apikey_preset_check(NULL, name, scopes, why, sizeof(why)) != 0)
 			return cli_usage(ctl, "%s", why);
 		if (!(s = cli_store(ctl)))
 			return EXIT_FAIL;
-		if ((r = apikey_preset_set(s, name, scopes, &cli_actor)) != 0)
+		if ((r = apikey_preset_set(s, name, scopes, &cli_actor)) == APIKEY_ERR_INVALID)
+			return cli_fail(ctl, "refused: %s", apikey_store_why(s));
+		if (r != 0)
 			return cli_fail_err(ctl, r, "preset not saved");
 		apikey_scopes_normalize(scopes, norm, sizeof(norm));
 		printf("preset %s: %s\n", name, norm);
@@ -94,7 +118,7 @@ int cmd_preset(struct ctl *ctl, int argc, char **argv)
 		printf("removed preset %s\n", name);
 		return EXIT_OK;
 	}
-	return cli_usage(ctl, "unknown preset command '%s' (add, list or rm)", cli_echo(ctl, sub));
+	return cli_usage(ctl, "unknown preset command '%s' (add, list, rm or sync)", cli_echo(ctl, sub));
 }
 
 /* ---- account ------------------------------------------------------------------- */
@@ -334,8 +358,12 @@ int cmd_usage(struct ctl *ctl, int argc, char **argv)
 
 static const char prune_usage[] =
 	"usage: apikeyctl prune [--before 90d|RFC3339]\n"
-	"Delete audit events older than the cut-off (default: 90 days ago) and keys\n"
-	"that were revoked or expired before it, with their usage and rate-limit state.\n";
+	"Remove keys revoked or expired before the cut-off (default: 90 days ago; a\n"
+	"cut-off in the future prunes as of now), with their usage and rate-limit\n"
+	"state, and the audit events older than it, except the lifecycle events of\n"
+	"keys still stored and earlier prune records.  A key that can still verify\n"
+	"(active, or rotating within its grace) is never removed.  Each removed key\n"
+	"and the run itself leave a \"pruned\" event.\n";
 
 int cmd_prune(struct ctl *ctl, int argc, char **argv)
 {
@@ -366,7 +394,7 @@ int cmd_prune(struct ctl *ctl, int argc, char **argv)
 		return EXIT_FAIL;
 	if ((r = apikey_prune(s, before, &cli_actor, &keys, &events)) != 0)
 		return cli_fail_err(ctl, r, "nothing pruned");
-	apikey_format_time(before, t);
+	apikey_format_time(before < cli_now_s() ? before : cli_now_s(), t);
 	printf("pruned %u keys and %u events from before %s\n", keys, events, t);
 	return EXIT_OK;
 }

@@ -26,11 +26,17 @@ static const char import_usage[] =
 	"   \"name\": \"ci\", \"scopes\": [\"a:b\", \"c:d\"] | \"a:b,c:d\",\n"
 	"   \"expires_at\": \"2027-01-01T00:00:00Z\" | null, \"rate_limit\": 60,\n"
 	"   \"metadata\": {...}}\n"
-	"hash, hint, owner and scopes are required; unknown fields are refused.\n"
+	"hash, hint, owner and scopes are required (scopes may be left out when\n"
+	"the configuration has a default_preset); unknown fields are refused.\n"
+	"Each line follows the configuration's rules: scopes inside the scope\n"
+	"catalogue, a rate limit among the tiers, and a hint that starts with the\n"
+	"key prefix or a legacy prefix (any other key would never verify).\n"
 	"All or nothing: every line is checked first and any bad line (reported\n"
 	"with its number) leaves the store unchanged.  Imported keys are re-hashed\n"
-	"to HMAC-SHA256 on their first successful use.\n"
-	"  --dry-run   check the file, write nothing\n";
+	"to HMAC-SHA256 on their first successful use; they verify without the\n"
+	"profile's checksum or body shape, through their old hash.\n"
+	"  --dry-run   check the file, write nothing: every line the profile\n"
+	"              would refuse is reported\n";
 
 struct progress {
 	bool tty;
@@ -184,7 +190,7 @@ static int check_all(struct ctl *ctl, FILE *in, const char *name, off_t size, FI
 		bytes += (unsigned long long)len;
 		if (len > 0 && line[len - 1] == '\n')
 			len--;
-		r = import_parse_line(line, (size_t)len, &il, why, sizeof(why));
+		r = import_parse_line(&ctl->cfg, line, (size_t)len, &il, why, sizeof(why));
 		if (r == 0) {
 			(*n_keys)++;
 			r = spool_put(sp, lineno, &il.p);
@@ -337,6 +343,9 @@ int cmd_import(struct ctl *ctl, int argc, char **argv)
 	/* The store first: no point checking a million lines for a store we
 	 * cannot open. */
 	if (!dry_run && !(s = cli_store(ctl)))
+		return EXIT_FAIL;
+	/* a dry run needs no store, but the profile's rules all the same */
+	if (dry_run && cli_config(ctl) != 0)
 		return EXIT_FAIL;
 	if (!strcmp(name, "-")) {
 		in = stdin;

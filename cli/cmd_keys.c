@@ -29,8 +29,9 @@ static int key_error(struct ctl *ctl, int r, const char *id, const char *what)
 static const char init_usage[] =
 	"usage: apikeyctl [--db PATH] init\n"
 	"Create the key store (SQLite, WAL, mode 0640) and its 32-byte pepper\n"
-	"(mode 0600, beside the database unless pepper= is configured).\n"
-	"Refuses to overwrite either.\n";
+	"(mode 0600, beside the database unless pepper= is configured), with the\n"
+	"presets the configuration declares (preset.NAME=), or else read-only\n"
+	"(*:read) and full-access (*).  Refuses to overwrite either file.\n";
 
 int cmd_init(struct ctl *ctl, int argc, char **argv)
 {
@@ -46,22 +47,27 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 	/* init succeeded, so the path fits */
 	apikey_config_pepper_path(&ctl->cfg, pepper, sizeof(pepper));
 	printf("created key store %s (pepper %s)\n", ctl->cfg.db_path, pepper);
+	for (unsigned i = 0; i < ctl->cfg.profile.n_presets; i++)
+		printf("preset %s: %s\n", ctl->cfg.profile.presets[i].name, ctl->cfg.profile.presets[i].scopes);
 	return EXIT_OK;
 }
 
 /* ---- create ------------------------------------------------------------------ */
 
 static const char create_usage[] =
-	"usage: apikeyctl create --owner USER [--name NAME] (--scopes LIST | --preset NAME)\n"
+	"usage: apikeyctl create --owner USER [--name NAME] [--scopes LIST | --preset NAME]\n"
 	"                        [--expires 90d|RFC3339] [--rate-limit N] [--meta JSON] [--json]\n"
 	"Issue a key and print it once on stdout (with --json: an object with the key\n"
 	"and its attributes).  Only an HMAC of it is stored.\n"
 	"  --owner USER       the login name / account that owns the key (required)\n"
 	"  --name NAME        a label for listings\n"
 	"  --scopes LIST      comma-separated scopes: resource:action, resource:*, *\n"
-	"  --preset NAME      the scopes of a stored preset (see 'apikeyctl preset')\n"
+	"                     (inside the scope catalogue, scopes=, when one is set)\n"
+	"  --preset NAME      the scopes of a stored preset (see 'apikeyctl preset');\n"
+	"                     with neither, the configuration's default_preset\n"
 	"  --expires WHEN     a duration from now (90d, 12h, 30m, 45s) or an RFC 3339 time\n"
-	"  --rate-limit N     requests per minute, 1..1000000 (default: configuration, 60)\n"
+	"  --rate-limit N     requests per minute, 1..1000000 (default: configuration, 60;\n"
+	"                     one of rate_limit_tiers= when they are set)\n"
 	"  --meta JSON        a JSON object stored with the key\n"
 	"  --json             print a JSON object instead of the bare key\n";
 
@@ -156,7 +162,7 @@ int cmd_create(struct ctl *ctl, int argc, char **argv)
 	struct apikey_key_info info;
 	struct apikey_store *s;
 	char key[APIKEY_KEY_MAX + 1], *meta = NULL, *meta_arg = NULL;
-	const char *expires = NULL, *why;
+	const char *expires = NULL;
 	unsigned long long n;
 	bool as_json = false;
 	int c, r = EXIT_USAGE;
@@ -183,8 +189,8 @@ int cmd_create(struct ctl *ctl, int argc, char **argv)
 		return r;
 	if (!p.owner || !p.owner[0])
 		return cli_usage(ctl, "--owner is required");
-	if (!!p.scopes == !!p.preset)
-		return cli_usage(ctl, "give exactly one of --scopes and --preset");
+	if (p.scopes && p.preset)
+		return cli_usage(ctl, "give at most one of --scopes and --preset");
 	if (p.scopes) {
 		char norm[APIKEY_SCOPES_SIZE];
 		if (apikey_scopes_normalize(p.scopes, norm, sizeof(norm)) != 0 || !norm[0])
@@ -200,15 +206,12 @@ int cmd_create(struct ctl *ctl, int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	r = apikey_key_create(s, &p, &cli_actor, key, sizeof(key), &info);
-	/* the core's reason for a refusal (metadata is a JSON object: checked above) */
-	if (r != APIKEY_ERR_INVALID || apikey_create_check(&p, &why) == 0)
-		why = "the values given";
 	json_free(meta);
 	p.metadata = NULL;
-	if (r == APIKEY_ERR_NOT_FOUND && p.preset)
-		return cli_fail(ctl, "no preset named '%s' (see 'apikeyctl preset list')", cli_echo(ctl, p.preset));
+	if (r == APIKEY_ERR_NOT_FOUND)
+		return cli_fail(ctl, "%s (see 'apikeyctl preset list')", apikey_store_why(s));
 	if (r == APIKEY_ERR_INVALID)
-		return cli_fail(ctl, "refused: %s", why);
+		return cli_fail(ctl, "refused: %s", apikey_store_why(s));
 	if (r != 0)
 		return cli_fail_err(ctl, r, "key not created");
 	r = print_new_key(ctl, key, &info, as_json, NULL);
@@ -374,23 +377,25 @@ int cmd_revoke(struct ctl *ctl, int argc, char **argv)
 /* ---- rotate ---------------------------------------------------------------------- */
 
 static const char rotate_usage[] =
-	"usage: apikeyctl rotate ID [--grace 24h] [--json]\n"
+	"usage: apikeyctl rotate ID [--grace 24h] [--expires 90d|RFC3339|never] [--json]\n"
 	"Issue a successor with the same owner, name, scopes, expiry, rate limit and\n"
 	"metadata, and print it once.  The old key stays valid for the grace period\n"
-	"(default 24h; 0 revokes it now) and then fails as EXPIRED.\n";
+	"(default 24h; 0 revokes it now, and never past its own expiry) and then\n"
+	"fails as EXPIRED.  --expires gives the successor its own expiry (never: none).\n";
 
 int cmd_rotate(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "grace", required_argument, NULL, 'g' },
+		{ "expires", required_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	struct apikey_rotate_params rp = { .grace_s = APIKEY_GRACE_DEFAULT_S, .expiry = APIKEY_EXPIRY_KEEP };
 	struct apikey_key_info info, old;
 	struct apikey_store *s;
 	char key[APIKEY_KEY_MAX + 1];
-	int64_t grace_s = APIKEY_GRACE_DEFAULT_S;
 	const char *id = NULL;
 	bool as_json = false;
 	json_t *extra = NULL;
@@ -399,8 +404,12 @@ int cmd_rotate(struct ctl *ctl, int argc, char **argv)
 	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'g':
-			if (apikey_parse_duration(optarg, &grace_s) != 0)
+			if (apikey_parse_duration(optarg, &rp.grace_s) != 0)
 				return cli_usage(ctl, "--grace: '%s' is not a duration (24h, 30m, 45s, 0)", cli_echo(ctl, optarg));
+			break;
+		case 'e':
+			if (cli_parse_expiry(ctl, "--expires", optarg, &rp.expiry, &rp.expires_at_s) != 0)
+				return EXIT_USAGE;
 			break;
 		case 'j': as_json = true; break;
 		case 'h': return cli_help(rotate_usage);
@@ -411,7 +420,9 @@ int cmd_rotate(struct ctl *ctl, int argc, char **argv)
 		return r;
 	if (!(s = cli_store(ctl)))
 		return EXIT_FAIL;
-	r = apikey_key_rotate(s, id, grace_s, &cli_actor, key, sizeof(key), &info);
+	r = apikey_key_rotate_with(s, id, &rp, &cli_actor, key, sizeof(key), &info);
+	if (r == APIKEY_ERR_INVALID)
+		return cli_fail(ctl, "refused: %s", apikey_store_why(s));
 	if (r == APIKEY_ERR_CONFLICT)
 		return cli_fail(ctl, "%s cannot be rotated: it is revoked, expired or already rotated", id);
 	if (r != 0)
@@ -424,4 +435,91 @@ int cmd_rotate(struct ctl *ctl, int argc, char **argv)
 	r = print_new_key(ctl, key, &info, as_json, extra);
 	explicit_bzero(key, sizeof(key));
 	return r;
+}
+
+/* ---- update -------------------------------------------------------------------- */
+
+static const char update_usage[] =
+	"usage: apikeyctl update ID [--name NAME] [--scopes LIST | --preset NAME]\n"
+	"                           [--rate-limit N] [--expires 90d|RFC3339|never]\n"
+	"                           [--meta JSON] [--json]\n"
+	"Change a key's attributes; what is not given is kept.  The same rules as\n"
+	"create (scope catalogue, rate-limit tiers).  A revoked key, or one rotated\n"
+	"away, cannot be edited; an expired one can be given a new expiry.  Every\n"
+	"front end answers with the new values from its next request on (a scope\n"
+	"taken away is refused at once).  Event \"updated\" names the fields changed.\n"
+	"  --expires never    remove the expiry\n"
+	"  --json             print the key's record afterwards as JSON\n";
+
+int cmd_update(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "scopes", required_argument, NULL, 's' },
+		{ "preset", required_argument, NULL, 'p' },
+		{ "expires", required_argument, NULL, 'e' },
+		{ "rate-limit", required_argument, NULL, 'r' },
+		{ "meta", required_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct apikey_update_params p = { .expiry = APIKEY_EXPIRY_KEEP };
+	struct apikey_key_info info;
+	struct apikey_store *s;
+	char *meta = NULL, *meta_arg = NULL;
+	unsigned long long n;
+	const char *id = NULL;
+	bool as_json = false, any = false;
+	int c, r;
+
+	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1) {
+		any |= c != 'j';
+		switch (c) {
+		case 'n': p.name = optarg; break;
+		case 's': p.scopes = optarg; break;
+		case 'p': p.preset = optarg; break;
+		case 'e':
+			if (cli_parse_expiry(ctl, "--expires", optarg, &p.expiry, &p.expires_at_s) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'r':
+			if (cli_parse_uint(ctl, "--rate-limit", optarg, APIKEY_RATE_MIN, APIKEY_RATE_MAX, &n) != 0)
+				return EXIT_USAGE;
+			p.rate_limit = (uint32_t)n;
+			break;
+		case 'm': meta_arg = optarg; break;
+		case 'j': as_json = true; break;
+		case 'h': return cli_help(update_usage);
+		default: return EXIT_USAGE;
+		}
+	}
+	if ((r = one_id(ctl, argc, argv, &id)) != 0)
+		return r;
+	if (!any)
+		return cli_usage(ctl, "nothing to change: give --name, --scopes, --preset, --rate-limit, "
+		                 "--expires or --meta");
+	if (p.scopes && p.preset)
+		return cli_usage(ctl, "give at most one of --scopes and --preset");
+	if (meta_arg && (r = parse_meta(ctl, meta_arg, &meta)) != 0)
+		return r;
+	p.metadata = meta;
+	if (!(s = cli_store(ctl))) {
+		json_free(meta);
+		return EXIT_FAIL;
+	}
+	r = apikey_key_update(s, id, &p, &cli_actor, &info);
+	json_free(meta);
+	if (r == APIKEY_ERR_INVALID)
+		return cli_fail(ctl, "refused: %s", apikey_store_why(s));
+	if (r == APIKEY_ERR_CONFLICT)
+		return cli_fail(ctl, "%s cannot be edited: it is revoked or rotated", id);
+	if (r == APIKEY_ERR_NOT_FOUND && p.preset && apikey_store_why(s)[0])
+		return cli_fail(ctl, "%s (see 'apikeyctl preset list')", apikey_store_why(s));
+	if (r != 0)
+		return key_error(ctl, r, id, "not updated");
+	if (as_json)
+		return cli_print_json(ctl, cli_key_json(&info, cli_now_s()));
+	printf("updated %s\n", id);
+	return EXIT_OK;
 }

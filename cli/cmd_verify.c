@@ -7,7 +7,7 @@
 #include "cli.h"
 
 static const char verify_usage[] =
-	"usage: apikeyctl verify [--scope S]... [--owner USER] [--plan P,Q]\n"
+	"usage: apikeyctl verify [--scope S]... [--owner USER] [--plan P,Q] [--json]\n"
 	"Read one key from stdin (one line; the newline is stripped), verify it and\n"
 	"print the outcome: VALID, MISSING_KEY, MALFORMED_KEY, INVALID_KEY, REVOKED,\n"
 	"EXPIRED, ACCOUNT_INACTIVE, PLAN_REQUIRED, WRONG_USER, INSUFFICIENT_SCOPE,\n"
@@ -15,7 +15,41 @@ static const char verify_usage[] =
 	"A VALID answer counts as a use and against the key's rate limit.\n"
 	"  --scope S     a scope the key must grant (repeat, or a comma list)\n"
 	"  --owner USER  the key must belong to USER (else WRONG_USER)\n"
-	"  --plan P,Q    the owner's account must have one of these plans\n";
+	"  --plan P,Q    the owner's account must have one of these plans\n"
+	"  --json        print {\"valid\", \"code\", \"missing_scope\", \"key\": {id, owner,\n"
+	"                name, scopes, expires_at} | null, \"account\": {plan, active} | null,\n"
+	"                \"ratelimit\": {limit, remaining, reset} | null}\n";
+
+/* verify --json: the answer, the key's record and its owner's account. */
+static json_t *answer_json(const struct apikey_verify_result *res)
+{
+	json_t *o = json_object(), *key = json_null(), *acct = json_null(), *rl = json_null();
+
+	if (res->found) {
+		key = json_object();
+		json_object_set_new(key, "id", json_string(res->key.id));
+		json_object_set_new(key, "owner", json_string(res->key.owner));
+		json_object_set_new(key, "name", json_string(res->key.name));
+		json_object_set_new(key, "scopes", cli_scopes_json(res->key.scopes));
+		json_object_set_new(key, "expires_at", cli_time_json(res->key.expires_at_s));
+	}
+	if (res->has_account) {
+		acct = json_object();
+		json_object_set_new(acct, "plan", res->account.plan[0] ? json_string(res->account.plan) : json_null());
+		json_object_set_new(acct, "active", json_boolean(res->account.active));
+	}
+	if (res->rate_checked)
+		rl = json_pack("{s:I, s:I, s:I}", "limit", (json_int_t)res->ratelimit.limit,
+		               "remaining", (json_int_t)res->ratelimit.remaining,
+		               "reset", (json_int_t)res->ratelimit.reset_s);
+	json_object_set_new(o, "valid", json_boolean(res->outcome == APIKEY_VALID));
+	json_object_set_new(o, "code", json_string(apikey_outcome_code(res->outcome)));
+	json_object_set_new(o, "missing_scope", res->missing_scope[0] ? json_string(res->missing_scope) : json_null());
+	json_object_set_new(o, "key", key ? key : json_null());
+	json_object_set_new(o, "account", acct ? acct : json_null());
+	json_object_set_new(o, "ratelimit", rl ? rl : json_null());
+	return o;
+}
 
 /* The longest line read: anything longer is not a key (MALFORMED_KEY). */
 #define VERIFY_LINE_MAX (APIKEY_KEY_MAX + 1)
@@ -60,6 +94,7 @@ int cmd_verify(struct ctl *ctl, int argc, char **argv)
 		{ "scope", required_argument, NULL, 's' },
 		{ "owner", required_argument, NULL, 'o' },
 		{ "plan", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -67,6 +102,7 @@ int cmd_verify(struct ctl *ctl, int argc, char **argv)
 	struct apikey_verify_request rq = { .source = "cli" };
 	struct apikey_verify_result res;
 	enum apikey_outcome o;
+	bool as_json = false;
 	int c, r;
 
 	while ((c = cli_getopt(ctl, argc, argv, "h", opts)) != -1) {
@@ -77,6 +113,7 @@ int cmd_verify(struct ctl *ctl, int argc, char **argv)
 			break;
 		case 'o': rq.user = optarg; break;
 		case 'p': rq.require_plan = optarg; break;
+		case 'j': as_json = true; break;
 		case 'h': return cli_help(verify_usage);
 		default: return EXIT_USAGE;
 		}
@@ -102,6 +139,10 @@ int cmd_verify(struct ctl *ctl, int argc, char **argv)
 	explicit_bzero(key, sizeof(key));
 	if (o == APIKEY_UNAVAILABLE)
 		cli_fail_err(ctl, res.err, ctl->store ? "key store unavailable" : "cannot open the key store");
+	if (as_json) {
+		r = cli_print_json(ctl, answer_json(&res));
+		return r != EXIT_OK ? r : o == APIKEY_VALID ? EXIT_OK : EXIT_FAIL;
+	}
 	printf("%s\n", apikey_outcome_code(o));
 	return o == APIKEY_VALID ? EXIT_OK : EXIT_FAIL;
 }

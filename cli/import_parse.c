@@ -50,15 +50,18 @@ static int string_field(json_t *root, const char *name, bool required, const cha
 	return 0;
 }
 
-/* "a:b,c:d" or ["a:b","c:d"] into out as a comma list. */
-static int scopes_field(json_t *root, char *out, size_t outsz, char *why, size_t whysz)
+/* "a:b,c:d" or ["a:b","c:d"] into out as a comma list; *given false when
+ * absent and optional (the profile has a default preset). */
+static int scopes_field(json_t *root, bool required, char *out, size_t outsz, bool *given, char *why,
+                        size_t whysz)
 {
 	json_t *v = json_object_get(root, "scopes"), *item;
 	size_t i, n = 0;
 
 	out[0] = '\0';
-	if (!v || json_is_null(v))
-		return bad(why, whysz, "missing %s", "scopes");
+	*given = v && !json_is_null(v);
+	if (!*given)
+		return required ? bad(why, whysz, "missing %s", "scopes") : 0;
 	if (json_is_string(v)) {
 		if (snprintf(out, outsz, "%s", json_string_value(v)) >= (int)outsz)
 			return bad(why, whysz, "%s: too long", "scopes");
@@ -80,16 +83,18 @@ static int scopes_field(json_t *root, char *out, size_t outsz, char *why, size_t
 	return 0;
 }
 
-int import_parse_line(const char *line, size_t len, struct import_line *out, char *why, size_t whysz)
+int import_parse_line(const struct apikey_config *cfg, const char *line, size_t len, struct import_line *out,
+                      char *why, size_t whysz)
 {
 	static const char *const known[] = {
 		"hash", "hint", "owner", "name", "scopes", "expires_at", "rate_limit", "metadata",
 	};
-	const char *field, *text, *reason = NULL;
+	const char *field, *text;
 	json_error_t jerr;
 	json_t *v;
 	char buf[40];
 	size_t i;
+	bool has_scopes;
 	int r = APIKEY_ERR_INVALID;
 
 	memset(out, 0, sizeof(*out));
@@ -127,10 +132,11 @@ int import_parse_line(const char *line, size_t len, struct import_line *out, cha
 	    string_field(out->root, "hint", true, &out->p.hint, why, whysz) != 0 ||
 	    string_field(out->root, "owner", true, &out->p.owner, why, whysz) != 0 ||
 	    string_field(out->root, "name", false, &out->p.name, why, whysz) != 0 ||
-	    scopes_field(out->root, out->scopes, sizeof(out->scopes), why, whysz) != 0 ||
+	    scopes_field(out->root, !(cfg && cfg->profile.default_preset[0]), out->scopes, sizeof(out->scopes),
+	                 &has_scopes, why, whysz) != 0 ||
 	    string_field(out->root, "expires_at", false, &text, why, whysz) != 0)
 		goto fail;
-	out->p.scopes = out->scopes;
+	out->p.scopes = has_scopes ? out->scopes : NULL;
 	if (text && apikey_parse_time(text, &out->p.expires_at_s) != 0) {
 		r = bad(why, whysz, "expires_at is not an RFC 3339 time");
 		goto fail;
@@ -156,8 +162,11 @@ int import_parse_line(const char *line, size_t len, struct import_line *out, cha
 		}
 		out->p.metadata = out->metadata;
 	}
-	if (apikey_import_check(&out->p, &reason) != 0) {
-		r = bad(why, whysz, "%s", reason ? reason : "refused");
+	/* the core's rules: the profile's catalogue, tiers and key prefixes */
+	if (apikey_import_check(cfg, &out->p, why, whysz) != 0) {
+		if (!why[0])
+			bad(why, whysz, "refused");
+		r = APIKEY_ERR_INVALID;
 		goto fail;
 	}
 	return 0;

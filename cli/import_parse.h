@@ -8,7 +8,7 @@
 #include "apikey.h"
 
 #define IMPORT_LINE_MAX  8192   /* longest line accepted, bytes */
-#define IMPORT_WHY_SIZE  160    /* one reason, for "line N: <reason>" */
+#define IMPORT_WHY_SIZE  APIKEY_WHY_SIZE  /* one reason, for "line N: <reason>" */
 
 /* A parsed line: p's strings point into root, scopes and metadata. */
 struct import_line {
@@ -20,13 +20,14 @@ struct import_line {
 
 /*
  * Parse one JSON object of len bytes (no newline) and check it with
- * apikey_import_check.  Returns 0, or APIKEY_ERR_INVALID with a reason in
- * why ("missing hash").  On success release the line with import_line_free;
- * on failure nothing is held.  A line with only blanks is APIKEY_ERR_NOT_FOUND
- * (nothing to import).
+ * apikey_import_check under cfg's profile (NULL: none): scopes may be left
+ * out when it has a default preset (p.scopes is then NULL).  Returns 0, or
+ * APIKEY_ERR_INVALID with a reason in why ("missing hash").  On success
+ * release the line with import_line_free; on failure nothing is held.  A
+ * line with only blanks is APIKEY_ERR_NOT_FOUND (nothing to import).
  */
-int import_parse_line(const char *line, size_t len, struct import_line *out,
-                      char *why, size_t whysz);
+int import_parse_line(const struct apikey_config *cfg, const char *line, size_t len,
+                      struct import_line *out, char *why, size_t whysz);
 void import_line_free(struct import_line *l);
 
 #endif

@@ -19,6 +19,7 @@ void apikey_config_defaults(struct apikey_config *c)
 	apikey_format_default(&c->format);
 	c->busy_timeout_ms = APIKEY_BUSY_TIMEOUT_MS_DEFAULT;
 	c->default_rate_limit = APIKEY_RATE_DEFAULT;
+	profile_defaults(&c->profile);
 }
 
 int apikey_config_pepper_path(const struct apikey_config *c, char *out, size_t outsz)
@@ -117,7 +118,7 @@ void apikey_format_time(int64_t unix_s, char out[32])
 int apikey_config_load(struct apikey_config *c, const struct apikey_settings *fe, const char *path,
                        apikey_log_fn log, void *log_ctx)
 {
-	char line[APIKEY_LINE_MAX + 2], err[160];
+	char line[APIKEY_LINE_MAX + 2], err[512];
 	FILE *f = fopen(path, "re");
 	unsigned lineno = 0;
 	int bad = 0;
@@ -147,7 +148,7 @@ int apikey_config_load(struct apikey_config *c, const struct apikey_settings *fe
 		end = p + strlen(p);
 		while (end > p && ascii_space((unsigned char)end[-1]))
 			*--end = '\0';
-		r = apikey_config_apply(c, fe, p, err, sizeof(err));
+		r = config_apply_line(c, fe, p, lineno, err, sizeof(err));
 		if (r == APIKEY_ERR_UNKNOWN_OPTION) {
 			core_log(log, log_ctx, LOG_ERR, "%s:%u: unknown option '%.64s'", path, lineno, p);
 			bad = 1;
@@ -170,6 +171,9 @@ int apikey_config_load(struct apikey_config *c, const struct apikey_settings *fe
 		apikey_format_default(&c->format);
 		bad = 1;
 	}
+	/* what two options must agree on: reported on the line that must change */
+	if (profile_check(c, path, log, log_ctx) != 0)
+		bad = 1;
 	return bad ? APIKEY_ERR_CONFIG : 0;
 }
 

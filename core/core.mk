@@ -8,3 +8,6 @@ $(LIBAPIKEY): $(CORE_OBJ)
 	$(Q)$(AR) rcs $@ $^
 
 all: $(LIBAPIKEY)
+
+# core/render.c checks error templates with jansson (the PAM module links it too).
+EXTRA_CFLAGS_core := $(JSON_CFLAGS)

@@ -91,11 +91,7 @@ int apikey_import_one(struct apikey_store *s, const struct apikey_import_params 
 	};
 	int r;
 
-	if (!actor_valid(actor))
-		return APIKEY_ERR_INVALID;
-	if ((r = key_fields_check(&f, now, scopes, NULL)) != 0)
-		return r;
-	if (p->metadata && (r = row_json_object(s, p->metadata)) != 0)
+	if ((r = key_write_check(s, actor, &f, scopes)) != 0)
 		return r;
 	if ((r = apikey_id_generate(id)) != 0)
 		return r;

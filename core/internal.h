@@ -32,6 +32,38 @@ static inline bool ascii_space(unsigned char c) { return c == ' ' || (c >= '\t' 
 /* a control character (C0 or DEL) */
 static inline bool ascii_control(unsigned char c) { return c < ' ' || c == 0x7f; }
 
+/* core/options.c: apikey_config_apply for a line of a file (line 0: not
+ * from a file), so the profile's options can name the line of another. */
+int config_apply_line(struct apikey_config *c, const struct apikey_settings *fe, const char *option,
+                      unsigned line, char *err, size_t errsz);
+
+/* core/render.c: the refusal answers, compiled and checked (err: the whole
+ * message, "error_template: ..."). */
+int answers_set_template(struct apikey_answers *a, const char *val, char *err, size_t errsz);
+int answers_set_code(struct apikey_answers *a, enum apikey_outcome o, const char *val, char *err,
+                     size_t errsz);
+int answers_set_message(struct apikey_answers *a, enum apikey_outcome o, const char *val, char *err,
+                        size_t errsz);
+/* Every body fits APIKEY_ERROR_BODY_MAX, for any scope and request error? */
+int answers_check_size(const struct apikey_answers *a, char *err, size_t errsz);
+bool utf8_valid(const char *s, size_t n);
+
+/* core/profile.c */
+void profile_defaults(struct apikey_profile *p);
+/* The i-th built-in preset (init creates them when the profile declares none). */
+bool profile_builtin_preset(unsigned i, const char **name, const char **scopes);
+/* 0, APIKEY_ERR_UNKNOWN_OPTION (not a profile option) or APIKEY_ERR_CONFIG
+ * with the message in err. */
+int profile_apply(struct apikey_config *c, const char *key, const char *val, unsigned line, char *err,
+                  size_t errsz);
+/* The checks between options, each problem logged as "path:line: ...". */
+int profile_check(struct apikey_config *c, const char *path, apikey_log_fn log, void *ctx);
+/* Is every scope of a (normalised) list inside the catalogue?  Is a rate
+ * limit one of the tiers (0, the default, always is)?  0, or
+ * APIKEY_ERR_INVALID with the reason in why (may be NULL).  p may be NULL. */
+int profile_scopes_allowed(const struct apikey_profile *p, const char *list, char *why, size_t whysz);
+int profile_rate_allowed(const struct apikey_profile *p, uint32_t rate, char *why, size_t whysz);
+
 /* core/log.c */
 void core_log(apikey_log_fn log, void *ctx, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -76,15 +108,20 @@ struct import_audit {
 
 /* core/store.c: what the layers above the rows read of a connection */
 struct import_audit *store_import_audit(struct apikey_store *s);
+/* The connection's buffer for the reason of a refused write
+ * (APIKEY_WHY_SIZE bytes; apikey_store_why reads it). */
+char *store_why(struct apikey_store *s);
 const struct apikey_config *store_config(const struct apikey_store *s);
 /* HMAC-SHA256 of a key with the store's pepper. */
 int store_digest(struct apikey_store *s, const char *key, size_t len, unsigned char out[DIGEST_LEN]);
 void store_log(struct apikey_store *s, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* core/verify.c */
+/* core/verify.c: the checks after the lookup; INSUFFICIENT_SCOPE names
+ * the first scope missing in missing (may be NULL). */
 enum apikey_outcome check_record(const struct key_record *rec,
-                                 const struct apikey_verify_request *rq, int64_t now_ms);
+                                 const struct apikey_verify_request *rq, int64_t now_ms,
+                                 char missing[APIKEY_SCOPE_SIZE]);
 
 /* core/cache.c */
 /* A hit copies the record into out; either way *epoch is what cache_put of a
@@ -105,6 +142,7 @@ bool name_valid(const char *name);
 bool preset_name_valid(const char *name);
 /* The fields a key write sets; NULL / 0 = not given (update) or the default. */
 struct key_fields {
+	const struct apikey_config *cfg; /* whose profile applies (catalogue, tiers); may be NULL */
 	bool required;              /* create, import: owner and scopes (or preset) needed */
 	bool import;                /* hash and hint checked; a past expiry is history */
 	const char *owner;
@@ -119,9 +157,15 @@ struct key_fields {
 };
 /* The one check of create, update and import.  scopes_out (may be NULL)
  * receives the normalised scopes when f->scopes is set.  0 or
- * APIKEY_ERR_INVALID with *why (static text; why may be NULL). */
+ * APIKEY_ERR_INVALID with the reason in why (may be NULL). */
 int key_fields_check(const struct key_fields *f, int64_t now_s,
-                     char scopes_out[APIKEY_SCOPES_SIZE], const char **why);
+                     char scopes_out[APIKEY_SCOPES_SIZE], char *why, size_t whysz);
+/* core/keys.c: what a key write checks, the store's part included: the
+ * actor, key_fields_check under the store's profile, the preset's (or the
+ * default preset's) scopes from the store and inside the catalogue, metadata
+ * a JSON object.  scopes receives the key's scopes; why is the store's. */
+int key_write_check(struct apikey_store *s, const struct apikey_actor *actor, const struct key_fields *f,
+                    char scopes[APIKEY_SCOPES_SIZE]);
 /* Append an audit event written by actor (who must be given: source set). */
 int audit(struct apikey_store *s, const struct apikey_actor *actor, int64_t at_s,
           const char *key_id, const char *event, const char *reason);

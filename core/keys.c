@@ -3,6 +3,7 @@
  * or refused by the key's state, written through the row primitives of
  * core/rows.h in one transaction with its audit event.  A raw key exists
  * only in the caller's key_out buffer. */
+#include <stdio.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include "rows.h"
@@ -29,26 +30,46 @@ const char *apikey_key_status_name(enum apikey_key_status st)
 	return "revoked";   /* out of range: the state that allows nothing */
 }
 
-/* The scopes of a stored preset, normalised. */
+/* The scopes of a stored preset, normalised, inside the catalogue (a
+ * preset stored before the catalogue was set may not be). */
 static int preset_scopes(struct apikey_store *s, const char *preset, char out[APIKEY_SCOPES_SIZE])
 {
-	char raw[APIKEY_SCOPES_SIZE];
+	char raw[APIKEY_SCOPES_SIZE], *why = store_why(s);
 	int r;
 
-	if ((r = apikey_preset_get(s, preset, raw)) != 0)
+	if ((r = apikey_preset_get(s, preset, raw)) != 0) {
+		if (r == APIKEY_ERR_NOT_FOUND)
+			snprintf(why, APIKEY_WHY_SIZE, "no preset named '%s'", preset);
 		return r;
-	if (apikey_scopes_normalize(raw, out, APIKEY_SCOPES_SIZE) != 0 || !out[0])
+	}
+	if (apikey_scopes_normalize(raw, out, APIKEY_SCOPES_SIZE) != 0 || !out[0]) {
+		snprintf(why, APIKEY_WHY_SIZE, "preset '%s' holds no valid scope list", preset);
 		return APIKEY_ERR_INVALID;
+	}
+	if (profile_scopes_allowed(&store_config(s)->profile, out, why, APIKEY_WHY_SIZE) != 0) {
+		size_t n = strlen(why);
+		snprintf(why + n, APIKEY_WHY_SIZE - n, " (preset '%s')", preset);
+		return APIKEY_ERR_INVALID;
+	}
 	return 0;
 }
 
-/* What every key write checks first, without the store: the actor, the fields. */
-static int check_fields(const struct apikey_actor *actor, const struct key_fields *f,
+/* What every key write checks first, without SQL: the actor, and the fields
+ * under the store's profile (catalogue, tiers); the reason of a refusal is
+ * kept on the connection (apikey_store_why). */
+static int check_fields(struct apikey_store *s, const struct apikey_actor *actor, const struct key_fields *fin,
                         char scopes[APIKEY_SCOPES_SIZE])
 {
-	if (!actor_valid(actor))
+	struct key_fields f = *fin;
+	char *why = store_why(s);
+
+	why[0] = '\0';
+	if (!actor_valid(actor)) {
+		snprintf(why, APIKEY_WHY_SIZE, "a write needs an actor with a source");
 		return APIKEY_ERR_INVALID;
-	return key_fields_check(f, now_ms() / 1000, scopes, NULL);
+	}
+	f.cfg = store_config(s);
+	return key_fields_check(&f, now_ms() / 1000, scopes, why, APIKEY_WHY_SIZE);
 }
 
 /* The actor's bound (struct apikey_actor.within): the scopes a key would hold. */
@@ -58,21 +79,36 @@ static int check_within(const struct apikey_actor *actor, const char *scopes)
 }
 
 /* Then, inside the write's transaction, what only the store answers: a
- * preset's scopes, metadata being a JSON object, and whether the actor may
- * grant the scopes (read in the same transaction as the write, so a preset
- * changed meanwhile cannot widen what was checked). */
+ * preset's scopes (the profile's default preset for a key created without
+ * scopes) inside the catalogue, metadata being a JSON object, and whether
+ * the actor may grant the scopes (read in the same transaction as the
+ * write, so a preset changed meanwhile cannot widen what was checked). */
 static int check_stored(struct apikey_store *s, const struct apikey_actor *actor,
                         const struct key_fields *f, char scopes[APIKEY_SCOPES_SIZE])
 {
+	const char *preset = f->preset;
 	int r;
 
-	if (f->preset && (r = preset_scopes(s, f->preset, scopes)) != 0)
+	if (f->required && !f->scopes && !preset)
+		preset = store_config(s)->profile.default_preset;   /* check_fields: there is one */
+	if (preset && (r = preset_scopes(s, preset, scopes)) != 0)
 		return r;
-	if (f->metadata && (r = row_json_object(s, f->metadata)) != 0)
+	if (f->metadata && (r = row_json_object(s, f->metadata)) != 0) {
+		if (r == APIKEY_ERR_INVALID)
+			snprintf(store_why(s), APIKEY_WHY_SIZE, "metadata must be a JSON object");
 		return r;
-	if ((f->scopes || f->preset) && (r = check_within(actor, scopes)) != 0)
+	}
+	if ((f->scopes || preset) && (r = check_within(actor, scopes)) != 0)
 		return r;
 	return 0;
+}
+
+int key_write_check(struct apikey_store *s, const struct apikey_actor *actor, const struct key_fields *f,
+                    char scopes[APIKEY_SCOPES_SIZE])
+{
+	int r = check_fields(s, actor, f, scopes);
+
+	return r != 0 ? r : check_stored(s, actor, f, scopes);
 }
 
 /* Generate a key and its id, insert its row; the raw key only ever sits in
@@ -135,7 +171,7 @@ int apikey_key_create(struct apikey_store *s, const struct apikey_create_params 
 	};
 	int r;
 
-	if ((r = check_fields(actor, &f, scopes)) != 0)
+	if ((r = check_fields(s, actor, &f, scopes)) != 0)
 		goto wipe;
 	if ((r = row_begin(s)) != 0)
 		goto wipe;
@@ -166,6 +202,20 @@ static void changed(char *list, size_t sz, const char *name)
 	}
 }
 
+/* The persisted rate-limit state of a key whose limit changed stands for
+ * the same requests under the new limit (the sidecar's limiter does the
+ * same in memory when it sees the new limit). */
+static int rescale_rate(struct apikey_store *s, const char *id, uint32_t old_limit, uint32_t new_limit)
+{
+	int64_t tat, now_us = now_ms() * 1000;
+	int r;
+
+	if (old_limit == new_limit || (r = row_tat_get(s, id, &tat)) != 0 || tat <= now_us)
+		return old_limit == new_limit ? 0 : r;
+	apikey_gcra_rescale(&tat, now_us, old_limit, new_limit);
+	return row_tat_set(s, id, tat);
+}
+
 int apikey_key_update(struct apikey_store *s, const char *id, const struct apikey_update_params *p,
                       const struct apikey_actor *actor, struct apikey_key_info *info)
 {
@@ -180,9 +230,9 @@ int apikey_key_update(struct apikey_store *s, const char *id, const struct apike
 	struct key_row k;
 	int r;
 
-	if (!id || apikey_update_check(p, NULL) != 0)
+	if (!id || apikey_update_check(store_config(s), p, store_why(s), APIKEY_WHY_SIZE) != 0)
 		return APIKEY_ERR_INVALID;
-	if ((r = check_fields(actor, &f, scopes)) != 0)
+	if ((r = check_fields(s, actor, &f, scopes)) != 0)
 		return r;
 	if ((r = row_begin(s)) != 0)
 		return r;
@@ -218,6 +268,7 @@ int apikey_key_update(struct apikey_store *s, const char *id, const struct apike
 		return 0;
 	}
 	if ((r = row_key_update(s, id, &k)) != 0 ||
+	    (r = rescale_rate(s, id, old.info.rate_limit, k.rate_limit)) != 0 ||
 	    (r = audit(s, actor, now, id, "updated", fields)) != 0 ||
 	    (r = read_back(s, id, info)) != 0)
 		goto fail;
@@ -256,14 +307,32 @@ int apikey_key_rotate(struct apikey_store *s, const char *id, int64_t grace_s,
                       const struct apikey_actor *actor, char *key_out, size_t key_out_sz,
                       struct apikey_key_info *new_info)
 {
-	char fresh[APIKEY_ID_SIZE];
+	struct apikey_rotate_params p = { .grace_s = grace_s, .expiry = APIKEY_EXPIRY_KEEP };
+
+	return apikey_key_rotate_with(s, id, &p, actor, key_out, key_out_sz, new_info);
+}
+
+int apikey_key_rotate_with(struct apikey_store *s, const char *id, const struct apikey_rotate_params *p,
+                           const struct apikey_actor *actor, char *key_out, size_t key_out_sz,
+                           struct apikey_key_info *new_info)
+{
+	char fresh[APIKEY_ID_SIZE], *why = store_why(s);
 	struct key_record old;
-	int64_t now = now_ms() / 1000, old_expiry;
+	int64_t now = now_ms() / 1000, old_expiry, grace_s = p->grace_s;
 	struct key_row k;
 	int r;
 
-	if (grace_s < 0 || !actor_valid(actor))
+	why[0] = '\0';
+	if (grace_s < 0 || !actor_valid(actor)) {
+		snprintf(why, APIKEY_WHY_SIZE, "%s", grace_s < 0 ? "the grace period must not be negative"
+		                                                 : "a write needs an actor with a source");
 		return APIKEY_ERR_INVALID;
+	}
+	if ((p->expiry != APIKEY_EXPIRY_KEEP && p->expiry != APIKEY_EXPIRY_SET && p->expiry != APIKEY_EXPIRY_NEVER) ||
+	    (p->expiry == APIKEY_EXPIRY_SET && p->expires_at_s <= now)) {
+		snprintf(why, APIKEY_WHY_SIZE, "expires_at must be in the future");
+		return APIKEY_ERR_INVALID;
+	}
 	if ((r = row_begin(s)) != 0)
 		return r;
 	if ((r = row_key_get(s, id, &old)) != 0)
@@ -279,7 +348,9 @@ int apikey_key_rotate(struct apikey_store *s, const char *id, int64_t grace_s,
 	k = (struct key_row){
 		.owner = old.info.owner, .name = old.info.name, .scopes = old.info.scopes,
 		.metadata = old.info.metadata, .rate_limit = old.info.rate_limit,
-		.created_at_s = now, .expires_at_s = old.info.expires_at_s, .rotated_from = old.info.id,
+		.created_at_s = now, .rotated_from = old.info.id,
+		.expires_at_s = p->expiry == APIKEY_EXPIRY_SET ? p->expires_at_s :
+		                p->expiry == APIKEY_EXPIRY_NEVER ? 0 : old.info.expires_at_s,
 	};
 	if ((r = issue_key(s, &k, key_out, key_out_sz, fresh)) != 0)
 		goto fail;

@@ -15,7 +15,7 @@ struct option_def {
 	const char *name;
 	int type;                       /* enum apikey_opt_type or OPT_* */
 	unsigned long long min, max;    /* UINT */
-	const char *range;              /* UINT, LIST: the message for a value out of range */
+	const char *range;              /* UINT, LIST, CHOICE: the message for a value out of range */
 	bool nonempty;                  /* TEXT: "" is refused */
 	size_t size;                    /* front-end TEXT, SCOPES, LIST: the longest value + 1 */
 	size_t core_offset, core_size;  /* 0, 0: not one of the core's settings */
@@ -45,12 +45,22 @@ static const struct option_def registry[] = {
 	{ "threads", APIKEY_OPT_UINT, 0, 256, "must be 0..256", false, 0, 0, 0 },
 	{ "key_header", APIKEY_OPT_TEXT, 0, 0, NULL, false, APIKEY_NAME_SIZE, 0, 0 },
 	{ "key_query", APIKEY_OPT_TEXT, 0, 0, NULL, false, APIKEY_NAME_SIZE, 0, 0 },
-	{ "auth_error_body", APIKEY_OPT_BOOL, 0, 0, NULL, false, 0, 0, 0 },
+	{ "auth_error_body", APIKEY_OPT_CHOICE, 0, 0, "must be yes, no or header", false, 0, 0, 0 },
 	{ "access_log", APIKEY_OPT_TEXT, 0, 0, NULL, false, APIKEY_PATH_SIZE, 0, 0 },
 	{ "admin_api", APIKEY_OPT_BOOL, 0, 0, NULL, false, 0, 0, 0 },
 	{ "admin_cors_origins", APIKEY_OPT_TEXT, 0, 0, NULL, false, APIKEY_SCOPES_SIZE, 0, 0 },
 };
 #define N_OPTIONS (sizeof(registry) / sizeof(registry[0]))
+
+/* The words of a CHOICE option, by the index stored: auth_error_body's
+ * no (0), yes (1), header (2); the boolean spellings count as no and yes.
+ * (The one CHOICE option today; a second would carry its words in its
+ * registry entry.) */
+static const char *const choice_words[][5] = {
+	{ "no", "false", "off", "0", NULL },
+	{ "yes", "true", "on", "1", NULL },
+	{ "header", NULL },
+};
 
 static const struct option_def *find(const char *name)
 {
@@ -165,6 +175,16 @@ static int set_value(const struct option_def *def, const char *val, void *field,
 			(*count)++;
 		}
 		return 0;
+	case APIKEY_OPT_CHOICE:
+		if (size != sizeof(unsigned))
+			return *why = "internal: not an unsigned field", APIKEY_ERR_CONFIG;
+		for (unsigned i = 0; i < sizeof(choice_words) / sizeof(choice_words[0]); i++)
+			for (unsigned k = 0; choice_words[i][k]; k++)
+				if (!strcmp(val, choice_words[i][k])) {
+					*(unsigned *)field = i;
+					return 0;
+				}
+		return *why = def->range, APIKEY_ERR_CONFIG;
 	case OPT_ALPHABET:
 		return parse_alphabet(val, field, why);
 	case OPT_LEGACY:
@@ -181,7 +201,8 @@ static int check_only(const struct option_def *def, const char *val, const char 
 
 	memset(&scratch, 0, sizeof(scratch));
 	switch (def->type) {
-	case APIKEY_OPT_UINT: return set_value(def, val, &scratch.u, sizeof(unsigned), NULL, 0, why);
+	case APIKEY_OPT_UINT:
+	case APIKEY_OPT_CHOICE: return set_value(def, val, &scratch.u, sizeof(unsigned), NULL, 0, why);
 	case APIKEY_OPT_BOOL: return set_value(def, val, &scratch.b, sizeof(bool), NULL, 0, why);
 	case APIKEY_OPT_LIST:
 		return set_value(def, val, scratch.text, sizeof(scratch.text), &count, 1, why);
@@ -215,10 +236,10 @@ static int apply(struct apikey_config *c, const struct apikey_settings *fe, cons
 	return check_only(def, val, why);
 }
 
-int apikey_config_apply(struct apikey_config *c, const struct apikey_settings *fe, const char *option,
-                        char *err, size_t errsz)
+int config_apply_line(struct apikey_config *c, const struct apikey_settings *fe, const char *option,
+                      unsigned line, char *err, size_t errsz)
 {
-	char key[64];
+	char key[64], scratch[APIKEY_WHY_SIZE];
 	const char *eq, *val = NULL, *why = "bad value";
 	size_t klen;
 	int r;
@@ -238,10 +259,22 @@ int apikey_config_apply(struct apikey_config *c, const struct apikey_settings *f
 	key[klen] = '\0';
 	if (eq)
 		val = eq + 1;
+	/* The profile's options (core/profile.c) write their own messages. */
+	r = profile_apply(c, key, val, line, err ? err : scratch, err ? errsz : sizeof(scratch));
+	if (r != APIKEY_ERR_UNKNOWN_OPTION)
+		return r == 0 ? 0 : APIKEY_ERR_CONFIG;
 	/* A format profile is judged whole (apikey_format_validate) once all
 	 * options are read: here only each field's own range. */
 	r = apply(c, fe, key, val, &why);
 	if (r == APIKEY_ERR_CONFIG && err)
 		snprintf(err, errsz, "%s: %s", key, why);
+	if (r == 0 && !strcmp(key, "default_rate_limit"))
+		c->profile.default_rate_line = line;
 	return r;
+}
+
+int apikey_config_apply(struct apikey_config *c, const struct apikey_settings *fe, const char *option,
+                        char *err, size_t errsz)
+{
+	return config_apply_line(c, fe, option, 0, err, errsz);
 }

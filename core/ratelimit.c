@@ -52,6 +52,23 @@ void apikey_gcra(int64_t *tat_us, int64_t now, uint32_t per_minute, struct apike
 }
 
 /*
+ * A key's limit was edited (apikey_key_update): the state keeps standing for
+ * the same number of requests.  The debt tat - now is that many emission
+ * intervals of the old limit; it becomes as many of the new one, so a raise
+ * applies from the next request (1 used of 600, not the old limit's full
+ * minute) and a cut from the next one too.
+ */
+void apikey_gcra_rescale(int64_t *tat_us, int64_t now_us, uint32_t old_per_minute, uint32_t new_per_minute)
+{
+	int64_t debt = *tat_us - now_us;
+
+	if (debt <= 0 || !old_per_minute || !new_per_minute || old_per_minute == new_per_minute)
+		return;
+	/* debt <= 2 minutes of µs, limits <= 1e6: the product fits */
+	*tat_us = now_us + debt * (int64_t)old_per_minute / (int64_t)new_per_minute;
+}
+
+/*
  * The limiter: LIMITER_LOCKS stripes, each a map key id → tat under its own
  * lock, each holding at most max_entries / LIMITER_LOCKS keys.  A key whose
  * tat is not after now has a full bucket: its entry says nothing a fresh
@@ -62,6 +79,13 @@ void apikey_gcra(int64_t *tat_us, int64_t now, uint32_t per_minute, struct apike
  * forgetting another key's charges.  The sweep remembers the earliest tat
  * it kept, so a full stripe is not swept again before something can go.
  */
+/* One tracked key: its tat, and the limit it was charged under (a change
+ * of limit is rescaled, apikey_gcra_rescale).  tat first: the sweep reads it. */
+struct entry {
+	int64_t tat_us;
+	uint32_t per_minute;
+};
+
 struct stripe {
 	pthread_mutex_t lock;
 	struct map *m;
@@ -110,7 +134,7 @@ struct sweep_ctx { int64_t now_us, earliest_kept_us; };
 static bool bucket_full(void *vctx, void *value)
 {
 	struct sweep_ctx *c = vctx;
-	int64_t tat = *(int64_t *)value;
+	int64_t tat = ((struct entry *)value)->tat_us;
 
 	if (tat <= c->now_us - SWEEP_MARGIN_US)
 		return true;
@@ -138,21 +162,24 @@ int apikey_limiter_check(struct apikey_limiter *l, const char *key_id, int64_t n
 {
 	size_t n = strlen(key_id);
 	struct stripe *st = &l->stripes[(unsigned char)key_id[n ? n - 1 : 0] % LIMITER_LOCKS];
-	int64_t *tat;
+	struct entry *e;
 	int r = 0;
 
 	pthread_mutex_lock(&st->lock);
-	tat = map_get(st->m, key_id, n);
-	if (!tat) {
-		if ((r = make_room(st, now_us)) == 0 && !(tat = calloc(1, sizeof(*tat))))
+	e = map_get(st->m, key_id, n);
+	if (!e) {
+		if ((r = make_room(st, now_us)) == 0 && !(e = calloc(1, sizeof(*e))))
 			r = APIKEY_ERR_NOMEM;
-		if (r == 0 && map_put(st->m, key_id, n, tat) == (void *)-1) {
-			free(tat);
+		if (r == 0 && map_put(st->m, key_id, n, e) == (void *)-1) {
+			free(e);
 			r = APIKEY_ERR_NOMEM;
 		}
 	}
-	if (r == 0)
-		apikey_gcra(tat, now_us, per_minute, out);
+	if (r == 0) {
+		apikey_gcra_rescale(&e->tat_us, now_us, e->per_minute, per_minute);
+		e->per_minute = per_minute;
+		apikey_gcra(&e->tat_us, now_us, per_minute, out);
+	}
 	pthread_mutex_unlock(&st->lock);
 	if (r != 0) {
 		/* Cannot track this key: refuse rather than not limit it. */

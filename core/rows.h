@@ -77,11 +77,17 @@ struct event_row {
 	const char *owner;   /* whom it concerns; NULL = key_id's owner (or none) */
 };
 int row_event_append(struct apikey_store *s, const struct event_row *e);
-/* Delete events and usage counts before before_s, and keys revoked or
- * expired before it with their usage and rate-limit rows; fold minute usage
- * counts of the hours that ended before fold_before_s into one row per hour;
- * the counts of keys and events deleted. */
-int row_prune(struct apikey_store *s, int64_t before_s, int64_t fold_before_s, unsigned *keys,
-              unsigned *events);
+/* Delete the keys revoked or expired before dead_before_s, with their usage
+ * (counts and series) and rate-limit rows; how many.  Until the next call,
+ * row_pruned_each lists them with how they died ("revoked", "expired",
+ * "rotated"). */
+int row_prune_keys(struct apikey_store *s, int64_t dead_before_s, unsigned *keys);
+int row_pruned_each(struct apikey_store *s, int (*fn)(void *ctx, const char *id, const char *why), void *ctx);
+/* Delete the events before before_s that are neither "pruned" nor the
+ * lifecycle of a key still stored ("failed" events of any key go). */
+int row_prune_events(struct apikey_store *s, int64_t before_s, unsigned *events);
+/* Delete usage counts before before_s; fold minute counts of the hours that
+ * ended before fold_before_s into one row per hour. */
+int row_prune_usage(struct apikey_store *s, int64_t before_s, int64_t fold_before_s);
 
 #endif

@@ -157,12 +157,33 @@ bool apikey_scopes_grant(const char *granted, const char *required, size_t rlen)
 	return false;
 }
 
-static bool grant_one(void *granted, const char *s, size_t n)
+struct missing_ctx { const char *granted, *item; size_t len; };
+
+static bool grant_one(void *vctx, const char *s, size_t n)
 {
-	return apikey_scopes_grant(granted, s, n);
+	struct missing_ctx *c = vctx;
+
+	if (apikey_scopes_grant(c->granted, s, n))
+		return true;
+	c->item = s;
+	c->len = n;
+	return false;
+}
+
+const char *apikey_scopes_first_missing(const char *granted, const char *required_list, size_t *len)
+{
+	struct missing_ctx c = { granted, NULL, 0 };
+
+	*len = 0;
+	if (each_item(required_list, grant_one, &c))
+		return NULL;
+	*len = c.len;
+	return c.item;
 }
 
 bool apikey_scopes_grant_all(const char *granted, const char *required_list)
 {
-	return each_item(required_list, grant_one, (void *)granted);
+	size_t n;
+
+	return apikey_scopes_first_missing(granted, required_list, &n) == NULL;
 }

@@ -67,8 +67,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"CREATE TRIGGER keys_d AFTER DELETE ON keys BEGIN UPDATE meta SET value = value + 1 WHERE name = 'generation'; END;"
 	"CREATE TRIGGER accounts_i AFTER INSERT ON accounts BEGIN UPDATE meta SET value = value + 1 WHERE name = 'generation'; END;"
 	"CREATE TRIGGER accounts_u AFTER UPDATE ON accounts BEGIN UPDATE meta SET value = value + 1 WHERE name = 'generation'; END;"
-	"CREATE TRIGGER accounts_d AFTER DELETE ON accounts BEGIN UPDATE meta SET value = value + 1 WHERE name = 'generation'; END;"
-	"INSERT INTO presets VALUES('read-only', '*:read'), ('full-access', '*');",
+	"CREATE TRIGGER accounts_d AFTER DELETE ON accounts BEGIN UPDATE meta SET value = value + 1 WHERE name = 'generation'; END;",
+	/* (the first presets are apikey_store_init's: the profile's, or the built-ins) */
 	/* 1 → 2: events name the acting key (SPEC §5a: admin-API writes carry
 	 * the acting key's id) */
 	"ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT '';",
@@ -298,6 +298,16 @@ struct import_audit *store_import_audit(struct apikey_store *s)
 	return &s->import_audit;
 }
 
+char *store_why(struct apikey_store *s)
+{
+	return s->why;
+}
+
+const char *apikey_store_why(const struct apikey_store *s)
+{
+	return s ? s->why : "";
+}
+
 int row_batch_begin(struct apikey_store *s)
 {
 	int r;
@@ -401,6 +411,29 @@ static struct apikey_store *store_new(const struct apikey_config *c, apikey_log_
 	return s;
 }
 
+/* A new store's presets: the ones its profile declares (preset.NAME=),
+ * else the built-ins read-only and full-access.  Part of creating the
+ * store, like its schema: no events. */
+static int first_presets(struct apikey_store *s)
+{
+	const struct apikey_profile *p = &s->cfg.profile;
+	const char *name, *scopes;
+	int r;
+
+	if ((r = row_begin(s)) != 0)
+		return r;
+	for (unsigned i = 0; i < p->n_presets && i < APIKEY_PROFILE_PRESETS; i++)
+		if ((r = row_preset_upsert(s, p->presets[i].name, p->presets[i].scopes)) != 0)
+			goto fail;
+	for (unsigned i = 0; !p->n_presets && profile_builtin_preset(i, &name, &scopes); i++)
+		if ((r = row_preset_upsert(s, name, scopes)) != 0)
+			goto fail;
+	return row_commit(s);
+fail:
+	row_rollback(s);
+	return r;
+}
+
 int apikey_store_init(const struct apikey_config *c, apikey_log_fn log, void *log_ctx)
 {
 	char ppath[APIKEY_PATH_SIZE], dir[APIKEY_PATH_SIZE];
@@ -432,7 +465,7 @@ int apikey_store_init(const struct apikey_config *c, apikey_log_fn log, void *lo
 		return APIKEY_ERR_NOMEM;
 	}
 	if ((r = connect_db(s, true)) == 0 && (r = exec_sql(s, "PRAGMA journal_mode = WAL", "enable WAL")) == 0 &&
-	    (r = migrate(s, 0)) == 0 && chmod(c->db_path, 0640) != 0)
+	    (r = migrate(s, 0)) == 0 && (r = first_presets(s)) == 0 && chmod(c->db_path, 0640) != 0)
 		r = APIKEY_ERR_IO;
 	apikey_store_free(s);
 	if (r != 0) {

@@ -182,20 +182,57 @@ int apikey_event_page(struct apikey_store *s, const struct apikey_event_filter *
 	return r;
 }
 
-int row_prune(struct apikey_store *s, int64_t before_s, int64_t fold_before_s, unsigned *keys,
-              unsigned *events)
+/* Run the statements of a prune: ?1 bound to t1, ?2 to t2 where they
+ * appear; changes (may be NULL) receives the rows the statement at index
+ * counted changed. */
+static int prune_steps(struct apikey_store *s, const char *const *sql, size_t n, int64_t t1, int64_t t2,
+                       size_t counted, unsigned *changes)
+{
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *st;
+		int rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
+
+		if (rc != SQLITE_OK)
+			return store_err(s, rc, "prune");
+		if (sqlite3_bind_parameter_count(st) >= 1)
+			sqlite3_bind_int64(st, 1, t1);
+		if (sqlite3_bind_parameter_count(st) >= 2)
+			sqlite3_bind_int64(st, 2, t2);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return store_err(s, rc, "prune");
+		if (changes && i == counted)
+			*changes = (unsigned)sqlite3_changes(s->db);
+	}
+	return 0;
+}
+
+int row_prune_keys(struct apikey_store *s, int64_t dead_before_s, unsigned *keys)
+{
+	static const char *const sql[] = {
+		"CREATE TEMP TABLE IF NOT EXISTS gone(id TEXT PRIMARY KEY, why TEXT NOT NULL)",
+		"DELETE FROM temp.gone",
+		/* dead: revoked, or past its expiry (a rotation's grace is its expiry) */
+		"INSERT INTO temp.gone SELECT id, CASE WHEN rotated_to IS NOT NULL THEN 'rotated'"
+		"  WHEN revoked_at IS NOT NULL AND (expires_at IS NULL OR revoked_at <= expires_at) THEN 'revoked'"
+		"  ELSE 'expired' END FROM keys WHERE revoked_at < ?1 OR expires_at < ?1",
+		"DELETE FROM usage WHERE key_id IN (SELECT id FROM temp.gone)",
+		"DELETE FROM ratelimit WHERE key_id IN (SELECT id FROM temp.gone)",
+		"DELETE FROM usage_series WHERE key_id IN (SELECT id FROM temp.gone)",
+		"DELETE FROM keys WHERE id IN (SELECT id FROM temp.gone)",
+	};
+
+	*keys = 0;
+	return prune_steps(s, sql, sizeof(sql) / sizeof(sql[0]), dead_before_s, 0, 6, keys);
+}
+
+int row_prune_usage(struct apikey_store *s, int64_t before_s, int64_t fold_before_s)
 {
 	/* ?1: the cut-off; ?2: the start of the hour before which minute usage
 	 * counts are folded into hours (whole hours only) */
 	static const char *const sql[] = {
-		"DELETE FROM events WHERE at < ?1",
-		"CREATE TEMP TABLE IF NOT EXISTS gone(id TEXT PRIMARY KEY)",
-		"DELETE FROM temp.gone",
-		"INSERT INTO temp.gone SELECT id FROM keys WHERE revoked_at < ?1 OR expires_at < ?1",
-		"DELETE FROM usage WHERE key_id IN (SELECT id FROM temp.gone)",
-		"DELETE FROM ratelimit WHERE key_id IN (SELECT id FROM temp.gone)",
-		"DELETE FROM keys WHERE id IN (SELECT id FROM temp.gone)",
-		"DELETE FROM usage_series WHERE key_id IN (SELECT id FROM temp.gone) OR start < ?1",
+		"DELETE FROM usage_series WHERE start < ?1",
 		"CREATE TEMP TABLE IF NOT EXISTS fold(key_id TEXT, start INTEGER, outcome TEXT, count INTEGER)",
 		"DELETE FROM temp.fold",
 		"INSERT INTO temp.fold SELECT key_id, (start / 3600) * 3600, outcome, sum(count) FROM usage_series"
@@ -207,25 +244,38 @@ int row_prune(struct apikey_store *s, int64_t before_s, int64_t fold_before_s, u
 		"DELETE FROM temp.fold",
 	};
 
-	*keys = *events = 0;
 	fold_before_s -= fold_before_s % 3600;
-	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-		sqlite3_stmt *st;
-		int rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
-		if (rc != SQLITE_OK)
-			return store_err(s, rc, "prune");
-		if (sqlite3_bind_parameter_count(st) >= 1)
-			sqlite3_bind_int64(st, 1, before_s);
-		if (sqlite3_bind_parameter_count(st) >= 2)
-			sqlite3_bind_int64(st, 2, fold_before_s);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return store_err(s, rc, "prune");
-		if (i == 0)
-			*events = (unsigned)sqlite3_changes(s->db);
-		if (i == 6)
-			*keys = (unsigned)sqlite3_changes(s->db);
+	return prune_steps(s, sql, sizeof(sql) / sizeof(sql[0]), before_s, fold_before_s, 0, NULL);
+}
+
+int row_pruned_each(struct apikey_store *s, int (*fn)(void *ctx, const char *id, const char *why), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT id, why FROM temp.gone ORDER BY id", -1, &st, NULL), r = 0;
+	char id[APIKEY_ID_SIZE], why[16];
+
+	if (rc != SQLITE_OK)
+		return store_err(s, rc, "prune");
+	/* copied out: fn writes events on this connection */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		col_str(st, 0, id, sizeof(id));
+		col_str(st, 1, why, sizeof(why));
+		if ((r = fn(ctx, id, why)) != 0)
+			break;
 	}
-	return 0;
+	sqlite3_finalize(st);
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_err(s, rc, "prune");
+	return r;
+}
+
+int row_prune_events(struct apikey_store *s, int64_t before_s, unsigned *events)
+{
+	static const char *const sql[] = {
+		"DELETE FROM events WHERE at < ?1 AND event != 'pruned'"
+		" AND (event = 'failed' OR key_id NOT IN (SELECT id FROM keys))",
+	};
+
+	*events = 0;
+	return prune_steps(s, sql, 1, before_s, 0, 0, events);
 }

@@ -26,6 +26,7 @@ struct apikey_store {
 	bool seen_version;
 	int foreign_hint_lens;    /* bitmask of import hint lengths; -1 unknown */
 	struct import_audit import_audit;
+	char why[APIKEY_WHY_SIZE];  /* the reason of the last refused write (apikey_store_why) */
 };
 
 /* Every statement a connection prepares (SQL text in store.c). */

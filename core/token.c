@@ -232,6 +232,16 @@ int apikey_token_parse(const struct apikey_format *f, const char *key, size_t le
 	return 0;
 }
 
+bool apikey_token_importable(const struct apikey_format *f, const char *key, size_t len)
+{
+	if (!key || len == 0 || len > APIKEY_KEY_MAX || match_prefix(f, key, len) == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)key[i] <= ' ' || (unsigned char)key[i] >= 0x7f)
+			return false;
+	return true;
+}
+
 enum apikey_outcome apikey_precheck(const struct apikey_format *f, const char *key, size_t len)
 {
 	if (!key || len == 0)

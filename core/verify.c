@@ -1,15 +1,18 @@
 /* verify.c — the SPEC §3 checks in order, in two modes: persisted (PAM, CLI:
  * rate-limit state and usage written in one short transaction) and cached
  * (the sidecar: no SQL on a cache hit, no write on the request path). */
+#include <stdio.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include "rows.h"
 
 /* Everything after the lookup and before the rate limit. */
 enum apikey_outcome check_record(const struct key_record *rec, const struct apikey_verify_request *rq,
-                                 int64_t now)
+                                 int64_t now, char missing[APIKEY_SCOPE_SIZE])
 {
 	const struct apikey_key_info *k = &rec->info;
+	const char *lack;
+	size_t n;
 
 	switch (apikey_key_status(k, now / 1000)) {
 	case APIKEY_KEY_REVOKED: return APIKEY_REVOKED;
@@ -22,9 +25,40 @@ enum apikey_outcome check_record(const struct key_record *rec, const struct apik
 		return APIKEY_PLAN_REQUIRED;
 	if (rq->user && strcmp(rq->user, k->owner) != 0)
 		return APIKEY_WRONG_USER;
-	if (rq->scopes && rq->scopes[0] && !apikey_scopes_grant_all(k->scopes, rq->scopes))
+	if (rq->scopes && rq->scopes[0] && (lack = apikey_scopes_first_missing(k->scopes, rq->scopes, &n))) {
+		if (missing)
+			snprintf(missing, APIKEY_SCOPE_SIZE, "%.*s", (int)n, lack);
 		return APIKEY_INSUFFICIENT_SCOPE;
+	}
 	return APIKEY_VALID;
+}
+
+/* What a found key's answer carries besides the checks: its record and
+ * its owner's account. */
+static void found(struct apikey_verify_result *res, const struct key_record *rec)
+{
+	res->found = true;
+	res->key = rec->info;
+	res->has_account = rec->has_account;
+	if (rec->has_account) {
+		memcpy(res->account.owner, rec->info.owner, sizeof(res->account.owner));
+		memcpy(res->account.plan, rec->plan, sizeof(res->account.plan));
+		res->account.active = rec->active;
+	}
+}
+
+/*
+ * Imported keys (issue 8, docs/design/compat.md D7).  A key that fails the
+ * profile's shape but carries its prefix or a legacy one may be a key
+ * another system issued: it is looked up (its HMAC once re-hashed, else its
+ * import hint and foreign hash) and, found, checked like any key.  Not
+ * found, it stays MALFORMED_KEY: the checksum keeps sparing the store the
+ * typos of keys we issued, and a key of no accepted prefix never reaches it.
+ */
+static bool importable(const struct apikey_format *f, const struct apikey_verify_request *rq,
+                       const struct apikey_verify_result *res)
+{
+	return res->outcome == APIKEY_MALFORMED_KEY && apikey_token_importable(f, rq->key, rq->key_len);
 }
 
 /* The checks that need neither the store nor a hash (apikey_precheck):
@@ -97,10 +131,13 @@ fail:
 	return r;
 }
 
-/* Persisted mode after the precheck passed (res is cleared, now set). */
+/* Persisted mode after the precheck passed, or failed on an importable key
+ * (res is cleared but for that outcome, now set). */
 static void verify_stored(struct apikey_store *s, const struct apikey_verify_request *rq,
                           struct apikey_verify_result *res, int64_t now)
 {
+	enum apikey_outcome unknown = res->outcome == APIKEY_MALFORMED_KEY ? APIKEY_MALFORMED_KEY
+	                                                                  : APIKEY_INVALID_KEY;
 	unsigned char d[DIGEST_LEN];
 	struct key_record rec;
 	bool foreign = false;
@@ -114,14 +151,13 @@ static void verify_stored(struct apikey_store *s, const struct apikey_verify_req
 	if (r == APIKEY_ERR_NOT_FOUND && (r = row_key_by_foreign(s, rq->key, rq->key_len, &rec)) == 0)
 		foreign = true;
 	if (r == APIKEY_ERR_NOT_FOUND) {
-		res->outcome = APIKEY_INVALID_KEY;
+		res->outcome = unknown;
 	} else if (r != 0) {
 		unavailable(res, r);
 		goto out;
 	} else {
-		res->found = true;
-		res->key = rec.info;
-		res->outcome = check_record(&rec, rq, now);
+		found(res, &rec);
+		res->outcome = check_record(&rec, rq, now, res->missing_scope);
 		if (res->outcome == APIKEY_VALID && (r = charge(s, rq, res, now, foreign ? d : NULL)) != 0) {
 			/* Could not record the charge: fail closed. */
 			unavailable(res, r);
@@ -146,7 +182,8 @@ int apikey_verify(struct apikey_store *s, const struct apikey_verify_request *rq
 {
 	int64_t now;
 
-	if (precheck(&store_config(s)->format, rq, res, &now))
+	if (precheck(&store_config(s)->format, rq, res, &now) ||
+	    importable(&store_config(s)->format, rq, res))
 		verify_stored(s, rq, res, now);
 	return 0;
 }
@@ -159,7 +196,9 @@ int apikey_verify_open(struct apikey_store **store, const struct apikey_config *
 	int r;
 
 	/* an open store's profile is the one it was opened with */
-	if (!precheck(*store ? &store_config(*store)->format : &c->format, rq, res, &now))
+	const struct apikey_format *f = *store ? &store_config(*store)->format : &c->format;
+
+	if (!precheck(f, rq, res, &now) && !importable(f, rq, res))
 		return 0;
 	if (!*store && (r = apikey_store_open(store, c, log, log_ctx)) != 0) {
 		unavailable(res, r);
@@ -173,14 +212,16 @@ int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_ve
                          struct apikey_verify_result *res)
 {
 	struct apikey_store *s = v->store;
+	enum apikey_outcome unknown;
 	unsigned char d[DIGEST_LEN];
 	struct key_record rec;
 	uint64_t epoch = 0;
 	int64_t now;
 	int r;
 
-	if (!precheck(&store_config(s)->format, rq, res, &now))
+	if (!precheck(&store_config(s)->format, rq, res, &now) && !importable(&store_config(s)->format, rq, res))
 		return 0;
+	unknown = res->outcome == APIKEY_MALFORMED_KEY ? APIKEY_MALFORMED_KEY : APIKEY_INVALID_KEY;
 	if ((r = store_digest(s, rq->key, rq->key_len, d)) != 0) {
 		unavailable(res, r);
 		goto out;
@@ -199,14 +240,13 @@ int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_ve
 			cache_put(v->cache, epoch, d, &rec);
 	}
 	if (r == APIKEY_ERR_NOT_FOUND) {
-		res->outcome = APIKEY_INVALID_KEY;
+		res->outcome = unknown;
 	} else if (r != 0) {
 		unavailable(res, r);
 		goto out;
 	} else {
-		res->found = true;
-		res->key = rec.info;
-		res->outcome = check_record(&rec, rq, now);
+		found(res, &rec);
+		res->outcome = check_record(&rec, rq, now, res->missing_scope);
 		if (res->outcome == APIKEY_VALID) {
 			r = apikey_limiter_check(v->limiter, rec.info.id, now * 1000, rec.info.rate_limit,
 			                         &res->ratelimit);
@@ -244,9 +284,8 @@ int apikey_recheck(struct apikey_store *s, const char *id, const char *user, con
 	} else if (r != 0) {
 		unavailable(res, r);
 	} else {
-		res->found = true;
-		res->key = rec.info;
-		res->outcome = check_record(&rec, &rq, now);
+		found(res, &rec);
+		res->outcome = check_record(&rec, &rq, now, res->missing_scope);
 	}
 	return 0;
 }

@@ -56,6 +56,7 @@
 #define APIKEY_CONF_DEFAULT   "/etc/apikey/apikey.conf"
 #define APIKEY_LINE_MAX       1024 /* one config line / option */
 #define APIKEY_PATH_SIZE      4096
+#define APIKEY_WHY_SIZE       192  /* the reason of a refused write, incl. NUL */
 /* Verified-key cache bound: an entry is ~1.4 kB (fixed-size record without
  * metadata), so the default costs at most ~11.5 MB; a miss costs one probe. */
 #define APIKEY_CACHE_ENTRIES_DEFAULT 8192
@@ -164,6 +165,15 @@ int apikey_token_parse(const struct apikey_format *f, const char *key, size_t le
  * a front end calls it only to decide something else (PAM's try_first_pass).
  */
 enum apikey_outcome apikey_precheck(const struct apikey_format *f, const char *key, size_t len);
+/*
+ * May a key that apikey_token_parse refuses still be one imported from
+ * another system (looked up by its foreign hash, docs/design/compat.md D7)?
+ * True when it starts with the profile's prefix or a legacy one and is at
+ * most APIKEY_KEY_MAX printable ASCII characters without blanks.  The body's
+ * shape and checksum are not looked at: they are what the other system's
+ * keys may lack.
+ */
+bool apikey_token_importable(const struct apikey_format *f, const char *key, size_t len);
 /* Display hint: prefix + first 4 body characters. */
 void apikey_token_hint(const struct apikey_format *f, const char *key, size_t len,
                        char out[APIKEY_HINT_SIZE]);
@@ -197,15 +207,121 @@ bool apikey_plan_allowed(const char *plan, const char *list);
  */
 int apikey_plans_intersect(const char *a, const char *b, char *out, size_t outsz);
 
+/* ---- compatible answers: refusal bodies (SPEC §10; core/render.c) ------- */
+#define APIKEY_ERROR_BODY_MAX    4096 /* a rendered body, bytes (no NUL, no newline) */
+#define APIKEY_ERROR_CODE_SIZE   64   /* error_code.X: 1-63 of [A-Za-z0-9_.-] */
+#define APIKEY_ERROR_MESSAGE_MAX 200  /* error_message.X, bytes */
+#define APIKEY_ANSWER_SEGS       128  /* pieces of a compiled error_template */
+#define APIKEY_MESSAGE_SEGS      64   /* pieces of a compiled error_message.X */
+
+/*
+ * The compiled refusal answers of a profile (error_template=, error_code.X=,
+ * error_message.X=): built when the configuration is loaded and checked
+ * there (valid JSON, an object, at most APIKEY_ERROR_BODY_MAX bytes for any
+ * scope), so rendering one is copying pieces.  A plain value: copy it
+ * freely; nothing to free.  The fields are core/render.c's; callers use the
+ * apikey_answer_* functions below.
+ */
+struct apikey_answer_seg {
+	uint16_t off, len;      /* literal bytes in the owner's text, or 0 0 */
+	uint8_t kind;           /* literal, ${code}, ${message}, ${status}, ${scope} */
+};
+struct apikey_answer_outcome {
+	char code[APIKEY_ERROR_CODE_SIZE];
+	char text[2 * APIKEY_ERROR_MESSAGE_MAX + 1];  /* the message's literals, JSON-escaped */
+	struct apikey_answer_seg seg[APIKEY_MESSAGE_SEGS];
+	unsigned n_seg;
+};
+struct apikey_answers {
+	char text[APIKEY_LINE_MAX];                      /* the template's literal bytes */
+	struct apikey_answer_seg seg[APIKEY_ANSWER_SEGS];
+	unsigned n_seg;
+	struct apikey_answer_outcome outcome[APIKEY_OUTCOME_COUNT];
+};
+/* SPEC §3's answers: {"error":"${message}","code":"${code}","status":${status}}. */
+void apikey_answers_default(struct apikey_answers *a);
+/* The code name a client sees for o (error_code.X, default the outcome's own). */
+const char *apikey_answer_code(const struct apikey_answers *a, enum apikey_outcome o);
+/*
+ * THE renderer of refusal bodies: every front end calls it (apikeyd's /auth
+ * and /v1/whoami, the admin API; the PAM module logs apikey_answer_code).
+ * Writes the JSON body of outcome o into out, NUL-terminated, without a
+ * newline, and returns its length (at most APIKEY_ERROR_BODY_MAX).  scope is
+ * the first required scope the key lacks (apikey_verify_result.missing_scope;
+ * NULL or "" for none): it is JSON-escaped and cut to APIKEY_SCOPE_SIZE - 1
+ * bytes.  Never fails; an out-of-range outcome renders as UNAVAILABLE.
+ */
+size_t apikey_answer_render(const struct apikey_answers *a, enum apikey_outcome o, const char *scope,
+                            char out[APIKEY_ERROR_BODY_MAX + 1]);
+/*
+ * The same shape for an answer that is not a verification outcome (400, 404,
+ * 405, 500, the admin API's FORBIDDEN/CONFLICT…): code (1-63 of
+ * [A-Za-z0-9_.-], else "INTERNAL") and status as given; message is any text,
+ * JSON-escaped here (control characters as \u00XX, bytes that are not UTF-8
+ * as '?') and cut at APIKEY_ERROR_MESSAGE_MAX bytes of escaped text.  The
+ * configuration was checked so that this, too, fits the bound.
+ */
+size_t apikey_answer_render_error(const struct apikey_answers *a, const char *code, const char *message,
+                                  int status, char out[APIKEY_ERROR_BODY_MAX + 1]);
+/*
+ * A rendered body for an HTTP header (auth_error_body=header): every byte
+ * outside printable ASCII written as a JSON \uXXXX escape (it can only occur
+ * inside a JSON string).  out needs 3 * len + 1 bytes; returns the length.
+ */
+size_t apikey_json_ascii(const char *in, size_t len, char *out, size_t outsz);
+
+/* ---- a profile's write rules (SPEC §10; core/profile.c) ----------------- */
+#define APIKEY_CATALOGUE_MAX   128  /* scopes= entries */
+#define APIKEY_PROFILE_PRESETS 32   /* preset.NAME= declarations */
+#define APIKEY_TIERS_MAX       16   /* rate_limit_tiers= values */
+
+struct apikey_profile_preset {
+	char name[APIKEY_PRESET_SIZE];
+	char scopes[APIKEY_SCOPES_SIZE];    /* normalised */
+	unsigned line;                      /* where it was declared (0: not from a file) */
+};
+/*
+ * What an apikey.conf profile adds to the core's settings: the scope
+ * catalogue (empty: any valid scope), the presets it declares (installed by
+ * init and apikeyctl preset sync; the store keeps the ones in use), the
+ * default preset of a key created without scopes, the allowed rate limits,
+ * and the refusal answers.  Lines are kept so a problem between two options
+ * is reported on the line that must change.
+ */
+struct apikey_profile {
+	char catalogue[APIKEY_CATALOGUE_MAX][APIKEY_SCOPE_SIZE];
+	unsigned n_catalogue, catalogue_line;
+	struct apikey_profile_preset presets[APIKEY_PROFILE_PRESETS];
+	unsigned n_presets;
+	char default_preset[APIKEY_PRESET_SIZE];   /* "" = none: scopes are required */
+	unsigned default_preset_line;
+	uint32_t tiers[APIKEY_TIERS_MAX];
+	unsigned n_tiers, tiers_line, default_rate_line;
+	unsigned template_line;
+	struct apikey_answers answers;
+};
+/*
+ * May a key, preset or edit name this scope under the profile's catalogue?
+ * Always with no catalogue, for apikey:read/write/admin and for "*"; a
+ * wildcard ("claws:*", "*:read") when it covers at least one entry; an
+ * entry "pam:*" allows every "pam:…".
+ */
+bool apikey_scope_in_catalogue(const struct apikey_profile *p, const char *scope, size_t len);
+/* The scopes of a preset the profile declares (or a built-in, when it
+ * declares none), or NULL. */
+const char *apikey_profile_preset(const struct apikey_profile *p, const char *name);
+
 /* ---- configuration (core/config.c; the grammar in core/options.c) ------- */
 /* The core's own settings.  Each front end keeps its settings in its own
- * struct and binds them by name (struct apikey_settings below). */
+ * struct and binds them by name (struct apikey_settings below).  About 60 kB:
+ * allocate it rather than put it on a small stack. */
 struct apikey_config {
 	char db_path[APIKEY_PATH_SIZE];
 	char pepper_path[APIKEY_PATH_SIZE]; /* "" = apikey_config_pepper_path() */
 	struct apikey_format format;
 	unsigned busy_timeout_ms;
 	unsigned default_rate_limit;        /* per minute, for keys created without one */
+	struct apikey_profile profile;      /* compatible answers and write rules (SPEC §10) */
 };
 
 void apikey_config_defaults(struct apikey_config *c);
@@ -226,6 +342,7 @@ enum apikey_opt_type {
 	APIKEY_OPT_BOOL,     /* bool: yes/no, true/false, on/off, 1/0 */
 	APIKEY_OPT_SCOPES,   /* char[size]: a non-empty scope list, stored normalised */
 	APIKEY_OPT_LIST,     /* char[max][size] + unsigned count: repeatable, non-empty */
+	APIKEY_OPT_CHOICE,   /* unsigned: the index of one of the registry's words */
 };
 struct apikey_binding {
 	const char *name;            /* an option of the registry */
@@ -322,6 +439,9 @@ int apikey_scopes_normalize(const char *list, char *out, size_t outsz);
 bool apikey_scopes_grant(const char *granted, const char *required, size_t rlen);
 /* Does it cover every scope of the required list (comma separated)? */
 bool apikey_scopes_grant_all(const char *granted, const char *required_list);
+/* The first scope of the required list, in its order, that granted does not
+ * cover (a pointer into required_list, *len bytes), or NULL when all are. */
+const char *apikey_scopes_first_missing(const char *granted, const char *required_list, size_t *len);
 
 /* ---- the admin API's rights (core/access.c, SPEC §5a) --------------------- */
 /* What a key may do to keys, accounts and presets; each includes the ones
@@ -372,6 +492,9 @@ struct apikey_ratelimit {
  */
 void apikey_gcra(int64_t *tat_us, int64_t now_us, uint32_t per_minute,
                  struct apikey_ratelimit *out);
+/* A key's limit changed: rescale its tat so it stands for the same number
+ * of requests under the new limit (an edit applies from the next request). */
+void apikey_gcra_rescale(int64_t *tat_us, int64_t now_us, uint32_t old_per_minute, uint32_t new_per_minute);
 
 /*
  * In-memory limiter for one process, shared by its threads (thread-safe).

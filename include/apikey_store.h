@@ -42,16 +42,29 @@ int apikey_store_check(struct apikey_store *s);
 bool apikey_store_changed(struct apikey_store *s);
 /* Is the store readable right now (for /readyz)?  false for NULL. */
 bool apikey_store_ready(struct apikey_store *s);
+/*
+ * Why the last write on s was refused with APIKEY_ERR_INVALID, in words for
+ * an operator or an API client ("scope 'claws:raed' is not in the scope
+ * catalogue"); "" when it was not.  Valid until the next call on s.
+ */
+const char *apikey_store_why(const struct apikey_store *s);
 
 /* ---- keys: rules in core/keys.c ------------------------------------------- */
 /*
  * Validation shared by create, update and import (core/rules.c): owner 1-63
  * characters without blanks, ':' or ','; name printable, under
  * APIKEY_NAME_SIZE; scopes a non-empty list of valid scopes (or a stored
- * preset); rate limit 1..1000000 (0 = the configured default); expiry in the
- * future (imports may carry a past one: the key then fails as EXPIRED);
- * metadata a JSON object under APIKEY_META_SIZE.  A refused argument is
- * APIKEY_ERR_INVALID and writes nothing.
+ * preset; with neither, the profile's default_preset), each inside the
+ * profile's scope catalogue when it has one; rate limit 1..1000000 (0 = the
+ * configured default), one of the profile's rate_limit_tiers when it has
+ * them; expiry in the future (imports may carry a past one: the key then
+ * fails as EXPIRED); metadata a JSON object under APIKEY_META_SIZE.  A
+ * refused argument is APIKEY_ERR_INVALID, writes nothing, and says why in
+ * apikey_store_why().
+ *
+ * The store-free checks (apikey_*_check) take the configuration whose
+ * profile applies (NULL: none) and write the reason into why (whysz bytes;
+ * why may be NULL).
  */
 struct apikey_create_params {
 	const char *owner;       /* required */
@@ -72,10 +85,11 @@ int apikey_key_create(struct apikey_store *s, const struct apikey_create_params 
                       struct apikey_key_info *info);
 /*
  * The checks apikey_key_create makes of p without a store (all but the
- * preset's existence and metadata being a JSON object).  0, or
- * APIKEY_ERR_INVALID with *why (static text, may be NULL) naming the field.
+ * stored preset's scopes and metadata being a JSON object).  0, or
+ * APIKEY_ERR_INVALID with the reason in why.
  */
-int apikey_create_check(const struct apikey_create_params *p, const char **why);
+int apikey_create_check(const struct apikey_config *c, const struct apikey_create_params *p,
+                        char *why, size_t whysz);
 
 /* What an update changes; every field left at its zero value is kept. */
 enum apikey_expiry_change {
@@ -102,7 +116,8 @@ struct apikey_update_params {
  */
 int apikey_key_update(struct apikey_store *s, const char *id, const struct apikey_update_params *p,
                       const struct apikey_actor *actor, struct apikey_key_info *info);
-int apikey_update_check(const struct apikey_update_params *p, const char **why);
+int apikey_update_check(const struct apikey_config *c, const struct apikey_update_params *p,
+                        char *why, size_t whysz);
 
 int apikey_key_get(struct apikey_store *s, const char *id, struct apikey_key_info *info);
 /*
@@ -145,14 +160,38 @@ int apikey_key_revoke(struct apikey_store *s, const char *id, const struct apike
 int apikey_key_rotate(struct apikey_store *s, const char *id, int64_t grace_s,
                       const struct apikey_actor *actor, char *key_out, size_t key_out_sz,
                       struct apikey_key_info *new_info);
+/* The same with the successor's expiry chosen (rotate --expires): KEEP (the
+ * old key's), SET (expires_at_s, in the future) or NEVER.  The old key's
+ * grace never outlives its own expiry.  apikey_key_rotate is this with
+ * { grace_s, APIKEY_EXPIRY_KEEP }. */
+struct apikey_rotate_params {
+	int64_t grace_s;                 /* 0 = the old key is revoked now */
+	enum apikey_expiry_change expiry;
+	int64_t expires_at_s;            /* with APIKEY_EXPIRY_SET */
+};
+int apikey_key_rotate_with(struct apikey_store *s, const char *id, const struct apikey_rotate_params *p,
+                           const struct apikey_actor *actor, char *key_out, size_t key_out_sz,
+                           struct apikey_key_info *new_info);
 
 /* ---- presets and accounts: rules in core/admin.c --------------------------- */
 /* Set (create or replace) a preset: name 1-31 of [a-z0-9_-], a non-empty
- * scope list (stored normalised).  Event "preset-set", reason the name. */
+ * scope list (stored normalised) inside the profile's catalogue.  Event
+ * "preset-set", reason the name. */
 int apikey_preset_set(struct apikey_store *s, const char *name, const char *scopes,
                       const struct apikey_actor *actor);
-/* Its checks without a store: 0, or APIKEY_ERR_INVALID with *why (static). */
-int apikey_preset_check(const char *name, const char *scopes, const char **why);
+/* Its checks without a store: 0, or APIKEY_ERR_INVALID with the reason in why. */
+int apikey_preset_check(const struct apikey_config *c, const char *name, const char *scopes,
+                        char *why, size_t whysz);
+/*
+ * Install the presets the store's profile declares (preset.NAME=): each one
+ * missing or different is set (event "preset-set"); presets the profile does
+ * not declare are left alone.  fn (may be NULL) hears of each declared preset
+ * with what happened to it: "added", "replaced" or "unchanged".  All or
+ * nothing, in one transaction.
+ */
+int apikey_preset_sync(struct apikey_store *s, const struct apikey_actor *actor,
+                       void (*fn)(void *ctx, const char *name, const char *scopes, const char *what),
+                       void *ctx);
 int apikey_preset_get(struct apikey_store *s, const char *name, char out[APIKEY_SCOPES_SIZE]);
 /* APIKEY_ERR_NOT_FOUND when there is no such preset.  Event "preset-removed". */
 int apikey_preset_remove(struct apikey_store *s, const char *name, const struct apikey_actor *actor);
@@ -217,10 +256,23 @@ struct apikey_event_filter {
 int apikey_event_page(struct apikey_store *s, const struct apikey_event_filter *f,
                       int (*fn)(void *ctx, const struct apikey_event *e), void *ctx,
                       int64_t *next);
-/* Delete events and usage counts older than before_s, and keys revoked or
- * expired before it with their usage and rate-limit state; fold minute usage
- * counts older than APIKEY_USAGE_MINUTES_KEEP_S into hours.  Event "pruned"
- * (written after the deletion, so it is kept).  The counts may be NULL. */
+/*
+ * Remove what is dead and old (apikeyctl(1) prune).  The cut-off is
+ * min(before_s, now): a cut-off in the future prunes as of now.
+ *  - Keys revoked or expired (rotation grace included) before the cut-off,
+ *    with their usage (counts and series) and rate-limit state.  A key that
+ *    could still verify without an edit — not yet revoked, not yet expired,
+ *    rotating within its grace — is never removed, whatever the cut-off.
+ *  - Events older than the cut-off, except the lifecycle of every key that
+ *    is still in the store (all its events but "failed") and every "pruned"
+ *    event: the history of a live key stays whole, and what prune removed
+ *    stays on record.
+ *  - Usage counts older than the cut-off; minute counts older than
+ *    APIKEY_USAGE_MINUTES_KEEP_S are folded into hours.
+ * Events "pruned": one per removed key (key_id the removed key, reason
+ * "revoked", "expired" or "rotated") and one for the run ("<k> keys, <e>
+ * events before <time>").  The counts may be NULL.
+ */
 int apikey_prune(struct apikey_store *s, int64_t before_s, const struct apikey_actor *actor,
                  unsigned *keys_removed, unsigned *events_removed);
 
@@ -244,17 +296,21 @@ struct apikey_import_params {
  * audited by one "imported" event per writer, written at commit.
  */
 int apikey_import_begin(struct apikey_store *s);
-/* Import one key (event "imported", or counted into its batch's).  info may be NULL. */
+/* Import one key (event "imported", or counted into its batch's).  info may
+ * be NULL.  Without scopes, the profile's default_preset (from the store). */
 int apikey_import_one(struct apikey_store *s, const struct apikey_import_params *p,
                       const struct apikey_actor *actor, struct apikey_key_info *info);
 /*
  * The checks apikey_import_one makes of p before writing (hash scheme, hint,
- * owner, name, scopes, rate limit, metadata size), without a store, so a bulk
- * import can refuse a bad file before its first batch.  0, or
- * APIKEY_ERR_INVALID with *why (static text, may be NULL) naming the problem.
- * Metadata must also be a JSON object, which the store checks on insert.
+ * owner, name, scopes and the catalogue, rate limit and the tiers, metadata
+ * size), without a store, so a bulk import can refuse a bad file before its
+ * first batch.  A hint that starts with neither the profile's key prefix
+ * nor one of its legacy prefixes is refused: the profile would answer that
+ * key MALFORMED_KEY forever.  0, or APIKEY_ERR_INVALID with the reason in
+ * why.  Metadata must also be a JSON object, which the store checks on insert.
  */
-int apikey_import_check(const struct apikey_import_params *p, const char **why);
+int apikey_import_check(const struct apikey_config *c, const struct apikey_import_params *p,
+                        char *why, size_t whysz);
 int apikey_import_commit(struct apikey_store *s);
 void apikey_import_rollback(struct apikey_store *s);
 
@@ -325,6 +381,12 @@ struct apikey_verify_result {
 	/* What the checks read: metadata, rotation links and usage counters are
 	 * left empty (apikey_key_get has them). */
 	struct apikey_key_info key;
+	/* The owner's account when found and one is recorded (has_account). */
+	bool has_account;
+	struct apikey_account account;
+	/* INSUFFICIENT_SCOPE: the first required scope (in the order required)
+	 * that the key does not grant, for ${scope}; "" otherwise. */
+	char missing_scope[APIKEY_SCOPE_SIZE];
 	struct apikey_ratelimit ratelimit;  /* set once the rate-limit step ran */
 	bool rate_checked;
 	int err;                     /* APIKEY_ERR_* behind UNAVAILABLE */

@@ -170,10 +170,14 @@ static void check_key(struct attempt *a, const char *key, struct apikey_verify_r
 }
 
 /* try_first_pass: is an earlier module's token a key at all (the core's
- * precheck), or should we prompt for one? */
+ * precheck, or a key imported from another system that carries an accepted
+ * prefix), or should we prompt for one? */
 static bool well_formed(const struct pam_opts *o, const char *key)
 {
-	return apikey_precheck(&o->cfg.format, key, key ? strnlen(key, APIKEY_KEY_MAX + 1) : 0) == APIKEY_VALID;
+	size_t n = key ? strnlen(key, APIKEY_KEY_MAX + 1) : 0;
+
+	return apikey_precheck(&o->cfg.format, key, n) == APIKEY_VALID ||
+	       apikey_token_importable(&o->cfg.format, key, n);
 }
 
 /* Would typing another key help?  Not when the store or the rate limit is
@@ -210,22 +214,28 @@ static void wipe(char **s)
 	}
 }
 
-/* One log line per answer: key id and outcome, never the key. */
+/* One log line per answer: key id and outcome, never the key.  When the
+ * profile gives the outcome another code name (error_code.X=), the line
+ * carries that too: " code=INVALID_KEY" after "outcome=MALFORMED_KEY". */
 static void log_outcome(struct attempt *a, const char *phase, const struct apikey_verify_result *res)
 {
 	int prio = res->outcome == APIKEY_VALID ? LOG_INFO :
 	           res->outcome == APIKEY_UNAVAILABLE ? LOG_ERR : LOG_NOTICE;
+	const char *outcome = apikey_outcome_code(res->outcome);
+	const char *code = apikey_answer_code(&a->o->cfg.profile.answers, res->outcome);
+	char mapped[APIKEY_ERROR_CODE_SIZE + 8] = "";
 
+	if (strcmp(code, outcome) != 0)
+		snprintf(mapped, sizeof(mapped), " code=%s", code);
 	if (res->outcome == APIKEY_RATE_LIMITED)
-		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s retry_after=%u", phase, a->user,
-		           res->key.id, apikey_outcome_code(res->outcome), res->ratelimit.retry_after_s);
+		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s%s retry_after=%u", phase, a->user,
+		           res->key.id, outcome, mapped, res->ratelimit.retry_after_s);
 	else if (res->outcome == APIKEY_UNAVAILABLE)
-		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s (%s)", phase, a->user,
-		           res->found ? res->key.id : "-", apikey_outcome_code(res->outcome),
-		           apikey_strerror(res->err));
+		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s%s (%s)", phase, a->user,
+		           res->found ? res->key.id : "-", outcome, mapped, apikey_strerror(res->err));
 	else
-		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s", phase, a->user,
-		           res->found ? res->key.id : "-", apikey_outcome_code(res->outcome));
+		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s%s", phase, a->user,
+		           res->found ? res->key.id : "-", outcome, mapped);
 }
 
 /* The scope a login needs: scope= or "pam:<service>". */

@@ -155,7 +155,7 @@ void admin_error(struct areq *a, int status, const char *code, const char *field
 	body = json_pack("{s:o, s:s, s:i}", "error", sc_jtext(msg), "code", code, "status", status);
 	if (body && field)
 		json_object_set_new(body, "field", sc_jtext(field));
-	if (!sc_json_body(a->req, body))
+	if (!sc_json_body(a->w, a->req, body))
 		status = 500;
 	sc_reply(a->w, a->req, EP_ADMIN, status, result_of(status, code), caller_id(a), a->t0);
 }
@@ -175,7 +175,7 @@ void admin_ok(struct areq *a, int status, json_t *body)
 		sc_reply(a->w, a->req, EP_ADMIN, 204, RES_OK, caller_id(a), a->t0);
 		return;
 	}
-	if (!sc_json_body(a->req, body))
+	if (!sc_json_body(a->w, a->req, body))
 		status = 500;
 	sc_reply(a->w, a->req, EP_ADMIN, status, status < 300 ? RES_OK : RES_BAD_REQUEST, caller_id(a), a->t0);
 }

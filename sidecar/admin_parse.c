@@ -173,7 +173,7 @@ int sc_parse_key_body(const char *body, size_t len, bool create, int64_t now_s,
 	}
 	if ((v = json_object_get(root, "preset"))) {
 		if (take_string(v, "preset", out->preset, sizeof(out->preset), bad) != 0 ||
-		    apikey_preset_check(out->preset, "a:b", NULL) != 0) {
+		    apikey_preset_check(NULL, out->preset, "a:b", NULL, 0) != 0) {
 			refuse(bad, "preset", "preset must be a preset name: 1-31 of [a-z0-9_-]");
 			goto out;
 		}

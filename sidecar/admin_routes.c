@@ -185,7 +185,8 @@ void h_keys_create(struct areq *a)
 {
 	struct sc_admin_job *j;
 	struct sc_bad bad;
-	const char *body, *why = NULL;
+	const char *body;
+	char why[APIKEY_WHY_SIZE] = "";
 	size_t len;
 
 	if (!no_query(a) || !admin_allowed(a, APIKEY_RIGHT_WRITE, NULL, 403, NULL) || !(j = admin_job(a, OP_CREATE)))
@@ -207,7 +208,7 @@ void h_keys_create(struct areq *a)
 			.preset = b->has & KB_PRESET ? b->preset : NULL, .expires_at_s = b->expires_at_s,
 			.rate_limit = b->rate_limit, .metadata = b->has & KB_META ? b->metadata : NULL,
 		};
-		int r = apikey_create_check(&p, &why);   /* before why is read */
+		int r = apikey_create_check(a->w->sh->core, &p, why, sizeof(why));
 		if (core_refuses(a, r, why))
 			goto fail;
 	}
@@ -231,7 +232,8 @@ void h_key_patch(struct areq *a)
 	struct apikey_key_info k;
 	struct sc_admin_job *j;
 	struct sc_bad bad;
-	const char *body, *why = NULL;
+	const char *body;
+	char why[APIKEY_WHY_SIZE] = "";
 	size_t len;
 
 	if (!no_query(a) || !load_key(a, APIKEY_RIGHT_WRITE, (char[APIKEY_ID_SIZE]){ 0 }, &k) ||
@@ -253,7 +255,7 @@ void h_key_patch(struct areq *a)
 			          b->expires_at_s ? APIKEY_EXPIRY_SET : APIKEY_EXPIRY_NEVER,
 			.expires_at_s = b->expires_at_s, .metadata = b->has & KB_META ? b->metadata : NULL,
 		};
-		int r = apikey_update_check(&p, &why);
+		int r = apikey_update_check(a->w->sh->core, &p, why, sizeof(why));
 		if (core_refuses(a, r, why))
 			goto fail;
 	}
@@ -612,7 +614,7 @@ static bool preset_param(struct areq *a, char name[APIKEY_PRESET_SIZE])
 		admin_bad(a, &bad);
 		return false;
 	}
-	if (apikey_preset_check(name, "a:b", NULL) != 0) {
+	if (apikey_preset_check(NULL, name, "a:b", NULL, 0) != 0) {
 		admin_error(a, 400, "BAD_REQUEST", "name", "Bad request: a preset name is 1-31 of [a-z0-9_-]");
 		return false;
 	}
@@ -639,7 +641,8 @@ void h_preset_put(struct areq *a)
 	struct sc_admin_job *j;
 	int r;
 	struct sc_bad bad;
-	const char *body, *why = NULL;
+	const char *body;
+	char why[APIKEY_WHY_SIZE] = "";
 	size_t len;
 
 	if (!no_query(a) || !admin_allowed(a, APIKEY_RIGHT_ADMIN, NULL, 403, NULL) ||
@@ -652,7 +655,7 @@ void h_preset_put(struct areq *a)
 		admin_bad(a, &bad);
 		goto fail;
 	}
-	r = apikey_preset_check(j->target, j->scopes, &why);
+	r = apikey_preset_check(a->w->sh->core, j->target, j->scopes, why, sizeof(why));
 	if (core_refuses(a, r, why))
 		goto fail;
 	admin_submit(a, j);

@@ -314,9 +314,11 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->base);
 }
 
-static void set_runtime(struct sc_shared *sh, const struct sc_settings *c)
+static void set_runtime(struct sc_shared *sh, const struct sc_settings *c,
+                        const struct apikey_answers *answers)
 {
 	pthread_mutex_lock(&sh->rt_lock);
+	sh->rt.answers = *answers;
 	snprintf(sh->rt.key_header, sizeof(sh->rt.key_header), "%s", c->key_header);
 	snprintf(sh->rt.key_query, sizeof(sh->rt.key_query), "%s", c->key_query);
 	snprintf(sh->rt.require_plan, sizeof(sh->rt.require_plan), "%s", c->require_plan);
@@ -331,8 +333,25 @@ static void open_access_log(const char *path)
 		log_warn("access_log %s: cannot open it, access log off", path);
 }
 
+/* The rules of writes a profile sets (the store's copy is the one in use). */
+static bool same_write_rules(const struct apikey_profile *a, const struct apikey_profile *b)
+{
+	if (a->n_catalogue != b->n_catalogue || a->n_presets != b->n_presets || a->n_tiers != b->n_tiers ||
+	    strcmp(a->default_preset, b->default_preset) ||
+	    memcmp(a->tiers, b->tiers, a->n_tiers * sizeof(a->tiers[0])))
+		return false;
+	for (unsigned i = 0; i < a->n_catalogue; i++)
+		if (strcmp(a->catalogue[i], b->catalogue[i]))
+			return false;
+	for (unsigned i = 0; i < a->n_presets; i++)
+		if (strcmp(a->presets[i].name, b->presets[i].name) || strcmp(a->presets[i].scopes, b->presets[i].scopes))
+			return false;
+	return true;
+}
+
 /* SIGHUP: reopen the access log, reload apikey.conf, apply what can change
- * at runtime; listen addresses, threads, db and key format need a restart. */
+ * at runtime (the error answers among them); listen addresses, threads, db,
+ * key format and the profile's write rules need a restart. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
@@ -357,15 +376,21 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	    memcmp(&core->format, &d->cfg->core.format, sizeof(core->format)) ||
 	    core->busy_timeout_ms != d->cfg->core.busy_timeout_ms)
 		log_warnx("SIGHUP: db/pepper/key format/busy timeout changed: that needs a restart (kept the running ones)");
+	if (!same_write_rules(&core->profile, &d->cfg->core.profile) ||
+	    core->default_rate_limit != d->cfg->core.default_rate_limit)
+		log_warnx("SIGHUP: scope catalogue/presets/rate-limit tiers/default rate limit changed: "
+		          "that needs a restart (kept the running ones)");
 	memcpy(run->key_header, c->key_header, sizeof(c->key_header));
 	memcpy(run->key_query, c->key_query, sizeof(c->key_query));
 	memcpy(run->require_plan, c->require_plan, sizeof(c->require_plan));
 	memcpy(run->access_log, c->access_log, sizeof(c->access_log));
 	run->auth_error_body = c->auth_error_body;
-	set_runtime(&d->sh, run);
+	d->cfg->core.profile.answers = core->profile.answers;
+	set_runtime(&d->sh, run, &d->cfg->core.profile.answers);
 	open_access_log(run->access_log);
-	log_info("SIGHUP: configuration reloaded (auth_error_body=%s key_header=%s key_query=%s "
-	         "require_plan=%s access_log=%s)", c->auth_error_body ? "yes" : "no",
+	log_info("SIGHUP: configuration reloaded (error answers, auth_error_body=%s key_header=%s "
+	         "key_query=%s require_plan=%s access_log=%s)",
+	         c->auth_error_body == SC_BODY_HEADER ? "header" : c->auth_error_body ? "yes" : "no",
 	         c->key_header[0] ? c->key_header : "-", c->key_query[0] ? c->key_query : "-",
 	         c->require_plan[0] ? c->require_plan : "-", c->access_log[0] ? c->access_log : "-");
 	free(nc);
@@ -392,8 +417,9 @@ static int start(struct daemon *d)
 	    (r = apikey_limiter_new(&d->sh.limiter, 0)) != 0 || (r = apikey_usage_new(&d->sh.usage)) != 0)
 		return log_errx("%s", apikey_strerror(r)), -1;
 	pthread_mutex_init(&d->sh.rt_lock, NULL);
-	set_runtime(&d->sh, &d->cfg->set);
+	set_runtime(&d->sh, &d->cfg->set, &d->cfg->core.profile.answers);
 	d->sh.started_s = (int64_t)time(NULL);
+	d->sh.core = &d->cfg->core;
 	if (d->cfg->set.access_log[0])
 		open_access_log(d->cfg->set.access_log);
 	for (unsigned i = 0; i < d->n_addr; i++)

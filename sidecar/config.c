@@ -16,7 +16,7 @@ static const struct apikey_binding bindings[] = {
 	APIKEY_BIND(struct sc_settings, threads, "threads", APIKEY_OPT_UINT),
 	APIKEY_BIND(struct sc_settings, key_header, "key_header", APIKEY_OPT_TEXT),
 	APIKEY_BIND(struct sc_settings, key_query, "key_query", APIKEY_OPT_TEXT),
-	APIKEY_BIND(struct sc_settings, auth_error_body, "auth_error_body", APIKEY_OPT_BOOL),
+	APIKEY_BIND(struct sc_settings, auth_error_body, "auth_error_body", APIKEY_OPT_CHOICE),
 	APIKEY_BIND(struct sc_settings, access_log, "access_log", APIKEY_OPT_TEXT),
 	APIKEY_BIND(struct sc_settings, require_plan, "require_plan", APIKEY_OPT_TEXT),
 	APIKEY_BIND(struct sc_settings, admin_api, "admin_api", APIKEY_OPT_BOOL),
@@ -107,7 +107,7 @@ int sc_config_load(const struct sc_options *o, struct sc_config *c)
 
 	memset(c, 0, sizeof(*c));
 	apikey_config_defaults(&c->core);
-	c->set.auth_error_body = true;
+	c->set.auth_error_body = SC_BODY_JSON;
 	if (!apikey_config_file(&src))
 		log_debug("%s: not found, using defaults", APIKEY_CONF_DEFAULT);
 	if ((r = apikey_config_read(&c->core, &fe, &src, sc_core_log, NULL)) != 0)

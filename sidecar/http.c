@@ -145,26 +145,52 @@ static json_t *jtext(const char *text)
 	return json_string(buf);
 }
 
+/* How an error's JSON body goes out: as the body, in X-ApiKey-Error
+ * (auth_error_body=header: nginx can return it), or not at all. */
+enum reply_body { RB_NONE = SC_BODY_NONE, RB_JSON = SC_BODY_JSON, RB_HEADER = SC_BODY_HEADER };
+
+/* A body the core rendered in the profile's shape (apikey_answer_render*). */
+static void rendered_body(struct evhttp_request *req, const char *body, size_t len, enum reply_body how)
+{
+	if (how == RB_JSON) {
+		struct evbuffer *b = evhttp_request_get_output_buffer(req);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+		evbuffer_add(b, body, len);
+		evbuffer_add(b, "\n", 1);
+	} else if (how == RB_HEADER) {
+		char ascii[3 * APIKEY_ERROR_BODY_MAX + 1];
+		apikey_json_ascii(body, len, ascii, sizeof(ascii));
+		evhttp_add_header(evhttp_request_get_output_headers(req), "X-ApiKey-Error", ascii);
+	}
+}
+
+/* An answer that is not a verification outcome (400, 404, 405, 500), in the
+ * profile's shape with our code name. */
+static void error_body(struct sc_worker *w, struct evhttp_request *req, const char *msg, const char *code,
+                       int status, enum reply_body how)
+{
+	char body[APIKEY_ERROR_BODY_MAX + 1];
+	size_t n = apikey_answer_render_error(&w->rt.answers, code, msg, status, body);
+
+	rendered_body(req, body, n, how);
+}
+
 /* Writes root as the JSON body (consumes the reference).  False when it could
  * not be built (out of memory): the caller answers 500, never a half answer. */
-static bool json_body(struct evhttp_request *req, json_t *root)
+static bool json_body(struct sc_worker *w, struct evhttp_request *req, json_t *root)
 {
 	struct evbuffer *b = evhttp_request_get_output_buffer(req);
 	bool ok = root && json_dump_callback(root, dump_cb, b, JSON_COMPACT) == 0;
 
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
 	if (!ok) {
 		evbuffer_drain(b, evbuffer_get_length(b));
-		evbuffer_add_printf(b, "{\"error\":\"Internal error\",\"code\":\"INTERNAL\",\"status\":500}");
+		error_body(w, req, "Internal error", "INTERNAL", 500, RB_JSON);
+	} else {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+		evbuffer_add(b, "\n", 1);
 	}
-	evbuffer_add(b, "\n", 1);
 	json_decref(root);
 	return ok;
-}
-
-static void error_body(struct evhttp_request *req, const char *msg, const char *code, int status)
-{
-	json_body(req, json_pack("{s:o, s:s, s:i}", "error", jtext(msg), "code", code, "status", status));
 }
 
 static void method_not_allowed(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep,
@@ -174,20 +200,18 @@ static void method_not_allowed(struct sc_worker *w, struct evhttp_request *req, 
 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
 	                  methods_text(allowed, ", ", allow, sizeof(allow)));
-	error_body(req, "Method not allowed", "METHOD_NOT_ALLOWED", 405);
+	error_body(w, req, "Method not allowed", "METHOD_NOT_ALLOWED", 405, RB_JSON);
 	finish(w, req, ep, 405, RES_METHOD_NOT_ALLOWED, NULL, t0);
 }
 
 static void bad_request(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep,
-                        const char *why, bool body, int64_t t0)
+                        const char *why, enum reply_body how, int64_t t0)
 {
 	char msg[256];
 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "X-ApiKey-Code", "BAD_REQUEST");
-	if (body) {
-		snprintf(msg, sizeof(msg), "Bad request: %s", why);
-		error_body(req, msg, "BAD_REQUEST", 400);
-	}
+	snprintf(msg, sizeof(msg), "Bad request: %s", why);
+	error_body(w, req, msg, "BAD_REQUEST", 400, how);
 	finish(w, req, ep, 400, RES_BAD_REQUEST, NULL, t0);
 }
 
@@ -313,22 +337,28 @@ static void ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_r
 }
 
 /* The SPEC §3 failure answer: status, WWW-Authenticate on 401, RateLimit-*
- * and Retry-After on 429, the JSON body unless body is false. */
+ * and Retry-After on 429, and the body in the profile's shape (SPEC §10:
+ * its code names, messages and template; the code is the client's, the
+ * access log and metrics keep the outcome). */
 static void outcome_error(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep,
-                          const struct apikey_verify_result *res, bool body, int64_t t0)
+                          const struct apikey_verify_result *res, enum reply_body how, int64_t t0)
 {
 	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
 	int status = apikey_outcome_http_status(res->outcome);
+	char body[APIKEY_ERROR_BODY_MAX + 1];
+	size_t n;
 
 	if (status == 401)
 		evhttp_add_header(oh, "WWW-Authenticate", "Bearer");
 	/* the code as a header too: nginx reads no subrequest body, but can put
 	 * $upstream_http_x_apikey_code into its own error page */
-	evhttp_add_header(oh, "X-ApiKey-Code", apikey_outcome_code(res->outcome));
+	evhttp_add_header(oh, "X-ApiKey-Code", apikey_answer_code(&w->rt.answers, res->outcome));
 	ratelimit_headers(oh, res);
 	evhttp_add_header(oh, "Cache-Control", "no-store");
-	if (body)
-		error_body(req, apikey_outcome_message(res->outcome), apikey_outcome_code(res->outcome), status);
+	if (how != RB_NONE) {
+		n = apikey_answer_render(&w->rt.answers, res->outcome, res->missing_scope, body);
+		rendered_body(req, body, n, how);
+	}
 	finish(w, req, ep, status, res->outcome, res->found ? res->key.id : NULL, t0);
 }
 
@@ -373,7 +403,8 @@ static json_t *ratelimit_json(const struct apikey_verify_result *res)
 static bool key_valid(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep,
                       const char *source, struct apikey_verify_result *res, int64_t t0)
 {
-	bool auth = ep == EP_AUTH, body = !auth || w->rt.auth_error_body;
+	enum reply_body body = ep == EP_AUTH ? (enum reply_body)w->rt.auth_error_body : RB_JSON;
+	bool auth = ep == EP_AUTH;
 	struct sc_request rq;
 	struct sc_input in;
 	const char *why;
@@ -427,7 +458,7 @@ static void h_verify(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 	if (body)   /* the body holds the key */
 		OPENSSL_cleanse(body, len);
 	if (r != 0) {
-		bad_request(w, req, EP_VERIFY, why, true, t0);
+		bad_request(w, req, EP_VERIFY, why, RB_JSON, t0);
 		return;
 	}
 	snprintf(in.plans, sizeof(in.plans), "%s", w->rt.require_plan);
@@ -438,7 +469,7 @@ static void h_verify(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 	                                   "expires_at", time_or_null(res.key.expires_at_s))))
 		ok = false;
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	if (!json_body(req, ok ? json_pack("{s:b, s:s, s:o, s:o}", "valid", res.outcome == APIKEY_VALID,
+	if (!json_body(w, req, ok ? json_pack("{s:b, s:s, s:o, s:o}", "valid", res.outcome == APIKEY_VALID,
 	                                   "code", apikey_outcome_code(res.outcome),
 	                                   "key", key ? key : json_null(), "ratelimit", ratelimit_json(&res))
 	                       : NULL))
@@ -447,7 +478,17 @@ static void h_verify(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 	       res.found ? res.key.id : NULL, t0);
 }
 
-/* GET /v1/whoami — the presented key's own record. */
+/* The owner's account as /v1/whoami shows it: {plan, active}, or null
+ * when none is recorded. */
+static json_t *account_json(const struct apikey_verify_result *res)
+{
+	if (!res->has_account)
+		return json_null();
+	return json_pack("{s:o, s:b}", "plan", res->account.plan[0] ? jtext(res->account.plan) : json_null(),
+	                 "active", res->account.active);
+}
+
+/* GET /v1/whoami — the presented key's own record and its owner's account. */
 static void h_whoami(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
 {
 	struct apikey_verify_result res;
@@ -457,13 +498,14 @@ static void h_whoami(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 		return;
 	ratelimit_headers(evhttp_request_get_output_headers(req), &res);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	ok = json_body(req, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o}",
-	                              "id", res.key.id, "hint", res.key.hint, "owner", jtext(res.key.owner),
-	                              "name", jtext(res.key.name), "scopes", scopes_array(res.key.scopes),
-	                              "created_at", time_or_null(res.key.created_at_s),
-	                              "expires_at", time_or_null(res.key.expires_at_s),
-	                              "rate_limit", (json_int_t)res.key.rate_limit,
-	                              "ratelimit", ratelimit_json(&res)));
+	ok = json_body(w, req, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o}",
+	                                 "id", res.key.id, "hint", res.key.hint, "owner", jtext(res.key.owner),
+	                                 "name", jtext(res.key.name), "scopes", scopes_array(res.key.scopes),
+	                                 "created_at", time_or_null(res.key.created_at_s),
+	                                 "expires_at", time_or_null(res.key.expires_at_s),
+	                                 "rate_limit", (json_int_t)res.key.rate_limit,
+	                                 "account", account_json(&res),
+	                                 "ratelimit", ratelimit_json(&res)));
 	finish(w, req, EP_WHOAMI, ok ? 200 : 500, ok ? APIKEY_VALID : RES_BAD_REQUEST, res.key.id, t0);
 }
 
@@ -552,7 +594,7 @@ static void on_other(struct evhttp_request *req, void *arg)
 	if (path && (sc_admin_dispatch(w, req, path, t0) || sc_ui_dispatch(w, req, path, t0)))
 		return;
 	wipe_key_headers(w, req);
-	error_body(req, "Not found", "NOT_FOUND", 404);
+	error_body(w, req, "Not found", "NOT_FOUND", 404, RB_JSON);
 	finish(w, req, EP_OTHER, 404, RES_NOT_FOUND, NULL, t0);
 }
 
@@ -604,9 +646,9 @@ void sc_reply(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint 
 	finish(w, req, ep, status, result, key_id, t0);
 }
 
-bool sc_json_body(struct evhttp_request *req, json_t *root)
+bool sc_json_body(struct sc_worker *w, struct evhttp_request *req, json_t *root)
 {
-	return json_body(req, root);
+	return json_body(w, req, root);
 }
 
 json_t *sc_jtext(const char *text)

@@ -64,7 +64,7 @@ struct sc_settings {
 	unsigned threads;                      /* 0 = number of cores */
 	char key_header[SIDECAR_NAME_MAX];     /* extra header carrying the key */
 	char key_query[SIDECAR_NAME_MAX];      /* query parameter carrying the key */
-	bool auth_error_body;                  /* /auth errors carry JSON (default yes) */
+	unsigned auth_error_body;              /* /auth errors: SC_BODY_* (default JSON) */
 	char access_log[APIKEY_PATH_SIZE];     /* "" = none, "-" = stderr */
 	char require_plan[APIKEY_SCOPES_SIZE]; /* comma list, "" = any */
 	bool admin_api;                        /* serve the admin API (default no) */
@@ -81,12 +81,17 @@ int sc_parse_options(int argc, char **argv, struct sc_options *o);
 int sc_config_load(const struct sc_options *o, struct sc_config *c);
 bool sc_config_same_listen(const struct sc_settings *a, const struct sc_settings *b);
 
+/* auth_error_body=no|yes|header: how /auth sends an error's JSON body (its
+ * registry words, by index: core/options.c). */
+enum { SC_BODY_NONE = 0, SC_BODY_JSON = 1, SC_BODY_HEADER = 2 };
+
 /* ---- runtime settings SIGHUP may change ---------------------------------- */
 struct sc_runtime {
 	char key_header[SIDECAR_NAME_MAX];
 	char key_query[SIDECAR_NAME_MAX];
 	char require_plan[APIKEY_SCOPES_SIZE];
-	bool auth_error_body;
+	unsigned auth_error_body;              /* SC_BODY_* */
+	struct apikey_answers answers;         /* the profile's refusal bodies (core) */
 };
 
 struct sc_worker;
@@ -107,6 +112,8 @@ struct sc_shared {
 	uint64_t flush_errors;            /* atomics, written by main */
 	uint64_t flushes;
 	struct sc_admin *admin;           /* the admin API's writer; NULL when admin_api=no */
+	const struct apikey_config *core; /* the configuration at start: the profile's write
+	                                     rules the admin API checks before queuing */
 };
 
 /* One worker thread: its own event base, evhttp, listeners and store. */
@@ -142,7 +149,7 @@ void sc_http_print_routes(void);
 void sc_reply(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep, int status,
               int result, const char *key_id, int64_t t0);
 /* Writes root as the JSON body (consumes it); false when it could not be built. */
-bool sc_json_body(struct evhttp_request *req, json_t *root);
+bool sc_json_body(struct sc_worker *w, struct evhttp_request *req, json_t *root);
 /* A JSON string of text that may not be UTF-8. */
 json_t *sc_jtext(const char *text);
 void sc_ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_result *res);

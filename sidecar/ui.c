@@ -71,8 +71,8 @@ bool sc_ui_dispatch(struct sc_worker *w, struct evhttp_request *req, const char 
 	add_headers(req);
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_add_header(oh, "Allow", "GET");
-		sc_json_body(req, json_pack("{s:s, s:s, s:i}", "error", "Method not allowed",
-		                            "code", "METHOD_NOT_ALLOWED", "status", 405));
+		sc_json_body(w, req, json_pack("{s:s, s:s, s:i}", "error", "Method not allowed",
+		                               "code", "METHOD_NOT_ALLOWED", "status", 405));
 		sc_reply(w, req, EP_UI, 405, RES_METHOD_NOT_ALLOWED, NULL, t0);
 		return true;
 	}
@@ -82,7 +82,7 @@ bool sc_ui_dispatch(struct sc_worker *w, struct evhttp_request *req, const char 
 		return true;
 	}
 	if (evbuffer_add_reference(evhttp_request_get_output_buffer(req), a->data, a->len, NULL, NULL) != 0) {
-		sc_json_body(req, NULL);  /* out of memory: the 500 body, never a truncated file */
+		sc_json_body(w, req, NULL);  /* out of memory: the 500 body, never a truncated file */
 		sc_reply(w, req, EP_UI, 500, RES_BAD_REQUEST, NULL, t0);
 		return true;
 	}

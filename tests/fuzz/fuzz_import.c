@@ -7,16 +7,21 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static struct apikey_config cfg;   /* the default profile: a global, it is ~60 kB */
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct import_line il;
 	char why[IMPORT_WHY_SIZE];
-	int r = import_parse_line((const char *)data, size, &il, why, sizeof(why));
+	int r;
 
+	if (!cfg.db_path[0])
+		apikey_config_defaults(&cfg);
+	r = import_parse_line(&cfg, (const char *)data, size, &il, why, sizeof(why));
 	if (r == 0) {
 		size_t hl = strlen(il.p.hint);
-		if (!il.p.hash || !il.p.owner || !il.p.scopes[0] || hl < 6 || hl > 16 ||
-		    apikey_import_check(&il.p, NULL) != 0)
+		if (!il.p.hash || !il.p.owner || !il.p.scopes || !il.p.scopes[0] || hl < 6 || hl > 16 ||
+		    apikey_import_check(&cfg, &il.p, NULL, 0) != 0)
 			__builtin_trap();
 		import_line_free(&il);
 	} else if (r == APIKEY_ERR_INVALID) {

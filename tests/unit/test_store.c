@@ -241,43 +241,43 @@ static void import_check_names_the_problem(void **state)
 		.hash = "sha256:0000000000000000000000000000000000000000000000000000000000000000",
 		.hint = "cg_a1b2c3", .owner = "x", .scopes = "a:b", .metadata = "{}",
 	};
-	const char *why = NULL;
+	char why[APIKEY_WHY_SIZE];
 
 	(void)state;
-	assert_int_equal(apikey_import_check(&p, &why), 0);
-	assert_int_equal(apikey_import_check(&p, NULL), 0);
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), 0);
+	assert_int_equal(apikey_import_check(NULL, &p, NULL, 0), 0);
 	p.hash = "md5:abc";
-	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
 	assert_non_null(strstr(why, "hash"));
 	p.hash = NULL;
-	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
 	p.hash = "$2b$10$abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyza";  /* 60 */
-	assert_int_equal(apikey_import_check(&p, &why), 0);
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), 0);
 	p.hint = "cg_";
-	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
 	assert_non_null(strstr(why, "hint"));
 	p.hint = "cg_a1 b2";
-	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
 	p.hint = "cg_a1b2c3";
 	p.owner = "has space";
-	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
 	assert_non_null(strstr(why, "owner"));
 	p.owner = "x";
 	p.name = "tab\there";
-	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
 	assert_non_null(strstr(why, "name"));
 	p.name = NULL;
 	p.rate_limit = 1000001;
-	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
 	assert_non_null(strstr(why, "rate_limit"));
 	p.rate_limit = 0;        /* the configured default */
 	p.scopes = "Not:Valid";
-	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
 	assert_non_null(strstr(why, "scopes"));
 	p.scopes = "";
-	assert_int_equal(apikey_import_check(&p, &why), APIKEY_ERR_INVALID);
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
 	p.scopes = "a:b";
-	assert_int_equal(apikey_import_check(&p, &why), 0);
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), 0);
 }
 
 static void pepper_and_db_safety(void **state)
