@@ -191,6 +191,12 @@ int cmd_create(struct ctl *ctl, int argc, char **argv)
 		return cli_usage(ctl, "--owner is required");
 	if (p.scopes && p.preset)
 		return cli_usage(ctl, "give at most one of --scopes and --preset");
+	if (!p.scopes && !p.preset) {
+		if ((r = cli_config(ctl)) != 0)
+			return r;
+		if (!ctl->cfg.profile.default_preset[0])
+			return cli_usage(ctl, "give --scopes or --preset (the configuration has no default_preset)");
+	}
 	if (p.scopes) {
 		char norm[APIKEY_SCOPES_SIZE];
 		if (apikey_scopes_normalize(p.scopes, norm, sizeof(norm)) != 0 || !norm[0])

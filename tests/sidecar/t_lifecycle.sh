@@ -24,7 +24,7 @@ out=$(APIKEY_DB="$DB" "$APIKEYD" -f /dev/null -n 2>&1); is "-n with APIKEY_DB" "
 printf 'db=%s\nauth_error_body=maybe\nfrobnicate=1\n' "$DB" >"$T_TMP/bad.conf"
 out=$("$APIKEYD" -f "$T_TMP/bad.conf" -n 2>&1); rc=$?
 is "-n with a bad config: exit 1" "$rc" 1
-like "-n names the bad value" "$out" "auth_error_body: must be yes or no"
+like "-n names the bad value" "$out" "auth_error_body: must be yes, no or header"
 like "-n names the unknown option" "$out" "unknown option 'frobnicate=1'"
 out=$("$APIKEYD" --db "$T_TMP/none.db" -n 2>&1); is "-n with a missing store: exit 1" "$?" 1
 like "-n says what is missing" "$out" "none.db"

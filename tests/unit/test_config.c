@@ -7,7 +7,7 @@
 /* A front end's own settings, bound by name as the PAM module and apikeyd do. */
 struct fe {
 	char scope[APIKEY_SCOPES_SIZE];
-	bool auth_error_body;
+	unsigned auth_error_body;
 	unsigned threads;
 	char listen[8][APIKEY_NAME_SIZE];
 	unsigned n_listen;
@@ -15,7 +15,7 @@ struct fe {
 };
 static const struct apikey_binding fe_bindings[] = {
 	APIKEY_BIND(struct fe, scope, "scope", APIKEY_OPT_SCOPES),
-	APIKEY_BIND(struct fe, auth_error_body, "auth_error_body", APIKEY_OPT_BOOL),
+	APIKEY_BIND(struct fe, auth_error_body, "auth_error_body", APIKEY_OPT_CHOICE),
 	APIKEY_BIND(struct fe, threads, "threads", APIKEY_OPT_UINT),
 	APIKEY_BIND_LIST(struct fe, listen, n_listen, "listen"),
 	APIKEY_BIND(struct fe, prompt, "prompt", APIKEY_OPT_TEXT),
@@ -24,7 +24,7 @@ static const struct apikey_binding fe_bindings[] = {
 static void options(void **state)
 {
 	struct apikey_config c;
-	struct fe fe = { .auth_error_body = true };
+	struct fe fe = { .auth_error_body = 1 };
 	struct apikey_settings set = { fe_bindings, sizeof(fe_bindings) / sizeof(fe_bindings[0]), &fe };
 	char err[160];
 
@@ -45,9 +45,14 @@ static void options(void **state)
 	assert_int_equal(apikey_config_apply(&c, &set, "scope=pam:sshd,pam:su", err, sizeof(err)), 0);
 	assert_string_equal(fe.scope, "pam:sshd,pam:su");
 	assert_int_equal(apikey_config_apply(&c, &set, "auth_error_body=maybe", err, sizeof(err)), APIKEY_ERR_CONFIG);
-	assert_true(fe.auth_error_body);
+	assert_string_equal(err, "auth_error_body: must be yes, no or header");
+	assert_int_equal(fe.auth_error_body, 1);
 	assert_int_equal(apikey_config_apply(&c, &set, "auth_error_body=no", err, sizeof(err)), 0);
-	assert_false(fe.auth_error_body);
+	assert_int_equal(fe.auth_error_body, 0);
+	assert_int_equal(apikey_config_apply(&c, &set, "auth_error_body=header", err, sizeof(err)), 0);
+	assert_int_equal(fe.auth_error_body, 2);
+	assert_int_equal(apikey_config_apply(&c, &set, "auth_error_body=on", err, sizeof(err)), 0);
+	assert_int_equal(fe.auth_error_body, 1);
 	assert_int_equal(apikey_config_apply(&c, &set, "threads=3", err, sizeof(err)), 0);
 	assert_int_equal(fe.threads, 3);
 	assert_int_equal(apikey_config_apply(&c, &set, "threads=257", err, sizeof(err)), APIKEY_ERR_CONFIG);

@@ -112,13 +112,37 @@ static int collect(void *ctx, const struct apikey_event *e)
 	return 0;
 }
 
+static int find_event(void *ctx, const struct apikey_event *e)
+{
+	struct apikey_event *want = ctx;
+
+	if (!strcmp(e->event, want->event) && (!want->key_id[0] || !strcmp(e->key_id, want->key_id))) {
+		*want = *e;
+		return 1;
+	}
+	return 0;
+}
+
+/* The event of key_id (or any, "") named event, newest first, into out; false when none. */
+static bool has_event(struct apikey_store *s, const char *key_id, const char *event, struct apikey_event *out)
+{
+	struct apikey_event e = { 0 };
+
+	snprintf(e.key_id, sizeof(e.key_id), "%s", key_id);
+	snprintf(e.event, sizeof(e.event), "%s", event);
+	if (apikey_event_list(s, NULL, 0, find_event, &e) != 1)
+		return false;
+	if (out)
+		*out = e;
+	return true;
+}
+
 static void events_and_prune(void **state)
 {
 	struct fixture *f = *state;
 	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
 	unsigned kr, er;
 	struct ev v = { 0 };
-	int n = 0;
 
 	make_key(f->s, "carol", "a:b", 0, 0, key, id);
 	assert_int_equal(verify(f->s, key, "z:z", NULL), APIKEY_INSUFFICIENT_SCOPE);
@@ -128,16 +152,71 @@ static void events_and_prune(void **state)
 	assert_string_equal(v.last, "revoked"); /* newest first */
 	assert_int_equal(apikey_prune(f->s, 0, TEST_ACTOR, &kr, &er), 0);
 	assert_int_equal(kr + er, 0);
-	assert_int_equal(apikey_prune(f->s, INT64_MAX / 2, TEST_ACTOR, &kr, &er), 0);
+	assert_true(has_event(f->s, "", "pruned", NULL));
+}
+
+/*
+ * prune never removes a key that could still verify, whatever the cut-off,
+ * and keeps the history of the keys it leaves.  Seen failing on the old
+ * prune (DELETE ... WHERE revoked_at < cut OR expires_at < cut, and every
+ * event before the cut): a cut-off in the future deleted the expiring,
+ * rotating and just-revoked keys and the whole audit trail.
+ */
+static void prune_keeps_what_can_verify(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], next[APIKEY_KEY_MAX + 1], live[APIKEY_ID_SIZE], expiring[APIKEY_ID_SIZE];
+	char rotating[APIKEY_ID_SIZE], revoked[APIKEY_ID_SIZE], dead[APIKEY_ID_SIZE];
+	int64_t now = (int64_t)time(NULL);
+	struct apikey_import_params ip = {
+		.hash = "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+		.hint = "ak_0123456", .owner = "dave", .scopes = "a:b", .expires_at_s = now - 500,
+	};
+	struct apikey_verify_request rq = { .scopes = "z:z", .source = "test", .now_ms = (now - 1000) * 1000 };
+	struct apikey_verify_result res;
+	struct apikey_key_info info;
+	struct apikey_event e;
+	unsigned kr, er;
+	int n = 0;
+
+	make_key(f->s, "dave", "a:b", 0, 0, key, live);
+	/* a failure a while ago: "failed" events age out even for a live key */
+	rq.key = key;
+	rq.key_len = strlen(key);
+	assert_int_equal(apikey_verify(f->s, &rq, &res), 0);
+	assert_int_equal(res.outcome, APIKEY_INSUFFICIENT_SCOPE);
+	make_key(f->s, "dave", "a:b", 0, now + 3600, key, expiring);
+	make_key(f->s, "dave", "a:b", 0, 0, key, rotating);
+	assert_int_equal(apikey_key_rotate(f->s, rotating, 3600, TEST_ACTOR, next, sizeof(next), NULL), 0);
+	make_key(f->s, "dave", "a:b", 0, 0, key, revoked);
+	assert_int_equal(apikey_key_revoke(f->s, revoked, TEST_ACTOR), 0);
+	/* dead long ago: an import that expired 500 s before now */
+	assert_int_equal(apikey_import_one(f->s, &ip, TEST_ACTOR, &info), 0);
+	memcpy(dead, info.id, sizeof(dead));
+
+	/* a cut-off a year ahead prunes as of now */
+	assert_int_equal(apikey_prune(f->s, now + 365 * 86400, TEST_ACTOR, &kr, &er), 0);
 	assert_int_equal(kr, 1);
-	assert_int_equal(er, 4);                /* the three, and the first prune's own */
-	apikey_key_list(f->s, NULL, count_key, &n);
-	assert_int_equal(n, 0);
-	/* a prune leaves the event that says what it removed */
-	memset(&v, 0, sizeof(v));
-	assert_int_equal(apikey_event_list(f->s, NULL, 0, collect, &v), 0);
-	assert_int_equal(v.n, 1);
-	assert_string_equal(v.last, "pruned");
+	assert_int_equal(er, 1);                 /* the old failure; the rest is newer or lifecycle */
+	assert_int_equal(apikey_key_get(f->s, dead, &info), APIKEY_ERR_NOT_FOUND);
+	assert_int_equal(apikey_key_get(f->s, live, &info), 0);
+	assert_int_equal(apikey_key_get(f->s, expiring, &info), 0);
+	assert_int_equal(apikey_key_get(f->s, rotating, &info), 0);
+	assert_int_equal(apikey_key_status(&info, now), APIKEY_KEY_ROTATING);
+	assert_int_equal(apikey_key_get(f->s, revoked, &info), 0);   /* revoked this second: not before it */
+	apikey_key_list(f->s, "dave", count_key, &n);
+	assert_int_equal(n, 5);                  /* four kept and the rotation's successor */
+	/* the history of what is left, and a record of what went */
+	assert_true(has_event(f->s, live, "created", NULL));
+	assert_false(has_event(f->s, live, "failed", NULL));
+	assert_true(has_event(f->s, rotating, "rotated", NULL));
+	assert_true(has_event(f->s, revoked, "revoked", NULL));
+	assert_true(has_event(f->s, dead, "pruned", &e));
+	assert_string_equal(e.reason, "expired");
+	assert_true(has_event(f->s, "", "pruned", &e));
+	assert_non_null(strstr(e.reason, "1 keys, 1 events before "));
+	/* the verifying keys still verify */
+	assert_int_equal(verify(f->s, next, "a:b", NULL), APIKEY_VALID);
 }
 
 /* Import one key with a foreign hash; verify it; it is re-hashed on first use. */
@@ -220,6 +299,7 @@ static void import_refuses_bad_lines(void **state)
 	struct apikey_import_params p = { .hash = "md5:abc", .hint = "cg_a1b2c3", .owner = "x", .scopes = "a:b" };
 	int n = 0;
 
+	set_hex_profile(f);
 	assert_int_equal(apikey_import_begin(f->s), 0);
 	assert_int_equal(apikey_import_one(f->s, &p, TEST_ACTOR, NULL), APIKEY_ERR_INVALID);
 	p.hash = "sha256:00";
@@ -637,7 +717,8 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 	const struct CMUnitTest tests[] = {
-		T(create_list_show), T(presets_and_accounts), T(events_and_prune), T(import_sha256),
+		T(create_list_show), T(presets_and_accounts), T(events_and_prune), T(prune_keeps_what_can_verify),
+		T(import_sha256),
 		T(import_bcrypt), T(import_argon2id), T(import_refuses_bad_lines),
 		T(import_check_names_the_problem), T(pepper_and_db_safety),
 		T(batches_fold_creates), T(migrates_version_1), T(verify_opens_the_store_on_demand),
