@@ -10,7 +10,7 @@ like "help lists the verbs" "$OUT" "verbs:.*init.*create.*import"
 is "help exits 0" "$RC" 0
 run --help
 is "--help exits 0" "$RC" 0
-for v in init create list show revoke rotate verify preset account log usage prune db import help; do
+for v in init create list show update revoke rotate verify preset account log usage prune db import help; do
 	run "$v" --help
 	if [ "$RC" = 0 ] && [[ $OUT == usage:* ]] && [ -z "$ERR" ]; then ok "$v --help: usage on stdout, exit 0"
 	else nok "$v --help (exit $RC, out '${OUT:0:40}', err '$ERR')"; fi

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # t_revoke.sh — consistency (SPEC §6): clients loop on /auth over keep-alive
 # connections while apikeyd runs with 2 threads; once `apikeyctl revoke`
-# (or rotate --grace 0, or account suspension) returns, every request started
-# after it is refused: zero successes after the change.
+# (or rotate --grace 0, or account suspension, or an update that takes a
+# scope away) returns, every request started after it is refused: zero
+# successes after the change.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib_sidecar.sh"
 
 DB=$(new_db) || { nok "init a store"; done_testing; exit 1; }
 sc_start --db "$DB" --threads 2 || { nok "apikeyd starts"; done_testing; exit 1; }
 
-# hammer KEY OUT STOPFILE: 4 keep-alive connections in turn; one line per
-# request: "<wall-clock start> <status>".
+# hammer KEY OUT STOPFILE [SCOPE]: 4 keep-alive connections in turn (each
+# request requiring SCOPE if given); one line per request: "<wall-clock
+# start> <status>".
 hammer() {
-	python3 - "$SC_PORT" "$1" "$2" "$3" <<'PY'
+	python3 - "$SC_PORT" "$1" "$2" "$3" "${4:-}" <<'PY'
 import http.client, os, sys, time
-port, key, out, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+port, key, out, stop, scope = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+headers = {"X-API-Key": key}
+if scope:
+    headers["X-Required-Scope"] = scope
 conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(4)]
 deadline = time.time() + 30
 with open(out, "w") as f:
@@ -23,7 +28,7 @@ with open(out, "w") as f:
         c = conns[i % 4]; i += 1
         t = time.time()
         try:
-            c.request("GET", "/auth", headers={"X-API-Key": key})
+            c.request("GET", "/auth", headers=headers)
             r = c.getresponse(); r.read(); st = r.status
         except Exception as e:
             st = "err"; c.close()
@@ -31,11 +36,12 @@ with open(out, "w") as f:
 PY
 }
 
-# change DESC WANT-STATUS COMMAND...: run the change while a client hammers.
+# change DESC WANT-STATUS KEY COMMAND...: run the change while a client
+# hammers ($SCOPE, if set, is required by every request).
 change() {
 	local desc=$1 want=$2 key=$3; shift 3
 	local out="$T_TMP/hammer.$RANDOM" stop="$T_TMP/stop.$RANDOM" pid t_done
-	hammer "$key" "$out" "$stop" &
+	hammer "$key" "$out" "$stop" "${SCOPE:-}" &
 	pid=$!
 	sleep 0.7
 	"$@" >/dev/null || echo "not ok 0 - $desc: the command failed"
@@ -70,6 +76,10 @@ report < <(change "rotate --grace 0" 401 "$K2" "$APIKEYCTL" --db "$DB" rotate "$
 K3=$(sc_key carol docs:read --rate-limit 1000000)
 "$APIKEYCTL" --db "$DB" account set carol --plan pro --active yes >/dev/null
 report < <(change "account suspension" 403 "$K3" "$APIKEYCTL" --db "$DB" account set carol --active no)
+
+K4=$(sc_key dave docs:read,docs:write --rate-limit 1000000); ID4=$(sc_key_id dave)
+report < <(SCOPE=docs:write change "update takes a scope away" 403 "$K4" \
+	"$APIKEYCTL" --db "$DB" update "$ID4" --scopes docs:read)
 
 like "the cache was cleared on changes" "$(curl -s -m 5 "$SC_URL/metrics")" 'apikeyd_cache_clears_total [1-9]'
 sc_stop TERM

@@ -1,5 +1,6 @@
 /* test_verify.c — core/verify.c: every outcome of SPEC §3, in order, in the
  * persisted and the cached mode. */
+#include <openssl/evp.h>
 #include "unit.h"
 
 static void outcomes_in_order(void **state)
@@ -238,6 +239,135 @@ static void recheck_by_id(void **state)
 	assert_int_equal(res.outcome, APIKEY_INVALID_KEY);
 }
 
+/* What a refusal needs to say and a "who am I" to show: the first required
+ * scope missing (in the order required), the owner's account. */
+static void answer_details(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
+	struct apikey_verify_request rq = { .source = "test" };
+	struct apikey_verify_result res;
+
+	make_key(f->s, "hank", "pa:access,vault:*", 0, 0, key, id);
+	rq.key = key;
+	rq.key_len = strlen(key);
+	rq.scopes = "pa:access,dashboard:read,vault:write,agents:write";
+	apikey_verify(f->s, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_INSUFFICIENT_SCOPE);
+	assert_string_equal(res.missing_scope, "dashboard:read");
+	assert_false(res.has_account);
+	rq.scopes = "vault:write";
+	apikey_verify(f->s, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_VALID);
+	assert_string_equal(res.missing_scope, "");
+	assert_int_equal(apikey_account_set(f->s, "hank", "pro", -1, TEST_ACTOR), 0);
+	apikey_verify(f->s, &rq, &res);
+	assert_true(res.has_account);
+	assert_string_equal(res.account.plan, "pro");
+	assert_true(res.account.active);
+	assert_string_equal(res.account.owner, "hank");
+}
+
+/*
+ * Keys imported from a system without our checksum (compat.md D7): found
+ * through their foreign hash although the profile's checksum refuses them,
+ * then through their HMAC once re-hashed; a typo of one of our keys and a
+ * key of another prefix stay MALFORMED_KEY.  Persisted and cached modes.
+ */
+static void imported_without_checksum(void **state)
+{
+	struct fixture *f = *state;
+	/* the default profile (ak_, base62, 36 with checksum): this one fails the checksum */
+	const char *ikey = "ak_0123456789abcdefghijABCDEFGHIJ012345";
+	const char *hash = "sha256:";
+	char line[80], hex[65], key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE], typo[APIKEY_KEY_MAX + 1];
+	unsigned char d[32];
+	struct apikey_import_params ip = { .hint = "ak_0123456", .owner = "ivy", .scopes = "a:b" };
+	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
+	struct apikey_verify_request rq = { .source = "test" };
+	struct apikey_verify_result res;
+	struct apikey_key_info info;
+	struct apikey_format fmt;
+
+	apikey_format_default(&fmt);
+	assert_int_equal(strlen(ikey), 39);
+	assert_int_equal(apikey_token_parse(&fmt, ikey, strlen(ikey)), APIKEY_ERR_MALFORMED);
+	assert_true(apikey_token_importable(&fmt, ikey, strlen(ikey)));
+	assert_false(apikey_token_importable(&fmt, "sk_0123456789", 13));
+	assert_false(apikey_token_importable(&fmt, "ak_012 3456789", 14));
+	/* sha256 of the key, hex */
+	{
+		EVP_Digest(ikey, strlen(ikey), d, NULL, EVP_sha256(), NULL);
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", d[i]);
+		snprintf(line, sizeof(line), "%s%s", hash, hex);
+		ip.hash = line;
+	}
+	assert_int_equal(apikey_import_one(f->s, &ip, TEST_ACTOR, &info), 0);
+	make_key(f->s, "ivy", "a:b", 0, 0, key, id);
+	snprintf(typo, sizeof(typo), "%s", key);
+	typo[strlen(typo) - 1] = typo[strlen(typo) - 1] == '0' ? '1' : '0';
+
+	/* cached mode first: no re-hash is written on its path */
+	assert_int_equal(apikey_cache_new(&v.cache, 0), 0);
+	assert_int_equal(apikey_limiter_new(&v.limiter, 0), 0);
+	rq.key = ikey;
+	rq.key_len = strlen(ikey);
+	apikey_verify_cached(&v, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_VALID);
+	assert_string_equal(res.key.id, info.id);
+	rq.key = typo;
+	rq.key_len = strlen(typo);
+	apikey_verify_cached(&v, &rq, &res);
+	assert_int_equal(res.outcome, APIKEY_MALFORMED_KEY);
+	assert_false(res.found);
+	/* persisted mode: found by its foreign hash, re-hashed on this use ... */
+	assert_int_equal(verify(f->s, ikey, "a:b", NULL), APIKEY_VALID);
+	assert_int_equal(apikey_key_get(f->s, info.id, &info), 0);
+	assert_string_equal(info.hash_alg, "hmac-sha256");
+	/* ... and found by its HMAC from then on, checksum or not */
+	assert_int_equal(verify(f->s, ikey, "a:b", NULL), APIKEY_VALID);
+	assert_int_equal(verify(f->s, ikey, "z:z", NULL), APIKEY_INSUFFICIENT_SCOPE);
+	assert_int_equal(verify(f->s, typo, NULL, NULL), APIKEY_MALFORMED_KEY);
+	assert_int_equal(verify(f->s, "sk_0123456789abcdefghijABCDEFGHIJ012345", NULL, NULL), APIKEY_MALFORMED_KEY);
+	assert_int_equal(apikey_key_revoke(f->s, info.id, TEST_ACTOR), 0);
+	assert_int_equal(verify(f->s, ikey, NULL, NULL), APIKEY_REVOKED);
+	apikey_cache_free(v.cache);
+	apikey_limiter_free(v.limiter);
+}
+
+/* A raised limit applies from the next request (the state is rescaled, in
+ * the store and in the sidecar's limiter alike). */
+static void rate_limit_edit(void **state)
+{
+	struct fixture *f = *state;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
+	struct apikey_update_params up = { .rate_limit = 600 };
+	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
+	struct apikey_verify_request rq = { .source = "test" };
+	struct apikey_verify_result res;
+
+	assert_int_equal(apikey_limiter_new(&v.limiter, 0), 0);
+	make_key(f->s, "jay", "a:b", 1, 0, key, id);
+	rq.key = key;
+	rq.key_len = strlen(key);
+	for (int cached = 0; cached < 2; cached++) {
+		up.rate_limit = 1;
+		assert_int_equal(apikey_key_update(f->s, id, &up, TEST_ACTOR, NULL), 0);
+		cached ? apikey_verify_cached(&v, &rq, &res) : apikey_verify(f->s, &rq, &res);
+		assert_int_equal(res.outcome, APIKEY_VALID);
+		cached ? apikey_verify_cached(&v, &rq, &res) : apikey_verify(f->s, &rq, &res);
+		assert_int_equal(res.outcome, APIKEY_RATE_LIMITED);
+		up.rate_limit = 600;
+		assert_int_equal(apikey_key_update(f->s, id, &up, TEST_ACTOR, NULL), 0);
+		cached ? apikey_verify_cached(&v, &rq, &res) : apikey_verify(f->s, &rq, &res);
+		assert_int_equal(res.outcome, APIKEY_VALID);
+		assert_int_equal(res.ratelimit.limit, 600);
+		assert_true(res.ratelimit.remaining >= 597);    /* 2 of 600 used */
+	}
+	apikey_limiter_free(v.limiter);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +377,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rate_limit_cached, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(cached_mode_sees_revocation, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(recheck_by_id, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(answer_details, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(imported_without_checksum, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(rate_limit_edit, fixture_setup, fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
