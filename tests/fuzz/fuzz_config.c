@@ -18,14 +18,14 @@ struct fe {
 	char listen[3][16];
 	unsigned n_listen;
 	unsigned threads;
-	bool auth_error_body;
+	unsigned auth_error_body;
 	char scope[APIKEY_SCOPES_SIZE];
 	char key_header[8];          /* shorter than the grammar allows */
 };
 static const struct apikey_binding bindings[] = {
 	APIKEY_BIND_LIST(struct fe, listen, n_listen, "listen"),
 	APIKEY_BIND(struct fe, threads, "threads", APIKEY_OPT_UINT),
-	APIKEY_BIND(struct fe, auth_error_body, "auth_error_body", APIKEY_OPT_BOOL),
+	APIKEY_BIND(struct fe, auth_error_body, "auth_error_body", APIKEY_OPT_CHOICE),
 	APIKEY_BIND(struct fe, scope, "scope", APIKEY_OPT_SCOPES),
 	APIKEY_BIND(struct fe, key_header, "key_header", APIKEY_OPT_TEXT),
 };
@@ -38,7 +38,13 @@ static void check(const struct apikey_config *c, const struct fe *f)
 	    memchr(c->db_path, 0, sizeof(c->db_path)) == NULL ||
 	    memchr(c->format.prefix, 0, sizeof(c->format.prefix)) == NULL)
 		__builtin_trap();
-	if (f->n_listen > 3 || f->threads > 256 ||
+	if (c->profile.n_catalogue > APIKEY_CATALOGUE_MAX || c->profile.n_presets > APIKEY_PROFILE_PRESETS ||
+	    c->profile.n_tiers > APIKEY_TIERS_MAX || c->profile.answers.n_seg > APIKEY_ANSWER_SEGS)
+		__builtin_trap();
+	for (unsigned i = 0; i < c->profile.n_presets; i++)
+		if (!c->profile.presets[i].scopes[0] || !memchr(c->profile.presets[i].name, 0, APIKEY_PRESET_SIZE))
+			__builtin_trap();
+	if (f->n_listen > 3 || f->threads > 256 || f->auth_error_body > 2 ||
 	    memchr(f->key_header, 0, sizeof(f->key_header)) == NULL ||
 	    memchr(f->scope, 0, sizeof(f->scope)) == NULL)
 		__builtin_trap();
@@ -49,7 +55,7 @@ static void check(const struct apikey_config *c, const struct fe *f)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct apikey_config c;
+	static struct apikey_config c;   /* ~60 kB: not on the stack */
 	struct fe f;
 	struct apikey_settings fe = { bindings, sizeof(bindings) / sizeof(bindings[0]), &f };
 	char *text = malloc(size + 1), *line, *save = NULL, err[160], path[] = "/tmp/fuzz-conf.XXXXXX";
