@@ -83,6 +83,11 @@ SYSUSERSDIR    ?= $(or $(call pcvar,sysusersdir),$(PREFIX)/lib/sysusers.d)
 TMPFILESDIR    ?= $(or $(call pcvar,tmpfilesdir),$(PREFIX)/lib/tmpfiles.d)
 INSTALL ?= install
 MAN_PAGES := man/apikeyctl.1 man/apikey.conf.5 man/apikeyd.8 man/pam_apikey.8
+# The profiles of SPEC §10 (one per replaced system): data to copy to
+# /etc/apikey/apikey.conf, not documentation, so not under /usr/share/doc
+# (which minimal and container images leave out).
+PROFILEDIR ?= $(PREFIX)/share/pam_apikey/profiles
+PROFILES   := $(sort $(wildcard packaging/profiles/*.conf))
 # what `make install` puts in place, as source:destination:mode; uninstall
 # removes the same list
 INSTALL_FILES := \
@@ -94,7 +99,8 @@ INSTALL_FILES := \
   packaging/systemd/sysusers-apikey.conf:$(SYSUSERSDIR)/apikey.conf:0644 \
   packaging/systemd/sysusers-apikeyd.conf:$(SYSUSERSDIR)/apikeyd.conf:0644 \
   packaging/systemd/tmpfiles-apikey.conf:$(TMPFILESDIR)/apikey.conf:0644 \
-  $(foreach m,$(MAN_PAGES),$(m):$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)):0644)
+  $(foreach m,$(MAN_PAGES),$(m):$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)):0644) \
+  $(foreach p,$(PROFILES),$(p):$(PROFILEDIR)/$(notdir $(p)):0644)
 
 install: all
 	$(Q)set -e; for f in $(INSTALL_FILES); do \

@@ -79,7 +79,12 @@ $unitdir/apikeyd.service
 /usr/share/man/man5/apikey.conf.5
 /usr/share/man/man8/apikeyd.8
 /usr/share/man/man8/pam_apikey.8
-/usr/share/pam-configs/apikey"
+/usr/share/pam-configs/apikey
+/usr/share/pam_apikey/profiles/clawgig.conf
+/usr/share/pam_apikey/profiles/clawhq.conf
+/usr/share/pam_apikey/profiles/clawup.conf
+/usr/share/pam_apikey/profiles/hiveclaw.conf
+/usr/share/pam_apikey/profiles/workclaw.conf"
 is "make install puts every part in place (unit dir from pkg-config: $unitdir)" \
 	"$(cd "$D" && find . -type f | sed 's/^\.//' | LC_ALL=C sort)" "$(LC_ALL=C sort <<<"$want")"
 is "the module is 0644, the programs 0755" \
