@@ -404,7 +404,40 @@ int cmd_prune(struct ctl *ctl, int argc, char **argv)
 static const char db_usage[] =
 	"usage: apikeyctl db check\n"
 	"Open the store (schema version, pepper) and run SQLite's integrity check.\n"
-	"Every problem found is printed; exit 1 if there is any.\n";
+	"Every problem found is printed; exit 1 if there is any.  With a scope\n"
+	"catalogue (scopes=), stored presets and live keys naming a scope outside\n"
+	"it are listed too (they keep working: a note, not a problem).\n";
+
+struct outside_ctx { const struct apikey_profile *p; unsigned long n; int64_t now; };
+
+/* Print each scope of list outside the catalogue, for what (a key or preset). */
+static void outside(struct outside_ctx *oc, const char *what, const char *name, const char *list)
+{
+	const char *cur = list, *item;
+	size_t n;
+
+	while (apikey_list_next(&cur, &item, &n))
+		if (!apikey_scope_in_catalogue(oc->p, item, n)) {
+			printf("outside the scope catalogue: %s %s: %.*s\n", what, name, (int)n, item);
+			oc->n++;
+		}
+}
+
+static int outside_key(void *ctx, const struct apikey_key_info *k)
+{
+	struct outside_ctx *oc = ctx;
+	enum apikey_key_status st = apikey_key_status(k, oc->now);
+
+	if (st == APIKEY_KEY_ACTIVE || st == APIKEY_KEY_ROTATING)
+		outside(oc, "key", k->id, k->scopes);
+	return 0;
+}
+
+static int outside_preset(void *ctx, const char *name, const char *scopes)
+{
+	outside(ctx, "preset", name, scopes);
+	return 0;
+}
 
 int cmd_db(struct ctl *ctl, int argc, char **argv)
 {
@@ -423,5 +456,12 @@ int cmd_db(struct ctl *ctl, int argc, char **argv)
 	if (r != 0)
 		return cli_fail_err(ctl, r, "integrity check failed");
 	printf("%s: ok\n", ctl->cfg.db_path);
+	if (ctl->cfg.profile.n_catalogue) {
+		struct outside_ctx oc = { &ctl->cfg.profile, 0, cli_now_s() };
+		if ((r = apikey_preset_list(s, outside_preset, &oc)) != 0 ||
+		    (r = apikey_key_list(s, NULL, outside_key, &oc)) != 0)
+			return cli_fail_err(ctl, r, "cannot read the store");
+		printf("%lu scope%s outside the scope catalogue\n", oc.n, oc.n == 1 ? "" : "s");
+	}
 	return EXIT_OK;
 }

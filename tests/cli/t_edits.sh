@@ -93,6 +93,15 @@ run --conf "$conf" "${D[@]}" preset add ops docs:write billing:read
 is "preset add outside the catalogue: exit 1" "$RC" 1
 like "preset add outside the catalogue: names the scope" "$ERR" "scope 'billing:read' is not in the scope catalogue"
 
+# ---- db check: what lies outside a catalogue set later -------------------------------
+run "${D[@]}" preset add old zz:top
+run --conf "$conf" "${D[@]}" db check
+is "db check with a catalogue: exit 0 (notes, not problems)" "$RC" 0
+like "db check lists presets outside the catalogue" "$OUT" "outside the scope catalogue: preset old: zz:top"
+like "db check lists live keys outside the catalogue" "$OUT" "outside the scope catalogue: key key_[0-9A-Za-z]{16}: a:b"
+run "${D[@]}" db check
+is "db check without a catalogue: no list" "$(grep -c outside <<<"$OUT")" 0
+
 # ---- prune never removes a key that can still verify ---------------------------------
 pdb=$(new_db prune) || nok "init a second store"
 P=(--db "$pdb")
