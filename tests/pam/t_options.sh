@@ -163,6 +163,31 @@ check "db= empty: logged, the previous (default) store is kept → never success
 	test "$(pt emptydb $U "$K" authenticate)" != PAM_SUCCESS
 like "…logged" "$(pt_log)" "db: empty path"
 
+# ---- a profile (apikey.conf(5) COMPATIBLE ANSWERS) ----------------------------------------
+printf '%s\n' "db=$DB" 'scope=pam:opt' 'error_code.MALFORMED_KEY=INVALID_KEY' \
+	'error_template={"e":"${code}"}' 'scopes=pam:*,http:read' >"$T_TMP/profile.conf"
+svc profile "auth required $M conf=$T_TMP/profile.conf"
+is "profile: the answer is the outcome's, whatever its code name" "$(pt profile $U "ak_junk" authenticate)" PAM_AUTH_ERR
+like "…the log line keeps the outcome and adds the profile's code" "$(pt_log)" "key=- outcome=MALFORMED_KEY code=INVALID_KEY"
+is "profile: a good key logs in" "$(pt profile $U "$K" authenticate)" PAM_SUCCESS
+like "…no code= when the profile does not rename the outcome" "$(pt_log)" "key=$ID outcome=VALID\$"
+printf '%s\n' "db=$DB" 'scope=pam:opt' 'error_template={"e":${code}}' >"$T_TMP/badprofile.conf"
+svc badprofile "auth required $M conf=$T_TMP/badprofile.conf"
+is "a broken template never changes whether a key is accepted" "$(pt badprofile $U "$K" authenticate)" PAM_SUCCESS
+like "…it is logged with its line" "$(pt_log)" "badprofile.conf:3: error_template: not valid JSON"
+
+# an imported key without our checksum logs in through its old hash (compat.md D16)
+IK="ak_$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 36)"
+printf '%s\n' "$IK" >>"$PAM_SECRETS"
+printf '{"hash":"%s","hint":"%s","owner":"%s","scopes":"pam:opt"}\n' \
+	"$("$BUILD/tests/cli/apikey-testdata" hash sha256 "$IK")" "${IK:0:10}" $U >"$T_TMP/import.jsonl"
+"$APIKEYCTL" --db "$DB" import "$T_TMP/import.jsonl" >/dev/null
+is "an imported key without our checksum logs in" "$(pt profile $U "$IK" authenticate)" PAM_SUCCESS
+is "…and again, once re-hashed" "$(pt profile $U "$IK" authenticate)" PAM_SUCCESS
+IKTYPO="${IK:0:38}$([ "${IK: -1}" = 0 ] && echo 1 || echo 0)"
+is "…a typo of it is no key (MALFORMED_KEY)" "$(pt profile $U "$IKTYPO" authenticate)" PAM_AUTH_ERR
+like "…logged as malformed" "$(pt_log)" "outcome=MALFORMED_KEY"
+
 # ---- stacking with pam_faillock (the man page's example) ------------------------------------
 FL="dir=$T_TMP/faillock deny=3 unlock_time=600"
 mkdir -m 0700 "$T_TMP/faillock"
