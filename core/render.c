@@ -115,9 +115,13 @@ size_t apikey_json_ascii(const char *in, size_t len, char *out, size_t outsz)
 		char piece[12];
 		uint32_t cp;
 
-		if (l == 1) {
-			/* a control character can only be JSON whitespace here */
-			piece[0] = ascii_control(s[0]) ? ' ' : (char)s[0];
+		if (l == 1 && s[0] == 0x7f) {
+			/* DEL may stand in a JSON string as it is; a header may not hold it */
+			memcpy(piece, "\\u007f", 6);
+			plen = 6;
+		} else if (l == 1) {
+			/* a control character below 0x20 can only be JSON whitespace here */
+			piece[0] = s[0] < ' ' ? ' ' : (char)s[0];
 			plen = 1;
 		} else if (l == 0) {
 			piece[0] = '?', plen = 1, l = 1;

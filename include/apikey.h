@@ -264,9 +264,12 @@ size_t apikey_answer_render(const struct apikey_answers *a, enum apikey_outcome 
 size_t apikey_answer_render_error(const struct apikey_answers *a, const char *code, const char *message,
                                   int status, char out[APIKEY_ERROR_BODY_MAX + 1]);
 /*
- * A rendered body for an HTTP header (auth_error_body=header): every byte
- * outside printable ASCII written as a JSON \uXXXX escape (it can only occur
- * inside a JSON string).  out needs 3 * len + 1 bytes; returns the length.
+ * A rendered body for an HTTP header (auth_error_body=header): every
+ * character outside printable ASCII written as a JSON \uXXXX escape (UTF-8
+ * and DEL can only occur inside a JSON string), a control character below
+ * 0x20 (only JSON whitespace, outside strings) as a blank.  out needs
+ * 6 * len + 1 bytes (DEL grows sixfold, UTF-8 at most threefold); returns
+ * the length.
  */
 size_t apikey_json_ascii(const char *in, size_t len, char *out, size_t outsz);
 

@@ -158,7 +158,7 @@ static void rendered_body(struct evhttp_request *req, const char *body, size_t l
 		evbuffer_add(b, body, len);
 		evbuffer_add(b, "\n", 1);
 	} else if (how == RB_HEADER) {
-		char ascii[3 * APIKEY_ERROR_BODY_MAX + 1];
+		char ascii[6 * APIKEY_ERROR_BODY_MAX + 1];
 		apikey_json_ascii(body, len, ascii, sizeof(ascii));
 		evhttp_add_header(evhttp_request_get_output_headers(req), "X-ApiKey-Error", ascii);
 	}

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void oracle(const char *body, size_t len)
 {
-	char ascii[3 * APIKEY_ERROR_BODY_MAX + 1];
+	char ascii[6 * APIKEY_ERROR_BODY_MAX + 1];
 	json_t *j, *k;
 	size_t n;
 
