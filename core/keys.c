@@ -210,8 +210,12 @@ static int rescale_rate(struct apikey_store *s, const char *id, uint32_t old_lim
 	int64_t tat, now_us = now_ms() * 1000;
 	int r;
 
-	if (old_limit == new_limit || (r = row_tat_get(s, id, &tat)) != 0 || tat <= now_us)
-		return old_limit == new_limit ? 0 : r;
+	if (old_limit == new_limit)
+		return 0;
+	if ((r = row_tat_get(s, id, &tat)) != 0)
+		return r;
+	if (tat <= now_us)        /* a full bucket means the same under any limit */
+		return 0;
 	apikey_gcra_rescale(&tat, now_us, old_limit, new_limit);
 	return row_tat_set(s, id, tat);
 }
