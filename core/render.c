@@ -332,6 +332,11 @@ static void outcome_values(const struct apikey_answers *a, unsigned o, const cha
 	v->scope = scope;
 }
 
+bool apikey_answers_templated(const struct apikey_answers *a)
+{
+	return a->templated;
+}
+
 const char *apikey_answer_code(const struct apikey_answers *a, enum apikey_outcome o)
 {
 	return a->outcome[outcome_row(o)].code;
@@ -445,8 +450,10 @@ int answers_set_template(struct apikey_answers *a, const char *val, char *err, s
 	            APIKEY_ANSWER_SEGS, &next->n_seg, err, errsz);
 	if (r == 0)
 		r = check_json(next, err, errsz);
-	if (r == 0)
+	if (r == 0) {
+		next->templated = true;
 		*a = *next;
+	}
 	free(next);
 	return r;
 }

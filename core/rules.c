@@ -110,7 +110,7 @@ int key_fields_check(const struct key_fields *f, int64_t now_s, char scopes_out[
 		                                      : "give at most one of scopes and preset");
 	/* create and import without either: the profile's default preset */
 	if (f->required && !f->scopes && !f->preset && !(prof && prof->default_preset[0]))
-		return refuse(why, whysz, "give scopes or a preset (no default_preset is configured)");
+		return refuse(why, whysz, "scopes or a preset must be given (no default_preset is configured)");
 	if (f->scopes && (apikey_scopes_normalize(f->scopes, scopes, APIKEY_SCOPES_SIZE) != 0 || !scopes[0]))
 		return refuse(why, whysz, "scopes must be a non-empty list of resource:action scopes");
 	if (f->scopes && profile_scopes_allowed(prof, scopes, why, whysz) != 0)

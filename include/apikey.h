@@ -233,6 +233,7 @@ struct apikey_answer_outcome {
 	unsigned n_seg;
 };
 struct apikey_answers {
+	bool templated;                                  /* error_template= was given */
 	char text[APIKEY_LINE_MAX];                      /* the template's literal bytes */
 	struct apikey_answer_seg seg[APIKEY_ANSWER_SEGS];
 	unsigned n_seg;
@@ -240,6 +241,9 @@ struct apikey_answers {
 };
 /* SPEC §3's answers: {"error":"${message}","code":"${code}","status":${status}}. */
 void apikey_answers_default(struct apikey_answers *a);
+/* Was error_template= given?  (A front end that adds members of its own to
+ * SPEC §3's body — the admin API's "field" — does so only in that shape.) */
+bool apikey_answers_templated(const struct apikey_answers *a);
 /* The code name a client sees for o (error_code.X, default the outcome's own). */
 const char *apikey_answer_code(const struct apikey_answers *a, enum apikey_outcome o);
 /*

@@ -142,7 +142,6 @@ static void common_headers(struct areq *a)
 void admin_error(struct areq *a, int status, const char *code, const char *field, const char *msg)
 {
 	struct evkeyvalq *oh = evhttp_request_get_output_headers(a->req);
-	json_t *body;
 
 	common_headers(a);
 	if (status == 401)
@@ -152,12 +151,23 @@ void admin_error(struct areq *a, int status, const char *code, const char *field
 		snprintf(v, sizeof(v), "%d", SIDECAR_ADMIN_RETRY_S);
 		evhttp_add_header(oh, "Retry-After", v);
 	}
-	body = json_pack("{s:o, s:s, s:i}", "error", sc_jtext(msg), "code", code, "status", status);
-	if (body && field)
-		json_object_set_new(body, "field", sc_jtext(field));
-	if (!sc_json_body(a->w, a->req, body))
+	if (!sc_error_body(a->w, a->req, status, code, field, msg))
 		status = 500;
 	sc_reply(a->w, a->req, EP_ADMIN, status, result_of(status, code), caller_id(a), a->t0);
+}
+
+/* The caller's own key refused: the verification's answer in the profile's
+ * shape (SPEC §10: its code name, message and missing scope), counted as
+ * its outcome. */
+static void admin_refused(struct areq *a, const struct apikey_verify_result *res)
+{
+	int status = apikey_outcome_http_status(res->outcome);
+
+	common_headers(a);
+	if (status == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(a->req), "WWW-Authenticate", "Bearer");
+	sc_outcome_body(a->w, a->req, res);
+	sc_reply(a->w, a->req, EP_ADMIN, status, res->outcome, caller_id(a), a->t0);
 }
 
 void admin_bad(struct areq *a, const struct sc_bad *bad)
@@ -332,6 +342,8 @@ void sc_admin_run(struct apikey_store *s, struct sc_admin_job *j)
 		j->r = apikey_preset_remove(s, j->target, &actor);
 		break;
 	}
+	/* the core's reason for a refused value (the scope catalogue, a tier…) */
+	snprintf(j->why, sizeof(j->why), "%s", j->r ? apikey_store_why(s) : "");
 }
 
 static const char *const op_names[] = {
@@ -350,7 +362,7 @@ static void write_failed(struct areq *a, const struct sc_admin_job *j)
 		            "The key would hold scopes beyond the caller's own (only apikey:admin may)");
 		return;
 	case APIKEY_ERR_NOT_FOUND:
-		if (preset)
+		if (preset || (j->op == OP_CREATE && j->why[0]))   /* the preset, or the default one */
 			admin_error(a, 400, "BAD_REQUEST", "preset", "Bad request: no such preset");
 		else
 			admin_error(a, 404, "NOT_FOUND", NULL, "Not found");
@@ -362,10 +374,15 @@ static void write_failed(struct areq *a, const struct sc_admin_job *j)
 	case APIKEY_ERR_EXISTS:
 		admin_error(a, 409, "CONFLICT", NULL, "Already exists");
 		return;
-	case APIKEY_ERR_INVALID:
-		admin_error(a, 400, "BAD_REQUEST", j->op == OP_PRESET_SET ? "scopes" : j->op == OP_ACCOUNT ? "plan" :
-		            preset ? "preset" : "body", "Bad request: refused by the key store's rules");
+	case APIKEY_ERR_INVALID: {
+		char msg[APIKEY_WHY_SIZE + 16];
+		const char *field = sc_field_of(j->why);
+		if (!j->why[0] || !strcmp(field, "body"))
+			field = j->op == OP_PRESET_SET ? "scopes" : j->op == OP_ACCOUNT ? "plan" : preset ? "preset" : "body";
+		snprintf(msg, sizeof(msg), "Bad request: %s", j->why[0] ? j->why : "refused by the key store's rules");
+		admin_error(a, 400, "BAD_REQUEST", field, msg);
 		return;
+	}
 	case APIKEY_ERR_BUSY:
 	case APIKEY_ERR_READONLY:
 	case APIKEY_ERR_STORE:
@@ -475,8 +492,7 @@ static bool authenticate(struct areq *a)
 	}
 	sc_ratelimit_headers(oh, &a->caller);
 	if (a->caller.outcome != APIKEY_VALID) {
-		enum apikey_outcome o = a->caller.outcome;
-		admin_error(a, apikey_outcome_http_status(o), apikey_outcome_code(o), NULL, apikey_outcome_message(o));
+		admin_refused(a, &a->caller);
 		return false;
 	}
 	a->right = apikey_right_of(a->caller.key.scopes);

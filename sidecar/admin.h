@@ -35,6 +35,7 @@ struct sc_admin_job {
 	char scopes[APIKEY_SCOPES_SIZE];      /* preset */
 	/* the result */
 	int r;
+	char why[APIKEY_WHY_SIZE];            /* the core's reason when refused (apikey_store_why) */
 	char key[APIKEY_KEY_MAX + 1];         /* create, rotate: the new key (wiped after the answer) */
 	struct apikey_key_info info;
 	struct apikey_account account;

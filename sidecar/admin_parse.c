@@ -183,10 +183,7 @@ int sc_parse_key_body(const char *body, size_t len, bool create, int64_t now_s,
 		refuse(bad, "preset", "give %s one of scopes and preset", create ? "exactly" : "at most");
 		goto out;
 	}
-	if (create && !(out->has & (KB_SCOPES | KB_PRESET))) {
-		refuse(bad, "scopes", "give exactly one of scopes and preset");
-		goto out;
-	}
+	/* neither: the profile's default_preset, or a refusal (the core's check) */
 	if ((v = json_object_get(root, "expires_at"))) {
 		if (take_expiry(v, now_s, &out->expires_at_s, bad) != 0)
 			goto out;
@@ -432,7 +429,15 @@ const char *sc_field_of(const char *why)
 {
 	static const char *const fields[] = { "owner", "name", "scopes", "preset", "expires_at",
 	                                      "rate_limit", "metadata", "plan", NULL };
+	/* the profile's refusals (core/profile.c, core/keys.c) name a value, not a field */
+	static const struct { const char *starts, *field; } named[] = {
+		{ "scope '", "scopes" }, { "rate limit ", "rate_limit" }, { "no preset named ", "preset" },
+		{ "preset '", "preset" },
+	};
 
+	for (size_t i = 0; why && i < sizeof(named) / sizeof(named[0]); i++)
+		if (!strncmp(why, named[i].starts, strlen(named[i].starts)))
+			return named[i].field;
 	for (size_t i = 0; why && fields[i]; i++) {
 		size_t n = strlen(fields[i]);
 		if (!strncmp(why, fields[i], n) && (why[n] == ' ' || why[n] == ':' || why[n] == '\0'))

@@ -656,6 +656,32 @@ json_t *sc_jtext(const char *text)
 	return jtext(text);
 }
 
+bool sc_error_body(struct sc_worker *w, struct evhttp_request *req, int status, const char *code,
+                   const char *field, const char *msg)
+{
+	json_t *body;
+
+	if (apikey_answers_templated(&w->rt.answers)) {
+		error_body(w, req, msg, code, status, RB_JSON);
+		return true;
+	}
+	/* SPEC §3's body, and the field at fault when there is one */
+	body = json_pack("{s:o, s:s, s:i}", "error", jtext(msg), "code", code, "status", status);
+	if (body && field)
+		json_object_set_new(body, "field", jtext(field));
+	return json_body(w, req, body);
+}
+
+void sc_outcome_body(struct sc_worker *w, struct evhttp_request *req, const struct apikey_verify_result *res)
+{
+	char body[APIKEY_ERROR_BODY_MAX + 1];
+	size_t n = apikey_answer_render(&w->rt.answers, res->outcome, res->missing_scope, body);
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "X-ApiKey-Code",
+	                  apikey_answer_code(&w->rt.answers, res->outcome));
+	rendered_body(req, body, n, RB_JSON);
+}
+
 void sc_ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_result *res)
 {
 	ratelimit_headers(oh, res);

@@ -152,6 +152,15 @@ void sc_reply(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint 
 bool sc_json_body(struct sc_worker *w, struct evhttp_request *req, json_t *root);
 /* A JSON string of text that may not be UTF-8. */
 json_t *sc_jtext(const char *text);
+/* An error's JSON body in the profile's shape (apikey.conf(5) COMPATIBLE
+ * ANSWERS): SPEC §3's body plus "field" (when given) by default; the
+ * template's, with code and message, when error_template= is set.  False
+ * when it could not be built (then a 500 body is in place). */
+bool sc_error_body(struct sc_worker *w, struct evhttp_request *req, int status, const char *code,
+                   const char *field, const char *msg);
+/* A verification outcome's refusal body in the profile's shape (its code
+ * name, message and ${scope}), with X-ApiKey-Code. */
+void sc_outcome_body(struct sc_worker *w, struct evhttp_request *req, const struct apikey_verify_result *res);
 void sc_ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_result *res);
 /* The caller of an admin route: the key in its headers (Authorization:
  * Bearer, X-API-Key, key_header=; never the query), verified like any

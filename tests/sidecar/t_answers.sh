@@ -84,6 +84,26 @@ is "SIGHUP with a broken template: the running answers stay" "$ST $BODY" '404 {"
 sc_stop TERM
 is "SIGTERM: exit 0" "$SC_RC" 0
 
+# the admin API in a profile's shape, under its catalogue and default preset
+profile admin_api=yes 'scopes=docs:read,docs:write' 'preset.reader=docs:read' 'default_preset=reader'
+MGMT=$("$APIKEYCTL" --conf "$conf" create --owner alice --scopes apikey:admin,docs:read,docs:write)
+req_preset_sync=$("$APIKEYCTL" --conf "$conf" preset sync)
+is "preset sync installs the profile's preset into the running store" "$req_preset_sync" "preset reader: docs:read (added)"
+sc_start -f "$conf" --threads 1 || { nok "apikeyd starts with admin_api=yes"; done_testing; exit 1; }
+req /v1/keys -X POST -H "Authorization: Bearer $MGMT" --data-binary '{"owner":"alice","scopes":["docs:raed"]}'
+is "admin: a scope outside the catalogue is refused, in the profile's shape" "$ST $BODY" \
+	'400 {"success":false,"error":{"code":"BAD_REQUEST","message":"Bad request: scope '"'docs:raed'"' is not in the scope catalogue"}}'
+req /v1/keys -X POST -H "Authorization: Bearer $MGMT" --data-binary '{"owner":"alice","name":"x"}'
+is "admin: no scopes, the default preset" "$ST $(python3 -c 'import json,sys; print(json.load(sys.stdin)["scopes"])' <<<"$BODY")" \
+	"201 ['docs:read']"
+req /v1/keys -H "Authorization: Bearer ak_junk"
+is "admin: the caller's key refused, the profile's code and shape" "$ST $BODY $(sc_header X-ApiKey-Code "$H")" \
+	'401 {"success":false,"error":{"code":"UNAUTHORIZED","message":"Clé invalide"}} UNAUTHORIZED'
+is "admin: …counted as its outcome" "$(last_outcome)" MALFORMED_KEY
+req /v1/keys/key_0000000000000000 -H "Authorization: Bearer $MGMT"
+is "admin: 404 in the profile's shape" "$ST $BODY" '404 {"success":false,"error":{"code":"NOT_FOUND","message":"Not found"}}'
+sc_stop TERM
+
 # a broken shape is never served: apikeyd refuses to start, naming the line
 printf '%s\n' "db=$DB" 'error_code.MISSING_KEY=X' 'error_template={"e":"${mesage}"}' >"$conf"
 out=$(timeout 10 "$APIKEYD" -f "$conf" --listen "127.0.0.1:$(free_port)" 2>&1); rc=$?
