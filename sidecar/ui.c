@@ -71,8 +71,7 @@ bool sc_ui_dispatch(struct sc_worker *w, struct evhttp_request *req, const char 
 	add_headers(req);
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_add_header(oh, "Allow", "GET");
-		sc_json_body(w, req, json_pack("{s:s, s:s, s:i}", "error", "Method not allowed",
-		                               "code", "METHOD_NOT_ALLOWED", "status", 405));
+		sc_error_body(w, req, 405, "METHOD_NOT_ALLOWED", NULL, "Method not allowed");
 		sc_reply(w, req, EP_UI, 405, RES_METHOD_NOT_ALLOWED, NULL, t0);
 		return true;
 	}
