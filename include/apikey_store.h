@@ -221,7 +221,8 @@ int apikey_account_get(struct apikey_store *s, const char *owner, struct apikey_
  *   failed           a verification of a well-formed key failed        outcome code
  *   account-updated, account-suspended                                 owner
  *   preset-set, preset-removed                                         preset name
- *   pruned           apikey_prune                                      "<k> keys, <e> events"
+ *   pruned           apikey_prune: a removed key (key_id: it)         "revoked", "expired", "rotated"
+ *                    the run (key_id "")                               "<k> keys, <e> events before <time>"
  * key_id is "" for events that concern no key.  source and actor are the
  * writer's (struct apikey_actor); verification events carry the request's
  * source ("pam:sshd from host", "http:/auth") and no actor.
