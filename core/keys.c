@@ -37,7 +37,7 @@ static int preset_scopes(struct apikey_store *s, const char *preset, char out[AP
 	char raw[APIKEY_SCOPES_SIZE], *why = store_why(s);
 	int r;
 
-	if ((r = apikey_preset_get(s, preset, raw)) != 0) {
+	if ((r = row_preset_get(s, preset, raw)) != 0) {
 		if (r == APIKEY_ERR_NOT_FOUND)
 			snprintf(why, APIKEY_WHY_SIZE, "no preset named '%s'", preset);
 		return r;

@@ -4,9 +4,12 @@
  * written) and SQLite (core/store*.c: how a row is read or written).
  *
  * A primitive does one row operation and judges nothing: no validation, no
- * events, no transactions of its own.  A second backend (fleet mode's
- * PostgreSQL writer, in a library of its own) implements this same set and
- * the rules above run unchanged; see docs/DESIGN.md, "Core layers".
+ * events, no transactions of its own.  The writes of the rules (and the reads
+ * they make inside a write: row_key_get, row_preset_get) go to the store's
+ * backend when one is installed (core/backend.h: fleet mode's PostgreSQL
+ * writer, in a library of its own), else to SQLite; core/rows.c dispatches.
+ * Verification state (rate limit, usage, re-hash) and the verification
+ * lookups always use SQLite.  See docs/DESIGN.md, "Core layers".
  * Every function returns 0 or an APIKEY_ERR_*. */
 #ifndef APIKEY_ROWS_H
 #define APIKEY_ROWS_H
@@ -54,7 +57,9 @@ int row_key_get(struct apikey_store *s, const char *id, struct key_record *rec);
  * links or usage).  By HMAC digest; by import hint, then the foreign hash. */
 int row_key_by_digest(struct apikey_store *s, const unsigned char d[DIGEST_LEN], struct key_record *rec);
 int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, struct key_record *rec);
-/* The backend's JSON parser: is text a JSON object?  0 or APIKEY_ERR_INVALID. */
+/* A preset's scopes as stored; APIKEY_ERR_NOT_FOUND. */
+int row_preset_get(struct apikey_store *s, const char *name, char out[APIKEY_SCOPES_SIZE]);
+/* SQLite's JSON parser: is text a JSON object?  0 or APIKEY_ERR_INVALID. */
 int row_json_object(struct apikey_store *s, const char *text);
 
 /* ---- per-key state: rate limit and usage (store_keys.c) ------------------- */
@@ -89,5 +94,30 @@ int row_prune_events(struct apikey_store *s, int64_t before_s, unsigned *events)
 /* Delete usage counts before before_s; fold minute counts of the hours that
  * ended before fold_before_s into one row per hour. */
 int row_prune_usage(struct apikey_store *s, int64_t before_s, int64_t fold_before_s);
+
+/* ---- the SQLite implementations of the dispatched primitives (store*.c) ---- */
+int sql_row_begin(struct apikey_store *s);
+int sql_row_commit(struct apikey_store *s);
+void sql_row_rollback(struct apikey_store *s);
+bool sql_row_in_batch(const struct apikey_store *s);
+int sql_row_batch_begin(struct apikey_store *s);
+int sql_row_batch_commit(struct apikey_store *s);
+void sql_row_batch_rollback(struct apikey_store *s);
+int sql_row_key_insert(struct apikey_store *s, const struct key_row *k);
+int sql_row_key_update(struct apikey_store *s, const char *id, const struct key_row *k);
+int sql_row_key_set_revoked(struct apikey_store *s, const char *id, int64_t at_s);
+int sql_row_key_set_rotated(struct apikey_store *s, const char *id, const char *to,
+                            int64_t revoked_at_s, int64_t expires_at_s);
+int sql_row_key_get(struct apikey_store *s, const char *id, struct key_record *rec);
+int sql_row_account_upsert(struct apikey_store *s, const char *owner, const char *plan, int active);
+int sql_row_preset_upsert(struct apikey_store *s, const char *name, const char *scopes);
+int sql_row_preset_delete(struct apikey_store *s, const char *name);
+int sql_row_event_append(struct apikey_store *s, const struct event_row *e);
+int sql_row_prune_keys(struct apikey_store *s, int64_t dead_before_s, unsigned *keys);
+int sql_row_pruned_each(struct apikey_store *s, int (*fn)(void *ctx, const char *id, const char *why), void *ctx);
+int sql_row_prune_events(struct apikey_store *s, int64_t before_s, unsigned *events);
+
+/* The backend installed on the store (core/backend.h), or NULL; *ctx its context. */
+const struct apikey_backend *store_backend(const struct apikey_store *s, void **ctx);
 
 #endif

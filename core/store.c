@@ -19,10 +19,10 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #define APIKEY_STORE_IMPL   /* one of the SQLite files: see store_sql.h */
-#include "rows.h"
+#include "backend.h"
 #include "store_sql.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* Each migration takes the schema from version i to i + 1, in one
  * BEGIN IMMEDIATE transaction with the version bump. */
@@ -83,14 +83,24 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"CREATE TABLE usage_series(key_id TEXT NOT NULL, start INTEGER NOT NULL, outcome TEXT NOT NULL,"
 	"  count INTEGER NOT NULL, span INTEGER NOT NULL DEFAULT 60,"
 	"  PRIMARY KEY(key_id, start, outcome)) WITHOUT ROWID;",
+	/* 3 → 4: fleet mode (docs/design/fleet.md): a replica's place in the
+	 * fleet, the usage other replicas reported (listed with ours), and an
+	 * index to find the usage that changed since the last shipment */
+	"CREATE TABLE fleet(name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	"CREATE TABLE usage_fleet(key_id TEXT PRIMARY KEY, use_count INTEGER NOT NULL DEFAULT 0,"
+	"  last_used_at INTEGER) WITHOUT ROWID;"
+	"CREATE INDEX usage_last ON usage(last_used_at);",
 };
 
+/* Usage: this store's own counts plus, on a replica, what the other
+ * replicas of the fleet reported (usage_fleet, kept by the follower). */
 #define KEY_COLS "k.id, k.hint, k.owner, k.name, k.scopes, k.metadata, " \
 	"coalesce(k.rotated_from, ''), coalesce(k.rotated_to, ''), k.hash_alg, k.created_at, " \
-	"coalesce(k.expires_at, 0), coalesce(k.revoked_at, 0), coalesce(u.last_used_at, 0), " \
-	"coalesce(u.use_count, 0), k.rate_limit, a.plan, a.active, k.foreign_hash"
+	"coalesce(k.expires_at, 0), coalesce(k.revoked_at, 0), " \
+	"max(coalesce(u.last_used_at, 0), coalesce(f.last_used_at, 0)), " \
+	"coalesce(u.use_count, 0) + coalesce(f.use_count, 0), k.rate_limit, a.plan, a.active, k.foreign_hash"
 #define KEY_FROM " FROM keys k LEFT JOIN usage u ON u.key_id = k.id " \
-	"LEFT JOIN accounts a ON a.owner = k.owner "
+	"LEFT JOIN usage_fleet f ON f.key_id = k.id LEFT JOIN accounts a ON a.owner = k.owner "
 /* Verification lookups read only what the checks and their answers need, in
  * the same column order: no usage join (one b-tree probe less), and no
  * metadata or rotation links (SQLite copies each text column it returns into
@@ -124,8 +134,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 		" expires_at = ?6 WHERE id = ?1",
 	[ST_REVOKE] = "UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
 	[ST_ROTATE_OLD] = "UPDATE keys SET rotated_to = ?2, revoked_at = ?3, expires_at = ?4 WHERE id = ?1",
+	/* never on a replica: its keys are the follower's alone (an imported key
+	 * keeps its foreign hash there; docs/design/fleet.md §7) */
 	[ST_REHASH] = "UPDATE keys SET hash = ?2, foreign_hash = NULL, hash_alg = 'hmac-sha256'"
-		" WHERE id = ?1 AND foreign_hash IS NOT NULL",
+		" WHERE id = ?1 AND foreign_hash IS NOT NULL"
+		" AND NOT EXISTS (SELECT 1 FROM fleet WHERE name = 'fleet_id' AND value <> '')",
 	[ST_TAT_GET] = "SELECT tat_us FROM ratelimit WHERE key_id = ?1",
 	[ST_TAT_SET] = "INSERT INTO ratelimit(key_id, tat_us) VALUES(?1, ?2)"
 		" ON CONFLICT(key_id) DO UPDATE SET tat_us = excluded.tat_us",
@@ -214,6 +227,53 @@ const struct apikey_config *store_config(const struct apikey_store *s)
 	return &s->cfg;
 }
 
+const struct apikey_backend *store_backend(const struct apikey_store *s, void **ctx)
+{
+	*ctx = s->backend_ctx;
+	return s->backend;
+}
+
+int apikey_store_set_backend(struct apikey_store *s, const struct apikey_backend *b, void *ctx)
+{
+	if (s->backend || s->in_batch || !b) {
+		if (b && b->free)
+			b->free(ctx);
+		return APIKEY_ERR_INVALID;
+	}
+	s->backend = b;
+	s->backend_ctx = ctx;   /* transferred */
+	return 0;
+}
+
+void apikey_store_log(struct apikey_store *s, int prio, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!s->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s->log(s->log_ctx, prio, msg);
+}
+
+int apikey_store_pepper_fingerprint(struct apikey_store *s, char out[APIKEY_PEPPER_FP_SIZE])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[DIGEST_LEN];
+	int r;
+
+	if ((r = hmac_digest(s->mac, APIKEY_PEPPER_FP_LABEL, sizeof(APIKEY_PEPPER_FP_LABEL) - 1, d)) != 0)
+		return r;
+	for (int i = 0; i < DIGEST_LEN; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[2 * DIGEST_LEN] = '\0';
+	return 0;
+}
+
 int store_digest(struct apikey_store *s, const char *key, size_t len, unsigned char out[DIGEST_LEN])
 {
 	return hmac_digest(s->mac, key, len, out);
@@ -260,7 +320,7 @@ int exec_sql(struct apikey_store *s, const char *sql, const char *what)
 
 /* ---- transactions: inside a batch, each write's own transaction folds into it */
 
-int row_begin(struct apikey_store *s)
+int sql_row_begin(struct apikey_store *s)
 {
 	if (s->readonly)
 		return APIKEY_ERR_READONLY;
@@ -269,24 +329,24 @@ int row_begin(struct apikey_store *s)
 	return exec_id(s, ST_BEGIN, "begin");
 }
 
-int row_commit(struct apikey_store *s)
+int sql_row_commit(struct apikey_store *s)
 {
 	int r;
 
 	if (s->in_batch)
 		return 0;
 	if ((r = exec_id(s, ST_COMMIT, "commit")) != 0)
-		row_rollback(s);
+		sql_row_rollback(s);
 	return r;
 }
 
-void row_rollback(struct apikey_store *s)
+void sql_row_rollback(struct apikey_store *s)
 {
 	if (!s->in_batch && sqlite3_get_autocommit(s->db) == 0)
 		exec_id(s, ST_ROLLBACK, "rollback");
 }
 
-bool row_in_batch(const struct apikey_store *s)
+bool sql_row_in_batch(const struct apikey_store *s)
 {
 	return s->in_batch;
 }
@@ -308,7 +368,7 @@ const char *apikey_store_why(const struct apikey_store *s)
 	return s ? s->why : "";
 }
 
-int row_batch_begin(struct apikey_store *s)
+int sql_row_batch_begin(struct apikey_store *s)
 {
 	int r;
 
@@ -322,25 +382,25 @@ int row_batch_begin(struct apikey_store *s)
 	if (!s->readonly && (r = exec_sql(s, "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536",
 	                                  "bulk settings")) != 0)
 		return r;
-	if ((r = row_begin(s)) == 0)
+	if ((r = sql_row_begin(s)) == 0)
 		s->in_batch = true;
 	return r;
 }
 
-int row_batch_commit(struct apikey_store *s)
+int sql_row_batch_commit(struct apikey_store *s)
 {
 	if (!s->in_batch)
 		return APIKEY_ERR_INVALID;
 	s->in_batch = false;
 	s->foreign_hint_lens = -1;
-	return row_commit(s);
+	return sql_row_commit(s);
 }
 
-void row_batch_rollback(struct apikey_store *s)
+void sql_row_batch_rollback(struct apikey_store *s)
 {
 	s->in_batch = false;
 	s->foreign_hint_lens = -1;
-	row_rollback(s);
+	sql_row_rollback(s);
 }
 
 /* ---- open, init, check ---------------------------------------------------- */
@@ -358,12 +418,12 @@ static int user_version(struct apikey_store *s, int *v)
 	return rc == SQLITE_ROW ? 0 : store_err(s, rc, "read schema version");
 }
 
-static int migrate(struct apikey_store *s, int from)
+int store_migrate(struct apikey_store *s, int from)
 {
 	char sql[64];
 	int r;
 
-	if ((r = row_begin(s)) != 0)
+	if ((r = sql_row_begin(s)) != 0)
 		return r;
 	for (int v = from; v < SCHEMA_VERSION; v++)
 		if ((r = exec_sql(s, migrations[v], "migrate schema")) != 0)
@@ -371,16 +431,16 @@ static int migrate(struct apikey_store *s, int from)
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
 	if ((r = exec_sql(s, sql, "migrate schema")) != 0)
 		goto fail;
-	if ((r = row_commit(s)) != 0)
+	if ((r = sql_row_commit(s)) != 0)
 		return r;
 	store_log(s, LOG_INFO, "key store schema migrated from version %d to %d", from, SCHEMA_VERSION);
 	return 0;
 fail:
-	row_rollback(s);
+	sql_row_rollback(s);
 	return r;
 }
 
-static int connect_db(struct apikey_store *s, bool create)
+int store_connect(struct apikey_store *s, bool create)
 {
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	int rc = sqlite3_open_v2(s->cfg.db_path, &s->db, flags, NULL);
@@ -393,7 +453,7 @@ static int connect_db(struct apikey_store *s, bool create)
 	return exec_sql(s, "PRAGMA synchronous = FULL; PRAGMA trusted_schema = OFF", "configure");
 }
 
-static struct apikey_store *store_new(const struct apikey_config *c, apikey_log_fn log, void *ctx)
+struct apikey_store *store_new(const struct apikey_config *c, apikey_log_fn log, void *ctx)
 {
 	struct apikey_store *s = calloc(1, sizeof(*s));
 
@@ -464,8 +524,8 @@ int apikey_store_init(const struct apikey_config *c, apikey_log_fn log, void *lo
 		unlink(ppath);
 		return APIKEY_ERR_NOMEM;
 	}
-	if ((r = connect_db(s, true)) == 0 && (r = exec_sql(s, "PRAGMA journal_mode = WAL", "enable WAL")) == 0 &&
-	    (r = migrate(s, 0)) == 0 && (r = first_presets(s)) == 0 && chmod(c->db_path, 0640) != 0)
+	if ((r = store_connect(s, true)) == 0 && (r = exec_sql(s, "PRAGMA journal_mode = WAL", "enable WAL")) == 0 &&
+	    (r = store_migrate(s, 0)) == 0 && (r = first_presets(s)) == 0 && chmod(c->db_path, 0640) != 0)
 		r = APIKEY_ERR_IO;
 	apikey_store_free(s);
 	if (r != 0) {
@@ -475,11 +535,23 @@ int apikey_store_init(const struct apikey_config *c, apikey_log_fn log, void *lo
 	return r;
 }
 
-int apikey_store_open(struct apikey_store **out, const struct apikey_config *c,
-                      apikey_log_fn log, void *log_ctx)
+int store_load_pepper(struct apikey_store *s)
 {
 	unsigned char pepper[APIKEY_PEPPER_LEN];
 	char ppath[APIKEY_PATH_SIZE];
+
+	if (apikey_config_pepper_path(&s->cfg, ppath, sizeof(ppath)) != 0 || pepper_load(ppath, pepper) != 0) {
+		store_log(s, LOG_ERR, "%s: pepper must be a 32-byte file, mode 0600 or 0640", ppath);
+		return APIKEY_ERR_PEPPER;
+	}
+	s->mac = hmac_new(pepper);
+	OPENSSL_cleanse(pepper, sizeof(pepper));
+	return s->mac ? 0 : APIKEY_ERR_CRYPTO;
+}
+
+int apikey_store_open(struct apikey_store **out, const struct apikey_config *c,
+                      apikey_log_fn log, void *log_ctx)
+{
 	struct apikey_store *s;
 	struct stat st;
 	int r, v;
@@ -492,7 +564,7 @@ int apikey_store_open(struct apikey_store **out, const struct apikey_config *c,
 	}
 	if (!(s = store_new(c, log, log_ctx)))
 		return APIKEY_ERR_NOMEM;
-	if ((r = connect_db(s, false)) != 0 || (r = user_version(s, &v)) != 0)
+	if ((r = store_connect(s, false)) != 0 || (r = user_version(s, &v)) != 0)
 		goto fail;
 	if (v == 0 || v > SCHEMA_VERSION) {
 		store_log(s, LOG_ERR, "%s: %s", c->db_path, v == 0 ? "not an apikey database (run 'apikeyctl init')"
@@ -500,20 +572,10 @@ int apikey_store_open(struct apikey_store **out, const struct apikey_config *c,
 		r = APIKEY_ERR_STORE;
 		goto fail;
 	}
-	if (v < SCHEMA_VERSION && (r = migrate(s, v)) != 0)
+	if (v < SCHEMA_VERSION && (r = store_migrate(s, v)) != 0)
 		goto fail;
-	if ((r = apikey_config_pepper_path(c, ppath, sizeof(ppath))) != 0 ||
-	    (r = pepper_load(ppath, pepper)) != 0) {
-		r = APIKEY_ERR_PEPPER;
-		store_log(s, LOG_ERR, "%s: pepper must be a 32-byte file, mode 0600 or 0640", ppath);
+	if ((r = store_load_pepper(s)) != 0)
 		goto fail;
-	}
-	s->mac = hmac_new(pepper);
-	OPENSSL_cleanse(pepper, sizeof(pepper));
-	if (!s->mac) {
-		r = APIKEY_ERR_CRYPTO;
-		goto fail;
-	}
 	*out = s;   /* transferred */
 	return 0;
 fail:
@@ -525,6 +587,9 @@ void apikey_store_free(struct apikey_store *s)
 {
 	if (!s)
 		return;
+	if (s->backend && s->backend->free)
+		s->backend->free(s->backend_ctx);
+	store_replica_free(s);
 	for (int i = 0; s->stmts && i < ST_COUNT; i++)
 		sqlite3_finalize(s->stmts[i]);
 	free(s->stmts);

@@ -3,10 +3,10 @@
  * their public reads.  Validation and events are core/admin.c's. */
 #include <string.h>
 #define APIKEY_STORE_IMPL   /* one of the SQLite files: see store_sql.h */
-#include "rows.h"
+#include "backend.h"
 #include "store_sql.h"
 
-int row_account_upsert(struct apikey_store *s, const char *owner, const char *plan, int active)
+int sql_row_account_upsert(struct apikey_store *s, const char *owner, const char *plan, int active)
 {
 	sqlite3_stmt *st = stmt(s, ST_ACCOUNT_SET);
 
@@ -37,7 +37,7 @@ int apikey_account_get(struct apikey_store *s, const char *owner, struct apikey_
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? APIKEY_ERR_NOT_FOUND : store_err(s, rc, "account");
 }
 
-int row_preset_upsert(struct apikey_store *s, const char *name, const char *scopes)
+int sql_row_preset_upsert(struct apikey_store *s, const char *name, const char *scopes)
 {
 	sqlite3_stmt *st = stmt(s, ST_PRESET_SET);
 
@@ -48,7 +48,7 @@ int row_preset_upsert(struct apikey_store *s, const char *name, const char *scop
 	return exec_stmt(s, st, "set preset");
 }
 
-int row_preset_delete(struct apikey_store *s, const char *name)
+int sql_row_preset_delete(struct apikey_store *s, const char *name)
 {
 	sqlite3_stmt *st = stmt(s, ST_PRESET_DEL);
 	int r;
@@ -94,7 +94,7 @@ int apikey_preset_list(struct apikey_store *s, int (*fn)(void *ctx, const char *
 	return r;
 }
 
-int row_event_append(struct apikey_store *s, const struct event_row *e)
+int sql_row_event_append(struct apikey_store *s, const struct event_row *e)
 {
 	sqlite3_stmt *st = stmt(s, ST_EVENT_ADD);
 
@@ -208,7 +208,7 @@ static int prune_steps(struct apikey_store *s, const char *const *sql, size_t n,
 	return 0;
 }
 
-int row_prune_keys(struct apikey_store *s, int64_t dead_before_s, unsigned *keys)
+int sql_row_prune_keys(struct apikey_store *s, int64_t dead_before_s, unsigned *keys)
 {
 	static const char *const sql[] = {
 		"CREATE TEMP TABLE IF NOT EXISTS gone(id TEXT PRIMARY KEY, why TEXT NOT NULL)",
@@ -248,7 +248,7 @@ int row_prune_usage(struct apikey_store *s, int64_t before_s, int64_t fold_befor
 	return prune_steps(s, sql, sizeof(sql) / sizeof(sql[0]), before_s, fold_before_s, 0, NULL);
 }
 
-int row_pruned_each(struct apikey_store *s, int (*fn)(void *ctx, const char *id, const char *why), void *ctx)
+int sql_row_pruned_each(struct apikey_store *s, int (*fn)(void *ctx, const char *id, const char *why), void *ctx)
 {
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(s->db, "SELECT id, why FROM temp.gone ORDER BY id", -1, &st, NULL), r = 0;
@@ -269,7 +269,7 @@ int row_pruned_each(struct apikey_store *s, int (*fn)(void *ctx, const char *id,
 	return r;
 }
 
-int row_prune_events(struct apikey_store *s, int64_t before_s, unsigned *events)
+int sql_row_prune_events(struct apikey_store *s, int64_t before_s, unsigned *events)
 {
 	static const char *const sql[] = {
 		"DELETE FROM events WHERE at < ?1 AND event != 'pruned'"

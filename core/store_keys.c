@@ -4,7 +4,7 @@
  * here judges a value or writes an event: core/keys.c and core/import.c do. */
 #include <string.h>
 #define APIKEY_STORE_IMPL   /* one of the SQLite files: see store_sql.h */
-#include "rows.h"
+#include "backend.h"
 #include "store_sql.h"
 
 static void row_to_record(sqlite3_stmt *st, struct key_record *rec)
@@ -57,7 +57,7 @@ int row_key_by_digest(struct apikey_store *s, const unsigned char d[DIGEST_LEN],
 	return one_record(s, st, rec);
 }
 
-int row_key_get(struct apikey_store *s, const char *id, struct key_record *rec)
+int sql_row_key_get(struct apikey_store *s, const char *id, struct key_record *rec)
 {
 	sqlite3_stmt *st = stmt(s, ST_BY_ID);
 
@@ -147,7 +147,7 @@ static int write_result(struct apikey_store *s, int rc, const char *what)
 	return store_err(s, rc, what);
 }
 
-int row_key_insert(struct apikey_store *s, const struct key_row *k)
+int sql_row_key_insert(struct apikey_store *s, const struct key_row *k)
 {
 	sqlite3_stmt *st = stmt(s, ST_INSERT_KEY);
 	int rc;
@@ -173,7 +173,7 @@ int row_key_insert(struct apikey_store *s, const struct key_row *k)
 	return write_result(s, rc, "insert key");
 }
 
-int row_key_update(struct apikey_store *s, const char *id, const struct key_row *k)
+int sql_row_key_update(struct apikey_store *s, const char *id, const struct key_row *k)
 {
 	sqlite3_stmt *st = stmt(s, ST_UPDATE_KEY);
 	int rc;
@@ -193,7 +193,7 @@ int row_key_update(struct apikey_store *s, const char *id, const struct key_row 
 	return sqlite3_changes(s->db) ? 0 : APIKEY_ERR_NOT_FOUND;
 }
 
-int row_key_set_revoked(struct apikey_store *s, const char *id, int64_t at_s)
+int sql_row_key_set_revoked(struct apikey_store *s, const char *id, int64_t at_s)
 {
 	sqlite3_stmt *st = stmt(s, ST_REVOKE);
 
@@ -204,7 +204,7 @@ int row_key_set_revoked(struct apikey_store *s, const char *id, int64_t at_s)
 	return exec_stmt(s, st, "revoke");
 }
 
-int row_key_set_rotated(struct apikey_store *s, const char *id, const char *to, int64_t revoked_at_s,
+int sql_row_key_set_rotated(struct apikey_store *s, const char *id, const char *to, int64_t revoked_at_s,
                         int64_t expires_at_s)
 {
 	sqlite3_stmt *st = stmt(s, ST_ROTATE_OLD);
@@ -274,7 +274,7 @@ int row_usage_add(struct apikey_store *s, const char *id, uint64_t count, int64_
 int apikey_key_get(struct apikey_store *s, const char *id, struct apikey_key_info *info)
 {
 	struct key_record rec;
-	int r = row_key_get(s, id, &rec);
+	int r = sql_row_key_get(s, id, &rec);
 
 	if (r == 0)
 		*info = rec.info;

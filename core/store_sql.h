@@ -27,6 +27,9 @@ struct apikey_store {
 	int foreign_hint_lens;    /* bitmask of import hint lengths; -1 unknown */
 	struct import_audit import_audit;
 	char why[APIKEY_WHY_SIZE];  /* the reason of the last refused write (apikey_store_why) */
+	sqlite3_stmt **rstmts;    /* the replica's statements (store_replica.c) */
+	const struct apikey_backend *backend;   /* fleet mode's writer, or NULL */
+	void *backend_ctx;                       /* owned: backend->free */
 };
 
 /* Every statement a connection prepares (SQL text in store.c). */
@@ -50,6 +53,15 @@ sqlite3_stmt *stmt(struct apikey_store *s, enum stmt_id id);
 int exec_stmt(struct apikey_store *s, sqlite3_stmt *st, const char *what);
 /* sqlite3_exec of a script, mapped. */
 int exec_sql(struct apikey_store *s, const char *sql, const char *what);
+/* store.c internals the replica code (store_replica.c) shares: a new handle
+ * (no connection yet), its connection (create: a new file), the schema
+ * migrations from version `from` (in one transaction), the pepper. */
+struct apikey_store *store_new(const struct apikey_config *c, apikey_log_fn log, void *ctx);
+int store_connect(struct apikey_store *s, bool create);
+int store_migrate(struct apikey_store *s, int from);
+int store_load_pepper(struct apikey_store *s);
+/* Finalize the replica's statements (store_replica.c). */
+void store_replica_free(struct apikey_store *s);
 /* SQLite result → 0 or APIKEY_ERR_* (logged unless a constraint). */
 int store_err(struct apikey_store *s, int rc, const char *what);
 

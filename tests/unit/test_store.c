@@ -415,8 +415,9 @@ static void batches_fold_creates(void **state)
 	assert_int_equal(n, 50);
 }
 
-/* A store of schema version 1 (before events had an actor) is migrated on
- * open, in one transaction, keeping what it holds. */
+/* A store of schema version 1 (before events had an actor, and before the
+ * fleet tables of version 4) is migrated on open, in one transaction,
+ * keeping what it holds. */
 static void migrates_version_1(void **state)
 {
 	struct fixture *f = *state;
@@ -429,14 +430,15 @@ static void migrates_version_1(void **state)
 	apikey_store_free(f->s);
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(f->cfg.db_path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE usage_series; DROP INDEX events_owner;"
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE fleet; DROP TABLE usage_fleet; DROP INDEX usage_last;"
+	                              "DROP TABLE usage_series; DROP INDEX events_owner;"
 	                              "ALTER TABLE events DROP COLUMN owner;"
 	                              "ALTER TABLE events DROP COLUMN actor; PRAGMA user_version = 1",
 	                              NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(apikey_store_open(&f->s, &f->cfg, NULL, NULL), 0);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 3);
+	assert_int_equal(sqlite3_column_int(st, 0), 4);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	assert_int_equal(apikey_event_list(f->s, id, 0, collect, &v), 0);
