@@ -1,5 +1,5 @@
 # pam_apikey — top-level Makefile.  Each part adds its own rules in a
-# fragment (core/core.mk, cli/cli.mk, pam_apikey/pam.mk, sidecar/sidecar.mk,
+# fragment (core/core.mk, upstream/upstream.mk, cli/cli.mk, pam_apikey/pam.mk, sidecar/sidecar.mk,
 # tests/tests.mk, bench/bench.mk); this file holds the shared flags.
 
 PREFIX     ?= /usr
@@ -53,6 +53,7 @@ $(BUILD)/%.o: %.c
 	$(Q)$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS_$(firstword $(subst /, ,$<))) -c -o $@ $<
 
 include core/core.mk
+include upstream/upstream.mk
 -include cli/cli.mk
 -include pam_apikey/pam.mk
 -include sidecar/sidecar.mk

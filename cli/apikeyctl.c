@@ -29,6 +29,8 @@ static const struct cmd commands[] = {
 	{ "prune",   cmd_prune,   "delete old events and long-dead keys" },
 	{ "db",      cmd_db,      "db check: integrity check of the store" },
 	{ "import",  cmd_import,  "import keys with foreign hashes from JSON lines" },
+	{ "status",  cmd_status,  "the store, and in fleet mode the replica's position and lag" },
+	{ "upstream", cmd_upstream, "fleet mode: upstream init, the roles' SQL, prune the change log" },
 	{ "help",    cmd_help,    "list the verbs, or show one verb's usage" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -360,17 +362,22 @@ int cli_parse_expiry(struct ctl *ctl, const char *flag, const char *s, enum apik
 
 /* ---- configuration and store -------------------------------------------- */
 
+static const struct apikey_binding bindings[] = {
+	APIKEY_UPSTREAM_BINDINGS(struct cli_settings, up),
+};
+
 /* Configuration is read when a verb needs it, so "VERB --help" never does. */
 int cli_config(struct ctl *ctl)
 {
 	struct apikey_config_sources src = sources(ctl);
+	struct apikey_settings fe = { bindings, sizeof(bindings) / sizeof(bindings[0]), &ctl->set };
 	const char *conf = apikey_config_file(&src);
 	int r;
 
 	if (ctl->cfg_loaded)
 		return 0;
 	ctl->log_direct = true;   /* every problem of the file, one line each */
-	r = apikey_config_read(&ctl->cfg, NULL, &src, cli_log, ctl);
+	r = apikey_config_read(&ctl->cfg, &fe, &src, cli_log, ctl);
 	ctl->log_direct = false;
 	if (r == APIKEY_ERR_IO || r == APIKEY_ERR_CONFIG) {
 		fprintf(stderr, "apikeyctl: %s: %s; nothing done\n", conf,
@@ -392,7 +399,21 @@ struct apikey_store *cli_store(struct ctl *ctl)
 	if (cli_config(ctl) != 0)
 		return NULL;
 	if ((r = apikey_store_open(&ctl->store, &ctl->cfg, cli_log, ctl)) != 0) {
-		cli_fail_err(ctl, r, "cannot open the key store");
+		cli_fail_err(ctl, r, cli_fleet(ctl) ? "cannot open this host's replica (apikeyd builds it)"
+		                                    : "cannot open the key store");
+		ctl->store = NULL;
+		return NULL;
+	}
+	/* Fleet mode: reads come from this host's replica; say so when no
+	 * follower keeps it current. */
+	if (!strcmp(ctl->verb, "list") || !strcmp(ctl->verb, "show") || !strcmp(ctl->verb, "usage"))
+		cli_note_stale_replica(ctl);
+	/* Fleet mode: the store's writes go upstream (connecting at the first
+	 * one).  Not for verify: a verification charges this host's replica. */
+	if (cli_fleet(ctl) && strcmp(ctl->verb, "verify") != 0 &&
+	    (r = apikey_upstream_attach(ctl->store, &ctl->set.up, "apikeyctl")) != 0) {
+		cli_fail_err(ctl, r, "upstream");
+		apikey_store_free(ctl->store);
 		ctl->store = NULL;
 	}
 	return ctl->store;
@@ -524,6 +545,7 @@ int main(int argc, char **argv)
 	memset(&ctl, 0, sizeof(ctl));
 	json_set_alloc_funcs(wiping_malloc, wiping_free);
 	apikey_config_defaults(&ctl.cfg);
+	apikey_upstream_defaults(&ctl.set.up);
 	/* "+": options after the verb belong to the verb. */
 	while ((ch = cli_getopt(&ctl, argc, argv, "+h", opts)) != -1) {
 		switch (ch) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <jansson.h>
 #include "apikey.h"
+#include "../upstream/upstream.h"
 
 /* Exit codes (apikeyctl(1)). */
 #define EXIT_OK     0
@@ -18,10 +19,16 @@
 extern const struct apikey_actor cli_actor;
 #define CLI_MSG_SIZE    512             /* one core message kept for an error line */
 
+/* apikeyctl's own settings of apikey.conf (bound by name: cli_config). */
+struct cli_settings {
+	struct apikey_upstream_options up;      /* fleet mode (apikey.conf(5) FLEET MODE) */
+};
+
 /* One run of apikeyctl: configuration, the store (opened on demand) and the
  * first core message since the last error line (see cli_fail). */
 struct ctl {
 	struct apikey_config cfg;
+	struct cli_settings set;
 	struct apikey_store *store;
 	const char *verb;               /* for error lines: "apikeyctl: <verb>: ..." */
 	const char *opt_db, *opt_conf;  /* --db, --conf (borrowed from argv) */
@@ -130,5 +137,13 @@ int cmd_usage(struct ctl *ctl, int argc, char **argv);
 int cmd_prune(struct ctl *ctl, int argc, char **argv);
 int cmd_db(struct ctl *ctl, int argc, char **argv);
 int cmd_import(struct ctl *ctl, int argc, char **argv);
+int cmd_status(struct ctl *ctl, int argc, char **argv);
+int cmd_upstream(struct ctl *ctl, int argc, char **argv);
+
+/* cli/cmd_upstream.c: fleet mode in the verbs.  Does this run write
+ * upstream (upstream= set)?  And a note on stderr when it reads a replica
+ * that no follower on this host keeps current. */
+bool cli_fleet(const struct ctl *ctl);
+void cli_note_stale_replica(struct ctl *ctl);
 
 #endif

@@ -1,11 +1,11 @@
 # cli/ → $(BUILD)/apikeyctl, the operator's CLI, linked with the core and jansson.
 CLI_SRC := $(wildcard cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
-EXTRA_CFLAGS_cli := $(JSON_CFLAGS)
+EXTRA_CFLAGS_cli := $(JSON_CFLAGS) $(PQ_CFLAGS)
 
-$(BUILD)/apikeyctl: $(CLI_OBJ) $(LIBAPIKEY)
+$(BUILD)/apikeyctl: $(CLI_OBJ) $(LIBUPSTREAM) $(LIBAPIKEY)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(LIBAPIKEY) $(CORE_LIBS) $(JSON_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(UPSTREAM_LIBS) $(LIBAPIKEY) $(CORE_LIBS) $(JSON_LIBS)
 
 all: $(BUILD)/apikeyctl
 

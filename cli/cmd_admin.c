@@ -175,7 +175,12 @@ int cmd_account(struct ctl *ctl, int argc, char **argv)
 			return EXIT_FAIL;
 		if ((r = apikey_account_set(s, owner, plan, active, &cli_actor)) != 0)
 			return cli_fail_err(ctl, r, "account not saved");
-		if ((r = apikey_account_get(s, owner, &a)) != 0)
+		/* fleet mode with no follower here: the replica does not show it yet */
+		if ((r = apikey_account_get(s, owner, &a)) == APIKEY_ERR_NOT_FOUND && cli_fleet(ctl)) {
+			printf("account %s saved upstream\n", owner);
+			return EXIT_OK;
+		}
+		if (r != 0)
 			return cli_fail_err(ctl, r, "cannot read the account back");
 		printf("account %s: plan %s, %s\n", a.owner, a.plan[0] ? a.plan : "(none)",
 		       a.active ? "active" : "suspended");

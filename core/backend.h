@@ -73,6 +73,12 @@ int apikey_store_set_backend(struct apikey_store *s, const struct apikey_backend
 /* Log through the store's sink (a backend's messages go where the store's do). */
 void apikey_store_log(struct apikey_store *s, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The sink itself. */
+void apikey_store_sink(struct apikey_store *s, apikey_log_fn *fn, void **ctx);
+/* The store's configuration (db path, pepper, profile). */
+const struct apikey_config *apikey_store_config(const struct apikey_store *s);
+/* Its pepper file (apikey_config_pepper_path of its configuration). */
+int apikey_store_pepper_path(const struct apikey_store *s, char *out, size_t outsz);
 
 /*
  * The pepper's public fingerprint: lowercase hex of
@@ -83,25 +89,14 @@ void apikey_store_log(struct apikey_store *s, int prio, const char *fmt, ...)
 #define APIKEY_PEPPER_FP_LABEL "apikey fleet pepper fingerprint v1"
 #define APIKEY_PEPPER_FP_SIZE 65
 int apikey_store_pepper_fingerprint(struct apikey_store *s, char out[APIKEY_PEPPER_FP_SIZE]);
+/* The same from the pepper file of c (checked as apikey_store_open does:
+ * APIKEY_ERR_PEPPER), for a host whose replica does not exist yet. */
+int apikey_config_pepper_fingerprint(const struct apikey_config *c, char out[APIKEY_PEPPER_FP_SIZE]);
 
 /* ---- 2. replicas ------------------------------------------------------------ */
-#define APIKEY_UUID_SIZE 37
 #define APIKEY_XID_SIZE 24
-
-/* The replica's place in the fleet (table "fleet" of a store). */
-struct apikey_fleet_state {
-	char fleet_id[APIKEY_UUID_SIZE];    /* "" = not (yet) a replica */
-	char replica_id[APIKEY_UUID_SIZE];  /* made when the replica was built */
-	int64_t applied_seq;                /* the last upstream transaction applied */
-	char applied_xid[APIKEY_XID_SIZE];  /* its upstream xid ("" unknown): the history check */
-	uint64_t usage_mark_s;              /* usage shipped up to this time */
-	int64_t events_mark;                /* local events shipped up to this id */
-};
-/* Read it (all fields zero / "" on a store that never followed). */
-int apikey_replica_state(struct apikey_store *s, struct apikey_fleet_state *st);
-/* Is s a replica (fleet_id set)?  Replicas never re-hash imported keys:
- * their replicated tables are the follower's alone. */
-bool apikey_store_is_replica(struct apikey_store *s);
+/* (struct apikey_fleet_state, apikey_replica_state and
+ * apikey_store_is_replica are public: include/apikey_store.h) */
 
 /* One key row as the upstream holds it (strings borrowed; NULL = SQL NULL
  * for the nullable ones; times 0 = NULL for expires/revoked). */
@@ -158,6 +153,9 @@ int apikey_replica_diff_key(struct replica_diff *d, const struct replica_key *k)
 /* Accounts and presets of the snapshot (small; whole tables). */
 int apikey_replica_diff_account(struct replica_diff *d, const char *owner, const char *plan, bool active);
 int apikey_replica_diff_preset(struct replica_diff *d, const char *name, const char *scopes);
+/* Also set the replica's identity in the same transaction (a store adopted
+ * as a replica, or one whose replica id must change). */
+int apikey_replica_diff_identity(struct replica_diff *d, const char *fleet_id, const char *replica_id);
 /* Writes the diff; the counts of key rows changed and deleted (may be NULL). */
 int apikey_replica_diff_apply(struct replica_diff *d, int64_t seq, const char *xid,
                               unsigned long *changed, unsigned long *deleted);

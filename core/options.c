@@ -49,6 +49,11 @@ static const struct option_def registry[] = {
 	{ "access_log", APIKEY_OPT_TEXT, 0, 0, NULL, false, APIKEY_PATH_SIZE, 0, 0 },
 	{ "admin_api", APIKEY_OPT_BOOL, 0, 0, NULL, false, 0, 0, 0 },
 	{ "admin_cors_origins", APIKEY_OPT_TEXT, 0, 0, NULL, false, APIKEY_SCOPES_SIZE, 0, 0 },
+	/* fleet mode: apikeyctl and apikeyd (upstream/upstream.h binds them) */
+	{ "upstream", APIKEY_OPT_TEXT, 0, 0, NULL, false, APIKEY_LINE_MAX, 0, 0 },
+	{ "upstream_writer", APIKEY_OPT_TEXT, 0, 0, NULL, false, APIKEY_LINE_MAX, 0, 0 },
+	{ "upstream_insecure", APIKEY_OPT_BOOL, 0, 0, NULL, false, 0, 0, 0 },
+	{ "upstream_wait_ms", APIKEY_OPT_UINT, 0, 30000, "must be 0..30000", false, 0, 0, 0 },
 };
 #define N_OPTIONS (sizeof(registry) / sizeof(registry[0]))
 

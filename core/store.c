@@ -258,13 +258,29 @@ void apikey_store_log(struct apikey_store *s, int prio, const char *fmt, ...)
 	s->log(s->log_ctx, prio, msg);
 }
 
-int apikey_store_pepper_fingerprint(struct apikey_store *s, char out[APIKEY_PEPPER_FP_SIZE])
+void apikey_store_sink(struct apikey_store *s, apikey_log_fn *fn, void **ctx)
+{
+	*fn = s->log;
+	*ctx = s->log_ctx;
+}
+
+const struct apikey_config *apikey_store_config(const struct apikey_store *s)
+{
+	return &s->cfg;
+}
+
+int apikey_store_pepper_path(const struct apikey_store *s, char *out, size_t outsz)
+{
+	return apikey_config_pepper_path(&s->cfg, out, outsz);
+}
+
+static int fingerprint(EVP_MAC_CTX *mac, char out[APIKEY_PEPPER_FP_SIZE])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char d[DIGEST_LEN];
 	int r;
 
-	if ((r = hmac_digest(s->mac, APIKEY_PEPPER_FP_LABEL, sizeof(APIKEY_PEPPER_FP_LABEL) - 1, d)) != 0)
+	if ((r = hmac_digest(mac, APIKEY_PEPPER_FP_LABEL, sizeof(APIKEY_PEPPER_FP_LABEL) - 1, d)) != 0)
 		return r;
 	for (int i = 0; i < DIGEST_LEN; i++) {
 		out[2 * i] = hex[d[i] >> 4];
@@ -272,6 +288,29 @@ int apikey_store_pepper_fingerprint(struct apikey_store *s, char out[APIKEY_PEPP
 	}
 	out[2 * DIGEST_LEN] = '\0';
 	return 0;
+}
+
+int apikey_store_pepper_fingerprint(struct apikey_store *s, char out[APIKEY_PEPPER_FP_SIZE])
+{
+	return fingerprint(s->mac, out);
+}
+
+int apikey_config_pepper_fingerprint(const struct apikey_config *c, char out[APIKEY_PEPPER_FP_SIZE])
+{
+	unsigned char pepper[APIKEY_PEPPER_LEN];
+	char ppath[APIKEY_PATH_SIZE];
+	EVP_MAC_CTX *mac;
+	int r;
+
+	if (apikey_config_pepper_path(c, ppath, sizeof(ppath)) != 0 || pepper_load(ppath, pepper) != 0)
+		return APIKEY_ERR_PEPPER;
+	mac = hmac_new(pepper);
+	OPENSSL_cleanse(pepper, sizeof(pepper));
+	if (!mac)
+		return APIKEY_ERR_CRYPTO;
+	r = fingerprint(mac, out);
+	hmac_free(mac);
+	return r;
 }
 
 int store_digest(struct apikey_store *s, const char *key, size_t len, unsigned char out[DIGEST_LEN])

@@ -362,6 +362,7 @@ struct replica_diff {
 	unsigned long n_put;
 	int err;
 	bool temp_ready;
+	char fleet_id[APIKEY_UUID_SIZE], replica_id[APIKEY_UUID_SIZE];   /* "" = keep */
 };
 
 static int cmp_id(const char *a, const char *b)
@@ -583,6 +584,14 @@ int apikey_replica_diff_preset(struct replica_diff *d, const char *name, const c
 	return rc == SQLITE_DONE ? 0 : (d->err = store_err(d->s, rc, "replica: resync"));
 }
 
+int apikey_replica_diff_identity(struct replica_diff *d, const char *fleet_id, const char *replica_id)
+{
+	if (copy_str(d->fleet_id, sizeof(d->fleet_id), fleet_id) != 0 ||
+	    copy_str(d->replica_id, sizeof(d->replica_id), replica_id) != 0)
+		return APIKEY_ERR_TOO_LONG;
+	return 0;
+}
+
 int apikey_replica_diff_apply(struct replica_diff *d, int64_t seq, const char *xid,
                               unsigned long *changed, unsigned long *deleted)
 {
@@ -619,6 +628,8 @@ int apikey_replica_diff_apply(struct replica_diff *d, int64_t seq, const char *x
 		             "replica: resync");
 	if (r == 0)
 		r = apikey_replica_set_position(s, seq, xid);
+	if (r == 0 && d->fleet_id[0])
+		r = apikey_replica_set_identity(s, d->fleet_id, d->replica_id);
 	if (r != 0) {
 		apikey_replica_rollback(s);
 		return r;

@@ -437,4 +437,21 @@ int apikey_recheck(struct apikey_store *s, const char *id, const char *user,
                    const char *require_plan, int64_t now_ms,
                    struct apikey_verify_result *res);
 
+/* ---- fleet mode: a store that is a replica (docs/design/fleet.md) --------- */
+#define APIKEY_UUID_SIZE 37
+/* The replica's place in the fleet, kept in the store by its follower. */
+struct apikey_fleet_state {
+	char fleet_id[APIKEY_UUID_SIZE];    /* "" = not (yet) a replica */
+	char replica_id[APIKEY_UUID_SIZE];  /* made when the replica was built or adopted */
+	int64_t applied_seq;                /* the last upstream transaction applied */
+	char applied_xid[24];               /* its upstream xid ("" unknown): the history check */
+	uint64_t usage_mark_s;              /* usage shipped up to this time */
+	int64_t events_mark;                /* local events shipped up to this id */
+};
+/* Read it (all fields zero / "" on a store that never followed). */
+int apikey_replica_state(struct apikey_store *s, struct apikey_fleet_state *st);
+/* Is s a replica?  A replica's keys, accounts and presets are written by
+ * its follower only (it never re-hashes an imported key). */
+bool apikey_store_is_replica(struct apikey_store *s);
+
 #endif /* APIKEY_STORE_H */

@@ -1,0 +1,279 @@
+/* schema.c — the upstream's schema in PostgreSQL (docs/design/fleet.md §3,
+ * §10): its migrations, `apikeyctl upstream init` (idempotent, versioned,
+ * one transaction under an advisory lock), the change-log pruning and the
+ * least-privilege roles printed for the DBA. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include "upstream_int.h"
+
+/* Each script takes the upstream from version i to i + 1. */
+static const char *const migrations[UPSTREAM_SCHEMA_VERSION] = {
+	/* 0 → 1 */
+	"CREATE SCHEMA IF NOT EXISTS apikey;"
+	"CREATE TABLE apikey.meta(name text PRIMARY KEY, value text NOT NULL);"
+	/* the replicated tables: the local columns, names and checks; ids are
+	 * what apikey_id_generate makes (a follower copies them into fixed slots) */
+	"CREATE TABLE apikey.keys("
+	"  id text PRIMARY KEY CHECK (id ~ '^key_[0-9A-Za-z]{16}$'),"
+	"  hash bytea UNIQUE CHECK (hash IS NULL OR length(hash) = 32),"
+	"  foreign_hash text, hash_alg text NOT NULL, hint text NOT NULL, owner text NOT NULL,"
+	"  name text NOT NULL DEFAULT '', scopes text NOT NULL, metadata text NOT NULL DEFAULT '{}',"
+	"  rate_limit integer NOT NULL CHECK (rate_limit BETWEEN 1 AND 1000000),"
+	"  created_at bigint NOT NULL, expires_at bigint, revoked_at bigint,"
+	"  rotated_from text, rotated_to text,"
+	"  CHECK (hash IS NOT NULL OR foreign_hash IS NOT NULL));"
+	"CREATE INDEX keys_owner ON apikey.keys(owner);"
+	"CREATE TABLE apikey.accounts(owner text PRIMARY KEY, plan text NOT NULL DEFAULT '',"
+	"  active boolean NOT NULL DEFAULT true);"
+	"CREATE TABLE apikey.presets(name text PRIMARY KEY, scopes text NOT NULL);"
+	"INSERT INTO apikey.presets VALUES ('read-only', '*:read'), ('full-access', '*');"
+	/* the change log: one seq per transaction, taken under the log_head row
+	 * lock, so commit order is seq order */
+	"CREATE TABLE apikey.log_head(one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+	"  seq bigint NOT NULL, low_seq bigint NOT NULL);"
+	"INSERT INTO apikey.log_head VALUES (true, 0, 1);"
+	"CREATE TABLE apikey.changes(seq bigint NOT NULL, n integer NOT NULL, tbl text NOT NULL,"
+	"  pk text NOT NULL, image jsonb, xid xid8 NOT NULL DEFAULT pg_current_xact_id(),"
+	"  at timestamptz NOT NULL DEFAULT now(), request text, PRIMARY KEY (seq, n));"
+	"CREATE INDEX changes_request ON apikey.changes(request) WHERE request IS NOT NULL;"
+	"CREATE INDEX changes_at ON apikey.changes(at);"
+	/* not replicated: audit events (writers' and, shipped, hosts'), usage
+	 * per replica, hosts, the fleet rate limit */
+	"CREATE TABLE apikey.events(id bigserial PRIMARY KEY, replica uuid, local_id bigint,"
+	"  at bigint NOT NULL, key_id text NOT NULL DEFAULT '', event text NOT NULL,"
+	"  reason text NOT NULL DEFAULT '', source text NOT NULL DEFAULT '',"
+	"  actor text NOT NULL DEFAULT '', owner text NOT NULL DEFAULT '', host text NOT NULL DEFAULT '',"
+	"  UNIQUE (replica, local_id));"
+	"CREATE INDEX events_key ON apikey.events(key_id, id);"
+	"CREATE INDEX events_owner ON apikey.events(owner, id);"
+	"CREATE INDEX events_at ON apikey.events(at);"
+	"CREATE TABLE apikey.usage(key_id text NOT NULL, replica uuid NOT NULL,"
+	"  use_count bigint NOT NULL, last_used_at bigint,"
+	"  updated timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (key_id, replica));"
+	"CREATE INDEX usage_updated ON apikey.usage(updated);"
+	"CREATE TABLE apikey.hosts(replica uuid PRIMARY KEY, host text NOT NULL, applied_seq bigint,"
+	"  seen_at timestamptz, version text);"
+	"CREATE TABLE apikey.ratelimit(key_id text PRIMARY KEY, tat_us bigint NOT NULL);"
+	/* the trigger that writes the log: SECURITY DEFINER, so a writer needs
+	 * no right on the log, and cannot write a row without its log entry */
+	"CREATE FUNCTION apikey.log_change() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER"
+	"  SET search_path = pg_catalog, pg_temp AS $f$"
+	"DECLARE s bigint; k integer; img jsonb; pkv text;"
+	"BEGIN"
+	"  s := nullif(current_setting('apikey.seq', true), '')::bigint;"
+	"  IF s IS NULL THEN"
+	"    UPDATE apikey.log_head SET seq = seq + 1 RETURNING seq INTO s;"
+	"    PERFORM set_config('apikey.seq', s::text, true);"
+	"    PERFORM set_config('apikey.n', '0', true);"
+	"    PERFORM pg_notify('apikey_changes', s::text);"
+	"  END IF;"
+	"  k := current_setting('apikey.n')::integer + 1;"
+	"  PERFORM set_config('apikey.n', k::text, true);"
+	"  IF TG_OP = 'DELETE' THEN img := NULL; pkv := to_jsonb(OLD) ->> TG_ARGV[0];"
+	"  ELSE img := to_jsonb(NEW); pkv := to_jsonb(NEW) ->> TG_ARGV[0]; END IF;"
+	"  INSERT INTO apikey.changes(seq, n, tbl, pk, image, request)"
+	"    VALUES (s, k, TG_TABLE_NAME, pkv, img, nullif(current_setting('apikey.request', true), ''));"
+	"  RETURN NULL;"
+	"END $f$;"
+	"CREATE TRIGGER keys_log AFTER INSERT OR UPDATE OR DELETE ON apikey.keys"
+	"  FOR EACH ROW EXECUTE FUNCTION apikey.log_change('id');"
+	"CREATE TRIGGER accounts_log AFTER INSERT OR UPDATE OR DELETE ON apikey.accounts"
+	"  FOR EACH ROW EXECUTE FUNCTION apikey.log_change('owner');"
+	"CREATE TRIGGER presets_log AFTER INSERT OR UPDATE OR DELETE ON apikey.presets"
+	"  FOR EACH ROW EXECUTE FUNCTION apikey.log_change('name');"
+	/* TRUNCATE fires no row trigger: refuse it rather than let replicas drift */
+	"CREATE FUNCTION apikey.no_truncate() RETURNS trigger LANGUAGE plpgsql AS $f$"
+	"BEGIN RAISE EXCEPTION 'apikey: % is replicated; TRUNCATE is not, delete the rows instead',"
+	"  TG_TABLE_NAME; END $f$;"
+	"CREATE TRIGGER keys_no_truncate BEFORE TRUNCATE ON apikey.keys"
+	"  FOR EACH STATEMENT EXECUTE FUNCTION apikey.no_truncate();"
+	"CREATE TRIGGER accounts_no_truncate BEFORE TRUNCATE ON apikey.accounts"
+	"  FOR EACH STATEMENT EXECUTE FUNCTION apikey.no_truncate();"
+	"CREATE TRIGGER presets_no_truncate BEFORE TRUNCATE ON apikey.presets"
+	"  FOR EACH STATEMENT EXECUTE FUNCTION apikey.no_truncate();"
+	/* what a follower may write, each only for its own replica */
+	"CREATE FUNCTION apikey.report_usage(r uuid, ids text[], counts bigint[], lasts bigint[])"
+	"  RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$"
+	"  INSERT INTO apikey.usage(key_id, replica, use_count, last_used_at, updated)"
+	"  SELECT u.id, r, u.c, u.l, clock_timestamp() FROM unnest(ids, counts, lasts) AS u(id, c, l)"
+	"  ON CONFLICT (key_id, replica) DO UPDATE SET use_count = excluded.use_count,"
+	"    last_used_at = greatest(apikey.usage.last_used_at, excluded.last_used_at),"
+	"    updated = excluded.updated"
+	"  WHERE apikey.usage.use_count IS DISTINCT FROM excluded.use_count"
+	"     OR apikey.usage.last_used_at IS DISTINCT FROM excluded.last_used_at $f$;"
+	"CREATE FUNCTION apikey.heartbeat(r uuid, h text, applied bigint, v text)"
+	"  RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$"
+	"  INSERT INTO apikey.hosts(replica, host, applied_seq, seen_at, version)"
+	"  VALUES (r, h, applied, now(), v) ON CONFLICT (replica) DO UPDATE SET host = excluded.host,"
+	"    applied_seq = excluded.applied_seq, seen_at = excluded.seen_at, version = excluded.version $f$;"
+	/* prune: keys dead before the cut-off (their deletions are logged like
+	 * any), their usage and limiter rows, old events; then the change log
+	 * older than the retention */
+	"CREATE FUNCTION apikey.prune_log(keep_s bigint) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER"
+	"  SET search_path = pg_catalog, pg_temp AS $f$"
+	"DECLARE keep_from bigint; n bigint;"
+	"BEGIN"
+	"  PERFORM 1 FROM apikey.log_head FOR UPDATE;"
+	"  SELECT coalesce(min(seq), (SELECT seq + 1 FROM apikey.log_head)) INTO keep_from"
+	"    FROM apikey.changes WHERE at >= now() - make_interval(secs => keep_s);"
+	"  DELETE FROM apikey.changes WHERE seq < keep_from;"
+	"  GET DIAGNOSTICS n = ROW_COUNT;"
+	"  UPDATE apikey.log_head SET low_seq = greatest(low_seq, keep_from);"
+	"  RETURN n;"
+	"END $f$;"
+	"CREATE FUNCTION apikey.prune(before_s bigint, OUT keys bigint, OUT events bigint)"
+	"  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$"
+	"BEGIN"
+	"  DELETE FROM apikey.events WHERE at < before_s;"
+	"  GET DIAGNOSTICS events = ROW_COUNT;"
+	"  WITH gone AS (SELECT id FROM apikey.keys WHERE revoked_at < before_s OR expires_at < before_s),"
+	"    u AS (DELETE FROM apikey.usage WHERE key_id IN (SELECT id FROM gone)),"
+	"    t AS (DELETE FROM apikey.ratelimit WHERE key_id IN (SELECT id FROM gone))"
+	"  DELETE FROM apikey.keys WHERE id IN (SELECT id FROM gone);"
+	"  GET DIAGNOSTICS keys = ROW_COUNT;"
+	"  PERFORM apikey.prune_log(coalesce((SELECT value::bigint FROM apikey.meta"
+	"    WHERE name = 'log_retention_s'), 604800));"
+	"END $f$;"
+	"REVOKE ALL ON FUNCTION apikey.log_change(), apikey.report_usage(uuid, text[], bigint[], bigint[]),"
+	"  apikey.heartbeat(uuid, text, bigint, text), apikey.prune_log(bigint), apikey.prune(bigint) FROM PUBLIC;"
+	"INSERT INTO apikey.meta VALUES ('fleet_id', gen_random_uuid()::text), ('log_retention_s', '604800');",
+};
+
+/* The SQL a DBA runs once (roles need CREATEROLE, which init does not ask
+ * for); the grants are what each role needs and no more (§10). */
+static const char roles_sql[] =
+	"-- apikey fleet mode: least-privilege roles (docs/design/fleet.md §10).\n"
+	"-- Run as a role with CREATEROLE; the GRANTs as the owner of schema apikey\n"
+	"-- (the role that ran 'apikeyctl upstream init').  Give each role a password\n"
+	"-- or a certificate the libpq way (pg_hba.conf; ~/.pgpass or passfile=).\n"
+	"CREATE ROLE apikey_follower LOGIN;   -- apikeyd on every host\n"
+	"CREATE ROLE apikey_writer LOGIN;     -- apikeyctl and the admin API\n"
+	"GRANT USAGE ON SCHEMA apikey TO apikey_follower, apikey_writer;\n"
+	"-- followers: read the replicated tables and the log, LISTEN (no grant\n"
+	"-- needed), report their usage and heartbeat; no write to keys, accounts or presets\n"
+	"GRANT SELECT ON apikey.meta, apikey.keys, apikey.accounts, apikey.presets,\n"
+	"  apikey.changes, apikey.log_head, apikey.usage TO apikey_follower;\n"
+	"GRANT EXECUTE ON FUNCTION apikey.report_usage(uuid, text[], bigint[], bigint[]),\n"
+	"  apikey.heartbeat(uuid, text, bigint, text) TO apikey_follower;\n"
+	"-- writers: the replicated tables (their triggers write the log), audit events, prune\n"
+	"GRANT SELECT, INSERT, UPDATE, DELETE ON apikey.keys, apikey.accounts, apikey.presets TO apikey_writer;\n"
+	"GRANT SELECT, INSERT ON apikey.events TO apikey_writer;\n"
+	"GRANT USAGE ON SEQUENCE apikey.events_id_seq TO apikey_writer;\n"
+	"GRANT SELECT ON apikey.meta, apikey.usage, apikey.hosts, apikey.changes, apikey.log_head TO apikey_writer;\n"
+	"GRANT EXECUTE ON FUNCTION apikey.prune(bigint), apikey.prune_log(bigint) TO apikey_writer;\n";
+
+const char *apikey_upstream_roles_sql(void)
+{
+	return roles_sql;
+}
+
+/* The upstream's schema version; 0 when there is no schema. */
+int up_schema_version(struct up_conn *u, int *v)
+{
+	PGresult *res;
+	int r;
+
+	*v = 0;
+	if (!(res = up_query(u, "SELECT to_regclass('apikey.meta') IS NOT NULL", 0, NULL, &r)))
+		return r;
+	r = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!r)
+		return 0;    /* no schema yet */
+	if (!(res = up_query(u, "SELECT value FROM apikey.meta WHERE name = 'schema_version'", 0, NULL, &r)))
+		return r;
+	if (PQntuples(res) == 1)
+		*v = (int)up_parse_int(PQgetvalue(res, 0, 0), 0, 1000000);
+	PQclear(res);
+	return 0;
+}
+
+static int exec_script(struct up_conn *u, const char *sql)
+{
+	int r;
+	PGresult *res = up_query(u, sql, 0, NULL, &r);
+
+	PQclear(res);
+	return res ? 0 : r;
+}
+
+int apikey_upstream_init(struct apikey_store *s, const struct apikey_upstream_options *o, int *from, int *to,
+                         char fleet_id[APIKEY_UUID_SIZE])
+{
+	struct up_conn u;
+	char fp[APIKEY_PEPPER_FP_SIZE], vbuf[16];
+	const char *p[2];
+	PGresult *res;
+	int r, v;
+
+	*from = *to = 0;
+	fleet_id[0] = '\0';
+	if ((r = apikey_store_pepper_fingerprint(s, fp)) != 0)
+		return r;
+	if ((r = up_connect(&u, up_writer_conninfo(o), o->insecure, "apikeyctl", store_logger(s), -1)) != 0)
+		return r;
+	/* one init at a time, one transaction: a failed migration leaves nothing */
+	if ((r = exec_script(&u, "SET client_min_messages = warning; BEGIN;"
+	                     " SELECT pg_advisory_xact_lock(hashtext('apikey upstream init'))")) != 0 ||
+	    (r = up_schema_version(&u, &v)) != 0)
+		goto out;
+	*from = v;
+	if (v > UPSTREAM_SCHEMA_VERSION) {
+		up_log(&u, LOG_ERR, "upstream schema %d is newer than this program (%d): upgrade it first", v,
+		       UPSTREAM_SCHEMA_VERSION);
+		r = APIKEY_ERR_UPSTREAM;
+		goto out;
+	}
+	for (int i = v; i < UPSTREAM_SCHEMA_VERSION; i++)
+		if ((r = exec_script(&u, migrations[i])) != 0)
+			goto out;
+	snprintf(vbuf, sizeof(vbuf), "%d", UPSTREAM_SCHEMA_VERSION);
+	p[0] = vbuf;
+	if (!(res = up_query(&u, "INSERT INTO apikey.meta VALUES ('schema_version', $1)"
+	                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value", 1, p, &r)))
+		goto out;
+	PQclear(res);
+	/* The pepper's fingerprint: set once; a different pepper is refused. */
+	p[0] = fp;
+	if (!(res = up_query(&u, "INSERT INTO apikey.meta VALUES ('pepper_fp', $1) ON CONFLICT (name) DO NOTHING;",
+	                     1, p, &r)))
+		goto out;
+	PQclear(res);
+	if ((r = up_check_pepper(&u, s, "refusing to initialise")) != 0)
+		goto out;
+	if (!(res = up_query(&u, "SELECT value FROM apikey.meta WHERE name = 'fleet_id'", 0, NULL, &r)))
+		goto out;
+	if (PQntuples(res) == 1)
+		snprintf(fleet_id, APIKEY_UUID_SIZE, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if ((r = exec_script(&u, "COMMIT")) != 0)
+		goto out;
+	*to = UPSTREAM_SCHEMA_VERSION;
+out:
+	up_close(&u);
+	return r;
+}
+
+int apikey_upstream_prune_log(struct apikey_store *s, const struct apikey_upstream_options *o, int64_t keep_s,
+                              long long *removed)
+{
+	struct up_conn u;
+	char keep[24];
+	const char *p[1] = { keep };
+	PGresult *res;
+	int r;
+
+	*removed = 0;
+	snprintf(keep, sizeof(keep), "%lld", (long long)keep_s);
+	if ((r = up_connect(&u, up_writer_conninfo(o), o->insecure, "apikeyctl", store_logger(s), -1)) != 0)
+		return r;
+	if ((r = up_check_schema(&u)) == 0 && (r = up_check_pepper(&u, s, "refusing to write")) == 0 &&
+	    (res = up_query(&u, "SELECT apikey.prune_log($1::bigint)", 1, p, &r))) {
+		*removed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
+	up_close(&u);
+	return r;
+}
