@@ -709,22 +709,22 @@ int apikey_replica_build_key(struct apikey_store *s, const struct replica_key *k
 static int restore_triggers(struct apikey_store *s)
 {
 	sqlite3_stmt *st;
-	int rc, r = 0;
+	char *sql = NULL;
+	int rc, r;
 
-	rc = sqlite3_prepare_v2(s->db, "SELECT sql FROM temp.saved_triggers", -1, &st, NULL);
+	/* read them all first: no schema change while a statement is running */
+	rc = sqlite3_prepare_v2(s->db, "SELECT group_concat(sql, ';') FROM temp.saved_triggers", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_err(s, rc, "replica: build");
-	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char *sql = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
-		if (!sql)
-			r = APIKEY_ERR_NOMEM;
-		else
-			r = exec_sql(s, sql, "replica: build");
-		sqlite3_free(sql);
-	}
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		sql = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
-	if (r == 0 && rc != SQLITE_DONE)
-		r = store_err(s, rc, "replica: build");
+	if (rc != SQLITE_ROW || !sql) {
+		sqlite3_free(sql);
+		return rc == SQLITE_ROW ? APIKEY_ERR_NOMEM : store_err(s, rc, "replica: build");
+	}
+	r = exec_sql(s, sql, "replica: build");
+	sqlite3_free(sql);
 	return r;
 }
 
@@ -750,9 +750,17 @@ int apikey_replica_build_finish(struct apikey_store *s, const char *fleet_id, co
 	if ((r = restore_triggers(s)) != 0 || (r = fresh_generation(s)) != 0 ||
 	    (r = apikey_replica_set_identity(s, fleet_id, replica_id)) != 0 ||
 	    (r = apikey_replica_set_position(s, seq, xid)) != 0 ||
-	    (r = exec_sql(s, "COMMIT", "replica: build")) != 0 ||
-	    (r = exec_sql(s, "PRAGMA journal_mode = WAL", "replica: build")) != 0 ||
-	    (r = exec_sql(s, "PRAGMA wal_checkpoint(TRUNCATE)", "replica: build")) != 0)
+	    (r = exec_sql(s, "COMMIT", "replica: build")) != 0)
+		return r;
+	/* a connection with prepared statements cannot change its journal mode
+	 * or truncate the WAL: finalize them (the store is freed after this) */
+	store_replica_free(s);
+	for (int i = 0; i < ST_COUNT; i++) {
+		sqlite3_finalize(s->stmts[i]);
+		s->stmts[i] = NULL;
+	}
+	if ((r = exec_sql(s, "PRAGMA journal_mode = WAL", "replica: build")) != 0 ||
+	    (r = exec_sql(s, "PRAGMA main.wal_checkpoint(TRUNCATE)", "replica: build")) != 0)
 		return r;
 	/* the layout of docs/design/packaging.md: a store shared by a group
 	 * lives in a group-writable directory and is group-writable itself */

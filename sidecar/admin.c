@@ -388,7 +388,9 @@ static void write_failed(struct areq *a, const struct sc_admin_job *j)
 	case APIKEY_ERR_STORE:
 	case APIKEY_ERR_IO:
 	case APIKEY_ERR_NOMEM:
-	case APIKEY_ERR_FULL: {
+	case APIKEY_ERR_FULL:
+	case APIKEY_ERR_UPSTREAM:       /* fleet mode: PostgreSQL away (its message: nothing written) */
+	case APIKEY_ERR_PEPPER: {       /* fleet mode: this host's pepper is not the fleet's */
 		char msg[160];
 		snprintf(msg, sizeof(msg), "Nothing written: %s", apikey_strerror(j->r));
 		admin_error(a, 503, "UNAVAILABLE", NULL, msg);

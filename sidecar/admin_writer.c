@@ -149,6 +149,9 @@ int sc_admin_start(struct sc_shared *sh, const struct sc_config *cfg)
 	sh->admin = a;
 	if ((r = apikey_store_open(&a->store, &cfg->core, sc_core_log, NULL)) != 0)
 		return log_errx("admin writer: %s", apikey_strerror(r)), -1;
+	/* fleet mode: the admin API writes to the upstream, like apikeyctl */
+	if ((r = sc_fleet_attach(cfg, a->store)) != 0)
+		return log_errx("admin writer: %s", apikey_strerror(r)), -1;
 	if ((r = pthread_create(&a->thread, NULL, writer_main, a)) != 0) {
 		errno = r;
 		return log_warn("admin writer: pthread_create"), -1;

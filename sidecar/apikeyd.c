@@ -39,8 +39,9 @@ struct daemon {
 	struct sc_shared sh;
 	int *wake;                        /* per worker: write end of its drain pipe */
 	struct event_base *base;
-	struct event *ev_term, *ev_int, *ev_hup, *ev_flush;
-	bool stopping;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_flush, *ev_fatal;
+	int fatal[2];                     /* the follower refused: written from its thread */
+	bool stopping, refused;
 	bool flush_failing;
 };
 
@@ -314,6 +315,19 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->base);
 }
 
+/* The follower refused to follow (its reason is logged): stop, exit 1. */
+static void on_fatal(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	char buf[8];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	d->refused = true;
+	on_stop(SIGTERM, 0, d);
+}
+
 static void set_runtime(struct sc_shared *sh, const struct sc_settings *c,
                         const struct apikey_answers *answers)
 {
@@ -410,7 +424,7 @@ static int start(struct daemon *d)
 	unsigned n;
 	int r;
 
-	n = d->cfg->set.threads ? d->cfg->set.threads : online_cpus();
+	n = d->opt.no_http ? 0 : d->cfg->set.threads ? d->cfg->set.threads : online_cpus();
 	/* the core's default bounds, APIKEY_CACHE_ENTRIES_DEFAULT and
 	 * APIKEY_LIMITER_ENTRIES_DEFAULT: they bound RSS */
 	if ((r = apikey_cache_new(&d->sh.cache, 0)) != 0 ||
@@ -422,7 +436,7 @@ static int start(struct daemon *d)
 	d->sh.core = &d->cfg->core;
 	if (d->cfg->set.access_log[0])
 		open_access_log(d->cfg->set.access_log);
-	for (unsigned i = 0; i < d->n_addr; i++)
+	for (unsigned i = 0; i < d->n_addr && !d->opt.no_http; i++)
 		if (d->addr[i].is_unix && bind_unix(&d->addr[i]) != 0)
 			return -1;
 	if (d->cfg->set.admin_api && sc_admin_start(&d->sh, d->cfg) != 0)
@@ -446,6 +460,8 @@ static int start(struct daemon *d)
 	}
 
 	if (!(d->base = event_base_new()) ||
+	    !(d->ev_fatal = event_new(d->base, d->fatal[0], EV_READ | EV_PERSIST, on_fatal, d)) ||
+	    event_add(d->ev_fatal, NULL) ||
 	    !(d->ev_term = evsignal_new(d->base, SIGTERM, on_stop, d)) || event_add(d->ev_term, NULL) ||
 	    !(d->ev_int = evsignal_new(d->base, SIGINT, on_stop, d)) || event_add(d->ev_int, NULL) ||
 	    !(d->ev_hup = evsignal_new(d->base, SIGHUP, on_hup, d)) || event_add(d->ev_hup, NULL) ||
@@ -467,10 +483,13 @@ static int start(struct daemon *d)
 		d->sh.workers[i].started = true;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	for (unsigned i = 0; i < d->n_addr; i++)
+	for (unsigned i = 0; i < d->n_addr && !d->opt.no_http; i++)
 		log_info("listening on %s%s", d->addr[i].text, d->addr[i].is_unix ? " (worker 0)" : "");
-	log_info("%u worker thread%s, key store %s, pid %ld%s", n, n == 1 ? "" : "s", d->cfg->core.db_path,
-	         (long)getpid(), d->sh.admin ? ", admin API on" : "");
+	if (d->opt.no_http)
+		log_info("no HTTP: following the upstream into %s, pid %ld", d->cfg->core.db_path, (long)getpid());
+	else
+		log_info("%u worker thread%s, key store %s, pid %ld%s", n, n == 1 ? "" : "s", d->cfg->core.db_path,
+		         (long)getpid(), d->sh.admin ? ", admin API on" : "");
 	return 0;
 }
 
@@ -503,6 +522,8 @@ static int stop(struct daemon *d)
 	}
 	if (d->ev_flush)
 		event_free(d->ev_flush);
+	if (d->ev_fatal)
+		event_free(d->ev_fatal);
 	if (d->ev_hup)
 		event_free(d->ev_hup);
 	if (d->ev_int)
@@ -525,6 +546,7 @@ static int stop(struct daemon *d)
 	}
 	if (d->sh.rt_gen)
 		pthread_mutex_destroy(&d->sh.rt_lock);
+	sc_fleet_stop(&d->sh);
 	apikey_usage_free(d->sh.usage);
 	apikey_limiter_free(d->sh.limiter);
 	apikey_cache_free(d->sh.cache);
@@ -553,8 +575,41 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < d.cfg->set.n_listen; i++, d.n_addr++)
 		if (parse_address(d.cfg->set.listen[i], &d.addr[i]) != 0)
 			goto out;
+	if (d.opt.no_http && !apikey_upstream_set(&d.cfg->set.up)) {
+		log_errx("--no-http: only with upstream= (fleet mode), where apikeyd follows the upstream");
+		goto out;
+	}
+	if (d.opt.check && apikey_upstream_set(&d.cfg->set.up)) {
+		char why[200];
+		struct stat st;
+		if (apikey_upstream_check_conninfo(d.cfg->set.up.conninfo, d.cfg->set.up.insecure, why, sizeof(why)) ||
+		    (d.cfg->set.up.writer_conninfo[0] &&
+		     apikey_upstream_check_conninfo(d.cfg->set.up.writer_conninfo, d.cfg->set.up.insecure, why,
+		                                    sizeof(why)))) {
+			log_errx("upstream: %s", why);
+			goto out;
+		}
+		if (stat(d.cfg->core.db_path, &st) != 0) {
+			printf("configuration OK (fleet mode: the replica %s will be built from the upstream)\n",
+			       d.cfg->core.db_path);
+			rc = 0;
+			goto out;
+		}
+	}
+	if (!d.opt.check) {
+		/* fleet mode: the follower makes the replica before anyone opens it */
+		if (pipe2(d.fatal, O_NONBLOCK | O_CLOEXEC) != 0) {
+			log_warn("pipe");
+			goto out;
+		}
+		if (sc_fleet_start(&d.sh, d.cfg, d.fatal[1]) != 0) {
+			sc_fleet_stop(&d.sh);
+			goto out;
+		}
+	}
 	if ((r = apikey_store_open(&d.store, &d.cfg->core, sc_core_log, NULL)) != 0) {
 		log_errx("%s: %s", d.cfg->core.db_path, apikey_strerror(r));
+		sc_fleet_stop(&d.sh);
 		goto out;
 	}
 	if (d.opt.check) {
@@ -572,9 +627,14 @@ int main(int argc, char **argv)
 	}
 	if (stop(&d) != 0)
 		rc = 1;
+	if (d.refused)
+		rc = 1;
 	log_info("stopped");
 out:
 	apikey_store_free(d.store);
 	free(d.cfg);
+	for (int i = 0; i < 2; i++)
+		if (d.fatal[i] > 0)
+			close(d.fatal[i]);
 	return rc;
 }

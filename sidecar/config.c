@@ -21,6 +21,7 @@ static const struct apikey_binding bindings[] = {
 	APIKEY_BIND(struct sc_settings, require_plan, "require_plan", APIKEY_OPT_TEXT),
 	APIKEY_BIND(struct sc_settings, admin_api, "admin_api", APIKEY_OPT_BOOL),
 	APIKEY_BIND(struct sc_settings, admin_cors_origins, "admin_cors_origins", APIKEY_OPT_TEXT),
+	APIKEY_UPSTREAM_BINDINGS(struct sc_settings, up),
 };
 
 static void usage(FILE *f)
@@ -34,18 +35,20 @@ static void usage(FILE *f)
 	        "  --db          key store (default $APIKEY_DB, db= in the file, or " APIKEY_DB_DEFAULT ")\n"
 	        "  --listen      address to serve; repeatable (default " SIDECAR_LISTEN_DEFAULT ")\n"
 	        "  --threads     worker threads (default: online CPUs)\n"
-	        "  --routes      print the served routes and exit\n");
+	        "  --routes      print the served routes and exit\n"
+	        "  --no-http     fleet mode: only keep the replica at --db current (hosts with PAM only)\n");
 }
 
 int sc_parse_options(int argc, char **argv, struct sc_options *o)
 {
-	enum { OPT_DB = 256, OPT_LISTEN, OPT_THREADS, OPT_ROUTES, OPT_VERSION };
+	enum { OPT_DB = 256, OPT_LISTEN, OPT_THREADS, OPT_ROUTES, OPT_VERSION, OPT_NO_HTTP };
 	static const struct option longopts[] = {
 		{ "conf", required_argument, NULL, 'f' },
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "routes", no_argument, NULL, OPT_ROUTES },
+		{ "no-http", no_argument, NULL, OPT_NO_HTTP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -80,6 +83,7 @@ int sc_parse_options(int argc, char **argv, struct sc_options *o)
 			o->threads_set = true;
 			break;
 		case OPT_ROUTES: o->routes = true; break;
+		case OPT_NO_HTTP: o->no_http = true; break;
 		case OPT_VERSION:
 			printf("apikeyd %s\n", APIKEYD_VERSION);
 			exit(0);
@@ -107,6 +111,7 @@ int sc_config_load(const struct sc_options *o, struct sc_config *c)
 
 	memset(c, 0, sizeof(*c));
 	apikey_config_defaults(&c->core);
+	apikey_upstream_defaults(&c->set.up);
 	c->set.auth_error_body = SC_BODY_JSON;
 	if (!apikey_config_file(&src))
 		log_debug("%s: not found, using defaults", APIKEY_CONF_DEFAULT);

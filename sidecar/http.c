@@ -524,6 +524,8 @@ static void h_readyz(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 		text_body(req, "text/plain; charset=utf-8", "ready\n", 6);
 	else
 		text_body(req, "text/plain; charset=utf-8", "key store unavailable\n", 22);
+	/* fleet mode: still ready while the upstream is away; the lines say how stale */
+	sc_fleet_readyz(w->sh, evhttp_request_get_output_buffer(req));
 	finish(w, req, EP_READYZ, ready ? 200 : 503, ready ? RES_OK : RES_NOT_READY, NULL, t0);
 }
 

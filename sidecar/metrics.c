@@ -134,4 +134,5 @@ void sc_metrics_render(const struct sc_shared *sh, struct evbuffer *o)
 		"apikeyd_start_time_seconds %" PRId64 "\n",
 		store_errors, LOAD(sh->flushes), LOAD(sh->flush_errors), apikey_usage_dropped(sh->usage),
 		sh->n_workers, sh->started_s);
+	sc_fleet_metrics(sh, o);
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 #include "apikey.h"
 #include "limits.h"
+#include "../upstream/upstream.h"
 
 struct event_base;
 struct event;
@@ -56,6 +57,7 @@ struct sc_options {
 	unsigned n_listen;
 	unsigned long long threads;
 	bool threads_set, debug, check, routes;
+	bool no_http;                          /* fleet mode: only follow the upstream */
 };
 /* apikeyd's own settings of the shared grammar (apikey.conf(5) "SIDECAR"). */
 struct sc_settings {
@@ -69,6 +71,7 @@ struct sc_settings {
 	char require_plan[APIKEY_SCOPES_SIZE]; /* comma list, "" = any */
 	bool admin_api;                        /* serve the admin API (default no) */
 	char admin_cors_origins[APIKEY_SCOPES_SIZE]; /* origins allowed by CORS, "" = none */
+	struct apikey_upstream_options up;     /* fleet mode (upstream=, ...) */
 };
 struct sc_config {
 	struct apikey_config core;
@@ -114,6 +117,8 @@ struct sc_shared {
 	struct sc_admin *admin;           /* the admin API's writer; NULL when admin_api=no */
 	const struct apikey_config *core; /* the configuration at start: the profile's write
 	                                     rules the admin API checks before queuing */
+	struct apikey_follower *follower; /* fleet mode, else NULL (thread-safe status) */
+	int fatal_fd;                     /* the follower refused: main stops */
 };
 
 /* One worker thread: its own event base, evhttp, listeners and store. */
@@ -222,6 +227,19 @@ int sc_access_open(const char *path);
 void sc_access_close(void);
 bool sc_access_enabled(void);
 void sc_access_write(const char *line, size_t len);
+
+/* ---- follower.c: fleet mode ------------------------------------------------ */
+/* Start the follower when upstream= is set and wait until the replica can be
+ * served (built if missing); fatal_fd is written when it refuses to follow.
+ * 0 (also without an upstream) or -1, logged. */
+int sc_fleet_start(struct sc_shared *sh, const struct sc_config *cfg, int fatal_fd);
+void sc_fleet_stop(struct sc_shared *sh);
+/* Make s (a writer's connection, e.g. the admin API's) write upstream in
+ * fleet mode; 0 without an upstream. */
+int sc_fleet_attach(const struct sc_config *cfg, struct apikey_store *s);
+/* The follower's lines in /readyz and /metrics (nothing without one). */
+void sc_fleet_readyz(const struct sc_shared *sh, struct evbuffer *out);
+void sc_fleet_metrics(const struct sc_shared *sh, struct evbuffer *out);
 
 /* ---- openapi (generated from sidecar/openapi.json at build time) ----------- */
 extern const unsigned char sc_openapi_json[];

@@ -3,11 +3,11 @@
 # embedded at build time as generated C arrays (xxd -i).
 SIDECAR_SRC := sidecar/apikeyd.c sidecar/config.c sidecar/http.c sidecar/request.c sidecar/metrics.c sidecar/log.c \
                sidecar/admin.c sidecar/admin_routes.c sidecar/admin_parse.c sidecar/admin_writer.c \
-               sidecar/ui.c
+               sidecar/ui.c sidecar/follower.c
 SIDECAR_OBJ := $(SIDECAR_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sidecar/openapi.o $(BUILD)/sidecar/ui_assets.o
 EVENT_CFLAGS := $(call pc,cflags,libevent)
 EVENT_LIBS   := $(call pc,libs,libevent)
-EXTRA_CFLAGS_sidecar := $(JSON_CFLAGS) $(EVENT_CFLAGS)
+EXTRA_CFLAGS_sidecar := $(JSON_CFLAGS) $(EVENT_CFLAGS) $(PQ_CFLAGS)
 
 $(BUILD)/sidecar/openapi.c: sidecar/openapi.json
 	@mkdir -p $(dir $@)
@@ -51,9 +51,9 @@ $(BUILD)/sidecar/ui_assets.o: $(BUILD)/sidecar/ui_assets.c sidecar/sidecar.h
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -Isidecar -c -o $@ $<
 
-$(BUILD)/apikeyd: $(SIDECAR_OBJ) $(LIBAPIKEY)
+$(BUILD)/apikeyd: $(SIDECAR_OBJ) $(LIBUPSTREAM) $(LIBAPIKEY)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(SIDECAR_OBJ) $(LIBAPIKEY) $(EVENT_LIBS) $(JSON_LIBS) $(CORE_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(SIDECAR_OBJ) $(UPSTREAM_LIBS) $(LIBAPIKEY) $(EVENT_LIBS) $(JSON_LIBS) $(CORE_LIBS)
 
 all: $(BUILD)/apikeyd
 

@@ -374,6 +374,7 @@ static int snapshot(struct apikey_follower *f, struct snap *x, int64_t *seq, cha
 	PQclear(res);
 	if (r != 0 || !(res = up_query(&f->u, "SELECT name, scopes FROM apikey.presets", 0, NULL, &r)))
 		goto fail;
+
 	for (int i = 0; r == 0 && i < PQntuples(res); i++)
 		r = x->build ? apikey_replica_preset_put(x->build, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1))
 		             : apikey_replica_diff_preset(x->diff, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
@@ -941,6 +942,8 @@ static void *run(void *arg)
 			apikey_replica_rollback(f->s);
 		f->in_txn = false;
 		count(f, &f->st.errors);
+		if (r != APIKEY_ERR_UPSTREAM)   /* those were logged where they happened */
+			flog(f, LOG_WARNING, "follower: %s; trying again", apikey_strerror(r));
 		set_state(f, APIKEY_FOLLOWER_DOWN, apikey_strerror(r));
 		if (mono_ms() - t0 > 10000)
 			backoff = BACKOFF_MIN_MS;     /* it had worked for a while */

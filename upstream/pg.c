@@ -360,8 +360,7 @@ static PGresult *run(struct up_conn *u, enum send_kind kind, const char *sql_or_
 		*err = r;
 		return NULL;
 	}
-	if (!last)
-		*err = lost(u, "no result");
+	*err = last ? 0 : lost(u, "no result");
 	return last;
 }
 
