@@ -67,6 +67,12 @@ include upstream/upstream.mk
 check: all tests
 	$(Q)BUILD=$(abspath $(BUILD)) TOP=$(CURDIR) SANITIZE=$(SANITIZE) tests/run-tests.sh
 
+# Fleet mode end to end (tests/fleet/ft_*.sh): a throwaway PostgreSQL and
+# several apikeyd "hosts" per script; a few minutes, so not in make check.
+check-fleet: all tests
+	$(Q)BUILD=$(abspath $(BUILD)) TOP=$(CURDIR) SANITIZE=$(SANITIZE) TEST_LAYERS=fleet TEST_GLOB='ft_*.sh' \
+	  TEST_UNIT=0 tests/run-tests.sh
+
 # The whole suite again under ASan + UBSan, in its own build folder.
 ASAN_FLAGS = -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 check-asan:
@@ -130,5 +136,5 @@ uninstall:
 clean:
 	rm -rf build build-asan build-clang build-fuzz
 
-.PHONY: all check check-asan install uninstall clean tests bench
+.PHONY: all check check-asan check-fleet install uninstall clean tests bench
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -5,6 +5,8 @@
 # printing "not ok" counts as one failure, so a crash is never a pass.
 set -u
 : "${TOP:?}" "${BUILD:?}"
+# make check-fleet runs the fleet suite alone: TEST_LAYERS=fleet TEST_GLOB='ft_*.sh' TEST_UNIT=0
+: "${TEST_LAYERS:=cli pam sidecar browser profiles fleet fuzz e2e}" "${TEST_GLOB:=t_*.sh}" "${TEST_UNIT:=1}"
 export TOP BUILD
 export APIKEYCTL="$BUILD/apikeyctl" APIKEYD="$BUILD/apikeyd" PAM_MODULE="$BUILD/pam_apikey.so"
 export CMOCKA_MESSAGE_OUTPUT=TAP
@@ -34,11 +36,11 @@ run_one() {  # name, command...
 
 : >"$log.err"
 for t in "$BUILD"/tests/unit/test_*; do
-	[ -x "$t" ] || continue
+	[ "$TEST_UNIT" = 1 ] && [ -x "$t" ] || continue
 	run_one "unit/${t##*/}" "$t"
 done
-for layer in cli pam sidecar browser profiles fleet fuzz e2e; do
-	for t in "$TOP"/tests/$layer/t_*.sh; do
+for layer in $TEST_LAYERS; do
+	for t in "$TOP"/tests/$layer/$TEST_GLOB; do
 		[ -f "$t" ] || continue
 		run_one "$layer/$(basename "$t" .sh)" bash "$t"
 	done

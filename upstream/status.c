@@ -49,10 +49,12 @@ int up_status_lock(const char *db_path, int *fd_out, long *holder)
 		return APIKEY_ERR_IO;
 	if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
 		struct apikey_follower_status s;
+		int err = errno;
 		if (up_status_parse_fd(fd, &s) == 0)
 			*holder = s.pid;
 		close(fd);
-		return errno == EAGAIN || errno == EACCES ? APIKEY_ERR_BUSY : APIKEY_ERR_IO;
+		errno = err;
+		return err == EAGAIN || err == EACCES ? APIKEY_ERR_BUSY : APIKEY_ERR_IO;
 	}
 	*fd_out = fd;
 	return 0;
