@@ -74,6 +74,31 @@ for h in a c; do
 	check "…refused on ${h^^} within a second (${ms} ms)" python3 -c "import sys; sys.exit(not float('$ms') < 1000)"
 done
 
+# read-your-writes, seen from outside: with C's follower paused, a write on C
+# waits for C's replica; resumed, it returns at once after the apply; left
+# paused, it gives up after upstream_wait_ms with a warning (the upstream has it)
+out=$(ctl a create --owner erin --scopes api:read --json); ke=$(key_of <<<"$out") ide=$(key_id_of <<<"$out")
+wait_auth c "$ke" 200 >/dev/null
+kill -STOP "$PID_c"
+ctl c revoke "$ide" >"$T_TMP/ryw.out" 2>&1 &
+rp=$!
+sleep 0.5
+check "with C's follower paused, a revoke on C waits for C's replica" kill -0 "$rp"
+t0=$(date +%s%N)
+kill -CONT "$PID_c"
+wait "$rp"; rc=$?
+is "…resumed, the revoke returns" "$rc" 0
+check "…at once after the apply ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" test $(( ($(date +%s%N) - t0) / 1000000 )) -lt 1000
+is "…and its key is refused on C the moment it returns" "$(auth c "$ke")" 401
+kill -STOP "$PID_c"
+t0=$(date +%s%N)
+err=$(ctl c account set erin --plan gold 2>&1 >/dev/null); rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -CONT "$PID_c"
+is "left paused, the write still succeeds (the upstream has it)" "$rc" 0
+check "…after upstream_wait_ms (${ms} ms)" test "$ms" -ge 2000
+like "…with a warning saying so" "$err" "written upstream \(seq [0-9]+\), but this host's replica has not applied it after 2000 ms"
+
 # presets travel too; a create with a preset made on another host
 ctl a preset add ops ops:read ops:write >/dev/null
 k2=$(ctl c create --owner bob --preset ops)
