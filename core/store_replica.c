@@ -661,6 +661,42 @@ void apikey_replica_diff_free(struct replica_diff *d)
 
 /* ---- a new replica file ---------------------------------------------------------- */
 
+/* Run each statement the query returns (read whole first: no schema change
+ * while a statement runs). */
+static int exec_each(struct apikey_store *s, const char *query)
+{
+	sqlite3_stmt *st;
+	char *sql = NULL;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(s->db, query, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_err(s, rc, "replica: build");
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		sql = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return store_err(s, rc, "replica: build");
+	if (!sql)
+		return 0;   /* nothing to run */
+	r = exec_sql(s, sql, "replica: build");
+	sqlite3_free(sql);
+	return r;
+}
+
+static int drop_saved(struct apikey_store *s)
+{
+	return exec_each(s, "SELECT group_concat('DROP ' || upper(type) || ' \"' || name || '\"', ';')"
+	                 " FROM temp.saved_schema");
+}
+
+static int restore_saved(struct apikey_store *s)
+{
+	/* indexes first: a trigger never needs them, and they are built sorted */
+	return exec_each(s, "SELECT group_concat(sql, ';') FROM (SELECT sql FROM temp.saved_schema"
+	                 " ORDER BY type = 'trigger')");
+}
+
 int apikey_replica_build_begin(const struct apikey_config *c, const char *path, apikey_log_fn log,
                                void *log_ctx, struct apikey_store **out)
 {
@@ -688,11 +724,12 @@ int apikey_replica_build_begin(const struct apikey_config *c, const char *path, 
 	    (r = store_migrate(s, 0)) != 0)
 		goto fail;
 	/* Keys load without their generation triggers (one meta update per row
-	 * otherwise); build_finish puts the same triggers back. */
-	if ((r = exec_sql(s, "CREATE TEMP TABLE saved_triggers AS SELECT name, sql FROM sqlite_master"
-	                  " WHERE type = 'trigger' AND tbl_name = 'keys';"
-	                  "DROP TRIGGER keys_i; DROP TRIGGER keys_u; DROP TRIGGER keys_d;"
-	                  "BEGIN; DELETE FROM presets", "replica: build")) != 0)
+	 * otherwise) and without their secondary indexes (built once, sorted,
+	 * after the load); build_finish puts the same definitions back.  The
+	 * primary key and the digest's UNIQUE stay: they are part of the table. */
+	if ((r = exec_sql(s, "CREATE TEMP TABLE saved_schema AS SELECT type, name, sql FROM sqlite_master"
+	                  " WHERE tbl_name = 'keys' AND type IN ('trigger', 'index') AND sql IS NOT NULL", "replica: build")) != 0 ||
+	    (r = drop_saved(s)) != 0 || (r = exec_sql(s, "BEGIN; DELETE FROM presets", "replica: build")) != 0)
 		goto fail;
 	*out = s;   /* transferred */
 	return 0;
@@ -704,28 +741,6 @@ fail:
 int apikey_replica_build_key(struct apikey_store *s, const struct replica_key *k)
 {
 	return put_key(s, R_KEY_INSERT, k);
-}
-
-static int restore_triggers(struct apikey_store *s)
-{
-	sqlite3_stmt *st;
-	char *sql = NULL;
-	int rc, r;
-
-	/* read them all first: no schema change while a statement is running */
-	rc = sqlite3_prepare_v2(s->db, "SELECT group_concat(sql, ';') FROM temp.saved_triggers", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return store_err(s, rc, "replica: build");
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		sql = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW || !sql) {
-		sqlite3_free(sql);
-		return rc == SQLITE_ROW ? APIKEY_ERR_NOMEM : store_err(s, rc, "replica: build");
-	}
-	r = exec_sql(s, sql, "replica: build");
-	sqlite3_free(sql);
-	return r;
 }
 
 /* A generation no store of this path had: a verifier still holding the old
@@ -747,7 +762,7 @@ int apikey_replica_build_finish(struct apikey_store *s, const char *fleet_id, co
 	mode_t mode = 0640;
 	int r, fd;
 
-	if ((r = restore_triggers(s)) != 0 || (r = fresh_generation(s)) != 0 ||
+	if ((r = restore_saved(s)) != 0 || (r = fresh_generation(s)) != 0 ||
 	    (r = apikey_replica_set_identity(s, fleet_id, replica_id)) != 0 ||
 	    (r = apikey_replica_set_position(s, seq, xid)) != 0 ||
 	    (r = exec_sql(s, "COMMIT", "replica: build")) != 0)

@@ -394,7 +394,7 @@ static int build(struct apikey_follower *f)
 	char tmp[APIKEY_PATH_SIZE + 16], aux[APIKEY_PATH_SIZE + 32], replica_id[APIKEY_UUID_SIZE];
 	char xid[APIKEY_XID_SIZE];
 	struct snap x = { .f = f };
-	int64_t seq = 0, t0 = mono_ms();
+	int64_t seq = 0, t0 = mono_ms(), t1;
 	bool corrupt = f->replica_bad;
 	int r;
 
@@ -407,16 +407,19 @@ static int build(struct apikey_follower *f)
 	if ((r = up_uuid(replica_id)) != 0 ||
 	    (r = apikey_replica_build_begin(&f->c.core, tmp, f->c.log, f->c.log_ctx, &x.build)) != 0)
 		goto out;
-	if ((r = snapshot(f, &x, &seq, xid)) != 0 ||
-	    (r = apikey_replica_build_finish(x.build, f->fleet_id, replica_id, seq, xid)) != 0)
+	if ((r = snapshot(f, &x, &seq, xid)) != 0)
+		goto out;
+	t1 = mono_ms();
+	if ((r = apikey_replica_build_finish(x.build, f->fleet_id, replica_id, seq, xid)) != 0)
 		goto out;
 	apikey_store_free(x.build);
 	x.build = NULL;
 	close_replica(f);
 	if ((r = apikey_replica_install(&f->c.core, tmp, corrupt, f->c.log, f->c.log_ctx)) != 0)
 		goto out;
-	flog(f, LOG_INFO, "follower: replica %s built from the upstream: %lu keys at seq %" PRId64 " in %.1f s",
-	     f->c.core.db_path, x.rows, seq, (double)(mono_ms() - t0) / 1000);
+	flog(f, LOG_INFO, "follower: replica %s built from the upstream: %lu keys at seq %" PRId64 " in %.1f s "
+	     "(snapshot %.1f s, indexes and sync %.1f s)", f->c.core.db_path, x.rows, seq,
+	     (double)(mono_ms() - t0) / 1000, (double)(t1 - t0) / 1000, (double)(mono_ms() - t1) / 1000);
 	count(f, &f->st.rebuilds);
 	r = open_replica(f);
 out:
