@@ -505,7 +505,8 @@ static void migrates_version_2(void **state)
 	apikey_store_free(f->s);
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(f->cfg.db_path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE usage_series; DROP INDEX events_owner;"
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE fleet; DROP TABLE usage_fleet; DROP INDEX usage_last;"
+	                              "DROP TABLE usage_series; DROP INDEX events_owner;"
 	                              "ALTER TABLE events DROP COLUMN owner; PRAGMA user_version = 2",
 	                              NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
