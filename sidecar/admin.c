@@ -392,7 +392,9 @@ static void write_failed(struct areq *a, const struct sc_admin_job *j)
 	case APIKEY_ERR_UPSTREAM:       /* fleet mode: PostgreSQL away (its message: nothing written) */
 	case APIKEY_ERR_PEPPER: {       /* fleet mode: this host's pepper is not the fleet's */
 		char msg[160];
-		snprintf(msg, sizeof(msg), "Nothing written: %s", apikey_strerror(j->r));
+		/* the upstream's own text already says that nothing was written */
+		snprintf(msg, sizeof(msg), "%s%s", j->r == APIKEY_ERR_UPSTREAM ? "" : "Nothing written: ",
+		         apikey_strerror(j->r));
 		admin_error(a, 503, "UNAVAILABLE", NULL, msg);
 		return;
 	}

@@ -13,7 +13,21 @@
 check "fleet initialised" fleet_init
 fleet_host b
 fleet_host c
+echo "admin_api=yes" >>"$FLEET_DIR/b/apikey.conf"
 for h in a b c; do check "host ${h^^} follows" fleet_start $h; done
+# the admin API on B writes through the same core functions: upstream too
+admin=$(ctl a create --owner root --scopes apikey:admin --rate-limit 1000)
+admin_post() {   # prints the status, the body in $T_TMP/admin.out
+	curl -s -o "$T_TMP/admin.out" -w '%{http_code}' -X POST -H "Authorization: Bearer $admin" \
+		-H 'Content-Type: application/json' -d '{"owner":"frank","scopes":["api:read"]}' \
+		"http://127.0.0.1:$PORT_b/v1/keys"
+}
+wait_auth b "$admin" 200 >/dev/null
+is "the admin API on B creates a key (fleet mode)" "$(admin_post)" 201
+kf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$T_TMP/admin.out")
+check "…it verifies on C (written upstream, not only on B)" test "$(wait_auth c "$kf" 200)" != timeout
+is "…the upstream holds it, with its source" \
+	"$(pg_psql -c "SELECT source FROM apikey.events WHERE event = 'created' AND owner = 'frank'")" http
 good=$(ctl a create --owner alice --scopes api:read)
 out=$(ctl a create --owner alice --scopes api:read --json)
 bad=$(key_of <<<"$out") badid=$(key_id_of <<<"$out")
@@ -44,6 +58,9 @@ is "a revoke while the upstream is away: exit 1" "$rc" 1
 like "…not revoked, upstream unreachable" "$err" "not revoked: upstream unreachable"
 is "…nothing was written locally: the key still works on B" "$(auth b "$good")" 200
 err=$(ctl c account set alice --active no 2>&1); is "account: exit 1 while down" "$?" 1
+is "the admin API on B while the upstream is away: 503" "$(admin_post)" 503
+like "…UNAVAILABLE, nothing written" "$(cat "$T_TMP/admin.out")" \
+	'^\{"error":"upstream unreachable: nothing was written","code":"UNAVAILABLE","status":503\}$' 
 err=$(ctl c preset add x a:b 2>&1); is "preset: exit 1 while down" "$?" 1
 err=$(ctl c prune 2>&1); is "prune: exit 1 while down" "$?" 1
 printf '{"hash":"sha256:%064d","hint":"ak_abc","owner":"bob","scopes":"a:b"}\n' 0 >"$T_TMP/imp.jsonl"
@@ -54,7 +71,7 @@ check "PostgreSQL started" pg_start
 check "…killed with SIGKILL (a crash)" pg_kill
 check "…and started again (crash recovery)" pg_start
 is "nothing of the refused writes reached the upstream" \
-	"$(pg_psql -c "SELECT count(*) FROM apikey.keys") $(pg_psql -c "SELECT count(*) FROM apikey.accounts")" "2 0"
+	"$(pg_psql -c "SELECT count(*) FROM apikey.keys") $(pg_psql -c "SELECT count(*) FROM apikey.accounts")" "4 0"
 for h in a b c; do
 	for _ in $(seq 200); do [ "$(status_field $h state)" = following ] && break; sleep 0.05; done
 	is "host ${h^^} reconnected by itself" "$(status_field $h state)" following
