@@ -220,7 +220,9 @@ static const char log_usage[] =
 	"revoked, rotated, imported, rehashed, failed (with the outcome as reason),\n"
 	"account-updated, account-suspended, preset-set, preset-removed, pruned;\n"
 	"each with its time and source (cli, pam:<service>, http:...).\n"
-	"--limit defaults to 100; 0 shows all.\n";
+	"--limit defaults to 100; 0 shows all.  In fleet mode (upstream=) the\n"
+	"fleet's log is read from the upstream: every writer's events and every\n"
+	"host's own (shipped by its apikeyd each second), the source naming the host.\n";
 
 struct event_ctx { bool json; unsigned long count; };
 
@@ -285,7 +287,9 @@ int cmd_log(struct ctl *ctl, int argc, char **argv)
 		fputs("[", stdout);
 	else
 		printf("%-20s  %-18s  %-20s  %-18s  %s\n", "TIME", "EVENT", "KEY", "REASON", "SOURCE");
-	if ((r = apikey_event_list(s, id, (unsigned)limit, event_one, &ec)) != 0)
+	/* fleet mode: the fleet's log is upstream (this replica holds only its own) */
+	if ((r = cli_fleet(ctl) ? apikey_upstream_events(s, &ctl->set.up, id, (unsigned)limit, event_one, &ec)
+	                        : apikey_event_list(s, id, (unsigned)limit, event_one, &ec)) != 0)
 		return cli_list_error(ctl, r, "cannot list events");
 	if (ec.json)
 		cli_json_end(ec.count);

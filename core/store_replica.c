@@ -67,7 +67,7 @@ static const char *const rsql[R_COUNT] = {
 	[R_USAGE_SINCE] = "SELECT key_id, use_count, coalesce(last_used_at, 0) FROM usage WHERE last_used_at >= ?1",
 	[R_FLEET_USAGE_PUT] = "INSERT INTO usage_fleet(key_id, use_count, last_used_at) VALUES(?1, ?2, ?3)"
 		" ON CONFLICT(key_id) DO UPDATE SET use_count = excluded.use_count, last_used_at = excluded.last_used_at",
-	[R_EVENTS_AFTER] = "SELECT id, at, key_id, event, reason, source, actor FROM events WHERE id > ?1"
+	[R_EVENTS_AFTER] = "SELECT id, at, key_id, event, reason, source, actor, owner FROM events WHERE id > ?1"
 		" ORDER BY id LIMIT ?2",
 	[R_BEGIN] = "BEGIN IMMEDIATE",
 	[R_COMMIT] = "COMMIT",
@@ -900,13 +900,15 @@ int apikey_replica_events_after(struct apikey_store *s, int64_t after, unsigned 
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		e.id = sqlite3_column_int64(st, 0);
 		e.at_s = sqlite3_column_int64(st, 1);
 		col_str(st, 2, e.key_id, sizeof(e.key_id));
 		col_str(st, 3, e.event, sizeof(e.event));
 		col_str(st, 4, e.reason, sizeof(e.reason));
 		col_str(st, 5, e.source, sizeof(e.source));
 		col_str(st, 6, e.actor, sizeof(e.actor));
-		if ((r = fn(ctx, sqlite3_column_int64(st, 0), &e)) != 0)
+		col_str(st, 7, e.owner, sizeof(e.owner));
+		if ((r = fn(ctx, e.id, &e)) != 0)
 			break;
 	}
 	sqlite3_reset(st);

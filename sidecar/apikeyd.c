@@ -602,7 +602,7 @@ int main(int argc, char **argv)
 			log_warn("pipe");
 			goto out;
 		}
-		if (sc_fleet_start(&d.sh, d.cfg, d.fatal[1]) != 0) {
+		if (sc_fleet_start(&d.sh, d.cfg, d.opt.no_http, d.fatal[1]) != 0) {
 			sc_fleet_stop(&d.sh);
 			goto out;
 		}

@@ -22,7 +22,7 @@ static void on_fatal(void *ctx)
 		log_warn("follower: cannot tell the main loop to stop");
 }
 
-int sc_fleet_start(struct sc_shared *sh, const struct sc_config *cfg, int fatal_fd)
+int sc_fleet_start(struct sc_shared *sh, const struct sc_config *cfg, bool no_http, int fatal_fd)
 {
 	struct apikey_follower_config fc;
 	char why[200];
@@ -41,7 +41,13 @@ int sc_fleet_start(struct sc_shared *sh, const struct sc_config *cfg, int fatal_
 	sh->fatal_fd = fatal_fd;
 	fc.on_fatal = on_fatal;
 	fc.fatal_ctx = &sh->fatal_fd;
-	if ((r = apikey_follower_new(&sh->follower, &fc)) != 0)
+	if ((r = apikey_follower_new(&sh->follower, &fc)) == APIKEY_ERR_BUSY && !no_http) {
+		/* another apikeyd on this host follows the replica: serve it */
+		log_info("fleet mode: another process follows %s; serving it without following",
+		         cfg->core.db_path);
+		return 0;
+	}
+	if (r != 0)
 		return -1;   /* logged: another follower, or the lock file */
 	if (apikey_follower_start(sh->follower) != 0)
 		return log_errx("follower: cannot start its thread"), -1;

@@ -231,8 +231,10 @@ void sc_access_write(const char *line, size_t len);
 /* ---- follower.c: fleet mode ------------------------------------------------ */
 /* Start the follower when upstream= is set and wait until the replica can be
  * served (built if missing); fatal_fd is written when it refuses to follow.
- * 0 (also without an upstream) or -1, logged. */
-int sc_fleet_start(struct sc_shared *sh, const struct sc_config *cfg, int fatal_fd);
+ * Another process following the replica already: serve it without a
+ * follower, unless no_http (then -1).  0 (also without an upstream) or -1,
+ * logged. */
+int sc_fleet_start(struct sc_shared *sh, const struct sc_config *cfg, bool no_http, int fatal_fd);
 void sc_fleet_stop(struct sc_shared *sh);
 /* Make s (a writer's connection, e.g. the admin API's) write upstream in
  * fleet mode; 0 without an upstream. */

@@ -665,6 +665,126 @@ static int usage_row(void *ctx, const char *id, uint64_t count, int64_t last_s)
 	return 0;
 }
 
+/* A PostgreSQL array literal, built in a growing buffer: text elements
+ * double-quoted with " and \\ escaped, numbers bare. */
+struct pgarr { char *buf; size_t len, cap; unsigned n; bool oom; };
+
+static void arr_put(struct pgarr *a, const char *s, size_t n)
+{
+	if (a->oom)
+		return;
+	if (a->len + n + 2 > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 4096;
+		char *b;
+		while (cap < a->len + n + 2)
+			cap *= 2;
+		if (!(b = realloc(a->buf, cap))) {
+			a->oom = true;
+			return;
+		}
+		a->buf = b;
+		a->cap = cap;
+	}
+	memcpy(a->buf + a->len, s, n);
+	a->len += n;
+	a->buf[a->len] = '\0';
+}
+
+static void arr_sep(struct pgarr *a)
+{
+	arr_put(a, a->n++ ? "," : "{", 1);
+}
+
+static void arr_text(struct pgarr *a, const char *s)
+{
+	arr_sep(a);
+	arr_put(a, "\"", 1);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			arr_put(a, "\\", 1);
+		arr_put(a, s, 1);
+	}
+	arr_put(a, "\"", 1);
+}
+
+static void arr_num(struct pgarr *a, int64_t v)
+{
+	char b[24];
+
+	arr_sep(a);
+	arr_put(a, b, (size_t)snprintf(b, sizeof(b), "%" PRId64, v));
+}
+
+static const char *arr_end(struct pgarr *a)
+{
+	arr_put(a, a->n ? "}" : "{}", a->n ? 1 : 2);
+	return a->oom ? NULL : a->buf;
+}
+
+enum { EV_ID, EV_AT, EV_KEY, EV_EVENT, EV_REASON, EV_SOURCE, EV_ACTOR, EV_OWNER, EV_NCOLS };
+#define EVENTS_BATCH 500
+
+struct event_batch { struct pgarr col[EV_NCOLS]; int64_t last; unsigned n; };
+
+static int event_row(void *ctx, int64_t id, const struct apikey_event *e)
+{
+	struct event_batch *b = ctx;
+
+	arr_num(&b->col[EV_ID], id);
+	arr_num(&b->col[EV_AT], e->at_s);
+	arr_text(&b->col[EV_KEY], e->key_id);
+	arr_text(&b->col[EV_EVENT], e->event);
+	arr_text(&b->col[EV_REASON], e->reason);
+	arr_text(&b->col[EV_SOURCE], e->source);
+	arr_text(&b->col[EV_ACTOR], e->actor);
+	arr_text(&b->col[EV_OWNER], e->owner);
+	b->last = id;
+	b->n++;
+	return 0;
+}
+
+/* This host's own events (verification failures of PAM and apikeyd) up,
+ * once each, in batches; the mark kept in the replica. */
+static int events_round(struct apikey_follower *f)
+{
+	for (int rounds = 0; rounds < 20; rounds++) {
+		struct event_batch b;
+		const char *p[2 + EV_NCOLS];
+		PGresult *res;
+		int r;
+
+		memset(&b, 0, sizeof(b));
+		r = apikey_replica_events_after(f->s, f->fs.events_mark, EVENTS_BATCH, event_row, &b);
+		for (int i = 0; r == 0 && i < EV_NCOLS; i++)
+			if (!(p[2 + i] = arr_end(&b.col[i])))
+				r = APIKEY_ERR_NOMEM;
+		p[0] = f->fs.replica_id;
+		p[1] = f->c.host;
+		if (r == 0 && b.n) {
+			res = up_query(&f->u, "SELECT apikey.report_events($1::uuid, $2, $3::bigint[], $4::bigint[],"
+			               " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])",
+			               2 + EV_NCOLS, p, &r);
+			PQclear(res);
+		}
+		for (int i = 0; i < EV_NCOLS; i++)
+			free(b.col[i].buf);
+		if (r != 0 || !b.n)
+			return r;
+		if ((r = apikey_replica_begin(f->s)) != 0)
+			return r;
+		if ((r = apikey_replica_set_marks(f->s, f->fs.usage_mark_s, b.last)) != 0) {
+			apikey_replica_rollback(f->s);
+			return r;
+		}
+		if ((r = apikey_replica_commit(f->s)) != 0)
+			return r;
+		f->fs.events_mark = b.last;
+		if (b.n < EVENTS_BATCH)
+			return 0;
+	}
+	return 0;
+}
+
 /* Our counts up (absolute: a retry or a crash counts nothing twice), the
  * other replicas' totals down into usage_fleet. */
 static int usage_round(struct apikey_follower *f)
@@ -718,6 +838,8 @@ static int usage_round(struct apikey_follower *f)
 			apikey_replica_rollback(f->s);
 	}
 	PQclear(res);
+	if (r == 0)
+		r = events_round(f);
 	if (r == 0)
 		count(f, &f->st.usage_rounds);
 	return r;

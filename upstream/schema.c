@@ -103,6 +103,15 @@ static const char *const migrations[UPSTREAM_SCHEMA_VERSION] = {
 	"    updated = excluded.updated"
 	"  WHERE apikey.usage.use_count IS DISTINCT FROM excluded.use_count"
 	"     OR apikey.usage.last_used_at IS DISTINCT FROM excluded.last_used_at $f$;"
+	/* a host's own events (verification failures: PAM, apikeyd), shipped
+	 * once each: (replica, local id) is unique */
+	"CREATE FUNCTION apikey.report_events(r uuid, h text, ids bigint[], ats bigint[], key_ids text[],"
+	"  evs text[], reasons text[], sources text[], actors text[], owners text[])"
+	"  RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$"
+	"  INSERT INTO apikey.events(replica, local_id, at, key_id, event, reason, source, actor, owner, host)"
+	"  SELECT r, e.i, e.a, e.k, e.ev, e.re, e.so, e.ac, e.ow, h"
+	"  FROM unnest(ids, ats, key_ids, evs, reasons, sources, actors, owners) AS e(i, a, k, ev, re, so, ac, ow)"
+	"  ON CONFLICT (replica, local_id) DO NOTHING $f$;"
 	"CREATE FUNCTION apikey.heartbeat(r uuid, h text, applied bigint, v text)"
 	"  RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$"
 	"  INSERT INTO apikey.hosts(replica, host, applied_seq, seen_at, version)"
@@ -137,6 +146,7 @@ static const char *const migrations[UPSTREAM_SCHEMA_VERSION] = {
 	"    WHERE name = 'log_retention_s'), 604800));"
 	"END $f$;"
 	"REVOKE ALL ON FUNCTION apikey.log_change(), apikey.report_usage(uuid, text[], bigint[], bigint[]),"
+	"  apikey.report_events(uuid, text, bigint[], bigint[], text[], text[], text[], text[], text[], text[]),"
 	"  apikey.heartbeat(uuid, text, bigint, text), apikey.prune_log(bigint), apikey.prune(bigint) FROM PUBLIC;"
 	"INSERT INTO apikey.meta VALUES ('fleet_id', gen_random_uuid()::text), ('log_retention_s', '604800');",
 };
@@ -156,6 +166,7 @@ static const char roles_sql[] =
 	"GRANT SELECT ON apikey.meta, apikey.keys, apikey.accounts, apikey.presets,\n"
 	"  apikey.changes, apikey.log_head, apikey.usage TO apikey_follower;\n"
 	"GRANT EXECUTE ON FUNCTION apikey.report_usage(uuid, text[], bigint[], bigint[]),\n"
+	"  apikey.report_events(uuid, text, bigint[], bigint[], text[], text[], text[], text[], text[], text[]),\n"
 	"  apikey.heartbeat(uuid, text, bigint, text) TO apikey_follower;\n"
 	"-- writers: the replicated tables (their triggers write the log), audit events, prune\n"
 	"GRANT SELECT, INSERT, UPDATE, DELETE ON apikey.keys, apikey.accounts, apikey.presets TO apikey_writer;\n"

@@ -85,6 +85,16 @@ const char *apikey_upstream_roles_sql(void);
 int apikey_upstream_prune_log(struct apikey_store *s, const struct apikey_upstream_options *o, int64_t keep_s,
                               long long *removed);
 
+/*
+ * The fleet's audit log, newest first, of one key (key_id) or all (NULL), at
+ * most limit events (0 = all): the writers' events and every host's own
+ * (shipped by its follower each second).  source carries " on HOST".
+ * Connects with the writer's connection string.  Callback contract as
+ * apikey_event_list.
+ */
+int apikey_upstream_events(struct apikey_store *s, const struct apikey_upstream_options *o, const char *key_id,
+                           unsigned limit, int (*fn)(void *ctx, const struct apikey_event *e), void *ctx);
+
 /* ---- the follower ---------------------------------------------------------- */
 struct apikey_follower;
 struct apikey_follower_config {

@@ -60,4 +60,13 @@ is "a bulk key verifies on C (hash from the upstream, HMAC of the fleet)" \
 err=$(APIKEY_CONF=$FLEET_DIR/c/apikey.conf timeout 10 "$APIKEYD" --no-http 2>&1); rc=$?
 is "a second follower on the same replica refuses to start" "$rc" 1
 like "…naming the first one's pid" "$err" "another follower \(pid $PID_c\) already follows"
+# a second apikeyd serving HTTP on the same host: it serves the replica, C's follower keeps it
+p2=$(free_port)
+APIKEY_CONF=$FLEET_DIR/c/apikey.conf "$APIKEYD" --listen "127.0.0.1:$p2" --threads 1 >"$T_TMP/c2.log" 2>&1 &
+c2=$!
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p2/healthz" && break; sleep 0.05; done
+is "a second apikeyd on C's replica serves it (without following)" \
+	"$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$p2/auth")" 200
+like "…and says so" "$(cat "$T_TMP/c2.log")" "another process follows .*serving it without following"
+kill "$c2"; wait "$c2" 2>/dev/null
 done_testing

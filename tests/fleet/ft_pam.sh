@@ -49,5 +49,13 @@ ctl a revoke "$id" >/dev/null
 for _ in $(seq 100); do [ "$(replica_seq c)" = "$(replica_seq a)" ] && break; sleep 0.05; done
 is "revoked on A: the next login on C is refused" "$(pt login $U "$key" authenticate)" PAM_AUTH_ERR
 like "…as REVOKED in the module's log" "$(pt_log)" "REVOKED"
+# the fleet's audit log: the writer's revoke (on A) and C's refused login, read from any host
+for _ in $(seq 50); do
+	log=$(ctl b log --key "$id" 2>&1)
+	[[ "$log" == *REVOKED* ]] && break
+	sleep 0.1
+done
+like "apikeyctl log on B shows the revoke made on A's CLI" "$log" "revoked +$id +- +cli on "
+like "…and the refused PAM login on C (shipped by C's follower)" "$log" "failed +$id +REVOKED +pam:login"
 no_secret_logged
 done_testing
