@@ -79,7 +79,7 @@ static double verify_ns(struct apikey_store *s, struct apikey_cache *cache, cons
 
 	apikey_limiter_new(&lim, 0);
 	apikey_usage_new(&u);
-	v = (struct apikey_verifier){ s, cache, lim, u };
+	v = (struct apikey_verifier){ .store = s, .cache = cache, .limiter = lim, .usage = u };
 	t0 = now_ns();
 	for (long i = 0; i < iters; i++) {
 		apikey_verify_cached(&v, &rq, &res);

@@ -256,6 +256,17 @@ int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_ve
 				goto out;
 			}
 			res->rate_checked = true;
+			if (res->ratelimit.allowed && v->fleet_rate) {
+				/* fleet mode: the key's limit holds across every host */
+				struct apikey_ratelimit fleet;
+				if ((r = v->fleet_rate(v->fleet_ctx, rec.info.id, rec.info.rate_limit, now * 1000,
+				                       &fleet)) != 0) {
+					unavailable(res, r);
+					goto out;
+				}
+				if (!fleet.allowed)
+					res->ratelimit = fleet;
+			}
 			if (!res->ratelimit.allowed)
 				res->outcome = APIKEY_RATE_LIMITED;
 		}

@@ -423,6 +423,12 @@ struct apikey_verifier {
 	struct apikey_cache *cache;   /* shared; may be NULL */
 	struct apikey_limiter *limiter; /* shared; required */
 	struct apikey_usage *usage;   /* shared; may be NULL */
+	/* fleet mode: the fleet's share of the limit, asked once the local
+	 * limiter allowed (apikeyd: apikey_follower_rate_check); may be NULL.
+	 * 0 with out->allowed, or an error (then UNAVAILABLE). */
+	int (*fleet_rate)(void *ctx, const char *key_id, uint32_t per_minute, int64_t now_us,
+	                  struct apikey_ratelimit *out);
+	void *fleet_ctx;
 };
 int apikey_verify_cached(const struct apikey_verifier *v,
                          const struct apikey_verify_request *rq,

@@ -235,7 +235,9 @@ static int worker_setup(struct daemon *d, struct sc_worker *w, unsigned idx, int
 		return log_errx("worker %u: cannot set up the routes", idx), -1;
 	if ((r = apikey_store_open(&w->store, &d->cfg->core, sc_core_log, NULL)) != 0)
 		return log_errx("worker %u: %s", idx, apikey_strerror(r)), -1;
-	w->verifier = (struct apikey_verifier){ w->store, d->sh.cache, d->sh.limiter, d->sh.usage };
+	w->verifier = (struct apikey_verifier){ .store = w->store, .cache = d->sh.cache, .limiter = d->sh.limiter,
+	                                        .usage = d->sh.usage };
+	sc_fleet_verifier(&d->sh, &w->verifier);
 	if (sc_admin_worker_setup(w) != 0)
 		return log_errx("worker %u: cannot set up the admin API", idx), -1;
 	for (unsigned i = 0; i < d->n_addr; i++) {

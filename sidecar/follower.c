@@ -75,6 +75,20 @@ int sc_fleet_attach(const struct sc_config *cfg, struct apikey_store *s)
 	return apikey_upstream_attach(s, &cfg->set.up, "apikeyd");
 }
 
+static int fleet_rate(void *ctx, const char *key_id, uint32_t per_minute, int64_t now_us,
+                      struct apikey_ratelimit *out)
+{
+	return apikey_follower_rate_check(ctx, key_id, per_minute, now_us, out);
+}
+
+void sc_fleet_verifier(const struct sc_shared *sh, struct apikey_verifier *v)
+{
+	if (!sh->follower)
+		return;
+	v->fleet_rate = fleet_rate;
+	v->fleet_ctx = sh->follower;
+}
+
 void sc_fleet_readyz(const struct sc_shared *sh, struct evbuffer *out)
 {
 	struct apikey_follower_status st;
@@ -91,10 +105,32 @@ void sc_fleet_readyz(const struct sc_shared *sh, struct evbuffer *out)
 void sc_fleet_metrics(const struct sc_shared *sh, struct evbuffer *o)
 {
 	struct apikey_follower_status st;
+	struct apikey_fleet_rate_stats rs;
 
 	if (!sh->follower)
 		return;
 	apikey_follower_status(sh->follower, &st);
+	apikey_follower_rate_stats(sh->follower, &rs);
+	evbuffer_add_printf(o,
+		"# HELP apikeyd_fleet_rate_keys Keys in the fleet rate-limit pool.\n"
+		"# TYPE apikeyd_fleet_rate_keys gauge\n"
+		"apikeyd_fleet_rate_keys %u\n"
+		"# HELP apikeyd_fleet_rate_hosts Hosts sharing a key's limit (seen upstream in the last minute).\n"
+		"# TYPE apikeyd_fleet_rate_hosts gauge\n"
+		"apikeyd_fleet_rate_hosts %u\n"
+		"# HELP apikeyd_fleet_rate_rounds_total Lease rounds answered by the upstream.\n"
+		"# TYPE apikeyd_fleet_rate_rounds_total counter\n"
+		"apikeyd_fleet_rate_rounds_total %" PRIu64 "\n"
+		"# HELP apikeyd_fleet_rate_round_errors_total Lease rounds that failed (the host limits alone meanwhile).\n"
+		"# TYPE apikeyd_fleet_rate_round_errors_total counter\n"
+		"apikeyd_fleet_rate_round_errors_total %" PRIu64 "\n"
+		"# HELP apikeyd_fleet_rate_credit_total Requests admitted on credit, charged at the next round.\n"
+		"# TYPE apikeyd_fleet_rate_credit_total counter\n"
+		"apikeyd_fleet_rate_credit_total %" PRIu64 "\n"
+		"# HELP apikeyd_fleet_rate_refused_total Requests the fleet's limit refused.\n"
+		"# TYPE apikeyd_fleet_rate_refused_total counter\n"
+		"apikeyd_fleet_rate_refused_total %" PRIu64 "\n",
+		rs.keys, rs.hosts, rs.rounds, rs.errors, rs.credit_used, rs.refused);
 	evbuffer_add_printf(o,
 		"# HELP apikeyd_fleet_upstream_up 1 while the follower is connected and following the upstream.\n"
 		"# TYPE apikeyd_fleet_upstream_up gauge\n"

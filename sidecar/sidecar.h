@@ -239,6 +239,8 @@ void sc_fleet_stop(struct sc_shared *sh);
 /* Make s (a writer's connection, e.g. the admin API's) write upstream in
  * fleet mode; 0 without an upstream. */
 int sc_fleet_attach(const struct sc_config *cfg, struct apikey_store *s);
+/* Fleet mode: the verifier also asks the fleet's rate limit. */
+void sc_fleet_verifier(const struct sc_shared *sh, struct apikey_verifier *v);
 /* The follower's lines in /readyz and /metrics (nothing without one). */
 void sc_fleet_readyz(const struct sc_shared *sh, struct evbuffer *out);
 void sc_fleet_metrics(const struct sc_shared *sh, struct evbuffer *out);

@@ -28,7 +28,7 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
-#include "upstream_int.h"
+#include "fleetlimit.h"
 
 #define FETCH_LIMIT 1000
 #define USAGE_BATCH 500
@@ -37,6 +37,7 @@
 #define BACKOFF_MAX_MS 5000
 #define STATUS_EVERY_MS 200
 #define FILE_CHECK_MS 1000
+#define LEASE_EVERY_MS 50
 #define VERSION "apikeyd " "0.1"
 
 /* What a session's steps return besides 0 and APIKEY_ERR_*. */
@@ -74,6 +75,8 @@ struct apikey_follower {
 	char pull_mark[64];                /* the fleet usage pulled up to (upstream time) */
 	char *scratch;                     /* COPY tuples, NUL-terminated */
 	size_t scratch_sz;
+	struct fleet_limit *fl;            /* the fleet's rate limit (fleetlimit.c) */
+	int64_t next_lease_ms;
 };
 
 static int64_t mono_ms(void)
@@ -856,12 +859,14 @@ static int poll_round(struct apikey_follower *f)
 
 	snprintf(applied, sizeof(applied), "%" PRId64, f->fs.applied_seq);
 	if (!(res = f->fs.replica_id[0]
-	      ? up_query(&f->u, "SELECT h.seq, h.low_seq, apikey.heartbeat($1::uuid, $2, $3::bigint, $4)"
+	      ? up_query(&f->u, "SELECT h.seq, h.low_seq, (SELECT count(*) FROM apikey.hosts"
+	                 " WHERE seen_at > now() - interval '1 minute'), apikey.heartbeat($1::uuid, $2, $3::bigint, $4)"
 	                 " FROM apikey.log_head h", 4, p, &r)
-	      : up_query(&f->u, "SELECT seq, low_seq FROM apikey.log_head", 0, NULL, &r)))
+	      : up_query(&f->u, "SELECT seq, low_seq, 1 FROM apikey.log_head", 0, NULL, &r)))
 		return r;
 	f->head = num(res, 0, 0);
 	f->low = num(res, 0, 1);
+	fl_set_hosts(f->fl, (unsigned)num(res, 0, 2));
 	PQclear(res);
 	note_position(f, true);
 	return 0;
@@ -944,7 +949,9 @@ static int follow(struct apikey_follower *f)
 	f->next_usage_ms = now + f->c.usage_ms;
 	f->next_poll_ms = now + f->c.poll_ms;
 	f->next_file_ms = now + FILE_CHECK_MS;
+	f->next_lease_ms = now;
 	set_state(f, APIKEY_FOLLOWER_FOLLOWING, "");
+	fl_set_up(f->fl, true);
 	for (;;) {
 		int64_t wake;
 		PGnotify *nt;
@@ -990,6 +997,11 @@ static int follow(struct apikey_follower *f)
 				return AGAIN;
 			}
 		}
+		if (now >= f->next_lease_ms) {
+			f->next_lease_ms = now + LEASE_EVERY_MS;
+			if (fl_active(f->fl) && (r = fl_round(f->fl, &f->u, up_now_ms() * 1000)) != 0)
+				return r;
+		}
 		if (now >= f->next_usage_ms) {
 			f->next_usage_ms = now + f->c.usage_ms;
 			if ((r = usage_round(f)) != 0)
@@ -997,6 +1009,8 @@ static int follow(struct apikey_follower *f)
 			continue;
 		}
 		wake = f->next_usage_ms;
+		if (fl_active(f->fl) && f->next_lease_ms < wake)
+			wake = f->next_lease_ms;
 		if (f->next_poll_ms < wake)
 			wake = f->next_poll_ms;
 		if (f->next_file_ms < wake)
@@ -1061,6 +1075,7 @@ static void *run(void *arg)
 		int r = session(f);
 
 		up_close(&f->u);
+		fl_set_up(f->fl, false);   /* each host limits alone until it is back */
 		if (f->refused || f->u.stopped || stop_requested(f, 0))
 			break;
 		if (f->in_txn && f->s)
@@ -1101,6 +1116,10 @@ int apikey_follower_new(struct apikey_follower **out, const struct apikey_follow
 	pthread_cond_init(&f->cv, NULL);
 	f->st.pid = (long)getpid();
 	apikey_config_pepper_path(&f->c.core, f->pepper_path, sizeof(f->pepper_path));
+	if (fl_new(&f->fl) != 0) {
+		apikey_follower_free(f);
+		return APIKEY_ERR_NOMEM;
+	}
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
 		apikey_follower_free(f);
 		return APIKEY_ERR_IO;
@@ -1159,6 +1178,25 @@ void apikey_follower_status(struct apikey_follower *f, struct apikey_follower_st
 	st->staleness_ms = up_staleness(st, up_now_ms());
 }
 
+int apikey_follower_rate_check(struct apikey_follower *f, const char *key_id, uint32_t per_minute, int64_t now_us,
+                               struct apikey_ratelimit *out)
+{
+	return fl_take(f->fl, key_id, per_minute, now_us, out);
+}
+
+void apikey_follower_rate_stats(struct apikey_follower *f, struct apikey_fleet_rate_stats *st)
+{
+	struct fl_stats s;
+
+	fl_stats(f->fl, &s);
+	st->keys = s.keys;
+	st->hosts = s.hosts;
+	st->rounds = s.rounds;
+	st->errors = s.errors;
+	st->credit_used = s.credit_used;
+	st->refused = s.refused;
+}
+
 void apikey_follower_free(struct apikey_follower *f)
 {
 	if (!f)
@@ -1177,6 +1215,7 @@ void apikey_follower_free(struct apikey_follower *f)
 	if (f->stop_wr >= 0)
 		close(f->stop_wr);
 	free(f->scratch);
+	fl_free(f->fl);
 	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->mu);
 	free(f);

@@ -117,6 +117,30 @@ static const char *const migrations[UPSTREAM_SCHEMA_VERSION] = {
 	"  INSERT INTO apikey.hosts(replica, host, applied_seq, seen_at, version)"
 	"  VALUES (r, h, applied, now(), v) ON CONFLICT (replica) DO UPDATE SET host = excluded.host,"
 	"    applied_seq = excluded.applied_seq, seen_at = excluded.seen_at, version = excluded.version $f$;"
+	/* the fleet's rate limit (§12): one GCRA per key, changed only here.
+	 * Per key, in the order given (callers sort: one lock order): charge
+	 * the credit a host already admitted (forced), take back what it
+	 * returns, grant what is available of what it wants. */
+	"CREATE FUNCTION apikey.lease(ids text[], limits integer[], settle integer[], want integer[],"
+	"  give integer[]) RETURNS TABLE(key_id text, granted integer, wait_us bigint)"
+	"  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$"
+	"DECLARE now_us bigint := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;"
+	"  tau bigint := 60000000; t bigint; tt bigint; g integer; avail bigint;"
+	"BEGIN"
+	"  FOR i IN 1 .. coalesce(array_length(ids, 1), 0) LOOP"
+	"    t := 60000000 / greatest(limits[i], 1);"
+	"    INSERT INTO apikey.ratelimit AS r VALUES (ids[i], now_us) ON CONFLICT ON CONSTRAINT ratelimit_pkey DO NOTHING;"
+	"    SELECT r.tat_us INTO tt FROM apikey.ratelimit r WHERE r.key_id = ids[i] FOR UPDATE;"
+	"    tt := greatest(tt, now_us) + settle[i]::bigint * t;"
+	"    tt := greatest(now_us, tt - give[i]::bigint * t);"
+	"    avail := (now_us + tau - tt) / t;"
+	"    g := least(want[i]::bigint, greatest(avail, 0))::integer;"
+	"    tt := tt + g::bigint * t;"
+	"    UPDATE apikey.ratelimit r SET tat_us = tt WHERE r.key_id = ids[i];"
+	"    key_id := ids[i]; granted := g; wait_us := greatest(tt + t - tau - now_us, 0);"
+	"    RETURN NEXT;"
+	"  END LOOP;"
+	"END $f$;"
 	/* prune: keys dead before the cut-off (their deletions are logged like
 	 * any), their usage and limiter rows, old events; then the change log
 	 * older than the retention */
@@ -147,6 +171,7 @@ static const char *const migrations[UPSTREAM_SCHEMA_VERSION] = {
 	"END $f$;"
 	"REVOKE ALL ON FUNCTION apikey.log_change(), apikey.report_usage(uuid, text[], bigint[], bigint[]),"
 	"  apikey.report_events(uuid, text, bigint[], bigint[], text[], text[], text[], text[], text[], text[]),"
+	"  apikey.lease(text[], integer[], integer[], integer[], integer[]),"
 	"  apikey.heartbeat(uuid, text, bigint, text), apikey.prune_log(bigint), apikey.prune(bigint) FROM PUBLIC;"
 	"INSERT INTO apikey.meta VALUES ('fleet_id', gen_random_uuid()::text), ('log_retention_s', '604800');",
 };
@@ -164,9 +189,10 @@ static const char roles_sql[] =
 	"-- followers: read the replicated tables and the log, LISTEN (no grant\n"
 	"-- needed), report their usage and heartbeat; no write to keys, accounts or presets\n"
 	"GRANT SELECT ON apikey.meta, apikey.keys, apikey.accounts, apikey.presets,\n"
-	"  apikey.changes, apikey.log_head, apikey.usage TO apikey_follower;\n"
+	"  apikey.changes, apikey.log_head, apikey.usage, apikey.hosts TO apikey_follower;\n"
 	"GRANT EXECUTE ON FUNCTION apikey.report_usage(uuid, text[], bigint[], bigint[]),\n"
 	"  apikey.report_events(uuid, text, bigint[], bigint[], text[], text[], text[], text[], text[], text[]),\n"
+	"  apikey.lease(text[], integer[], integer[], integer[], integer[]),\n"
 	"  apikey.heartbeat(uuid, text, bigint, text) TO apikey_follower;\n"
 	"-- writers: the replicated tables (their triggers write the log), audit events, prune\n"
 	"GRANT SELECT, INSERT, UPDATE, DELETE ON apikey.keys, apikey.accounts, apikey.presets TO apikey_writer;\n"

@@ -155,6 +155,19 @@ struct apikey_follower_status {
 };
 void apikey_follower_status(struct apikey_follower *f, struct apikey_follower_status *st);
 /*
+ * The fleet's share of a key's rate limit (docs/design/fleet.md §12), for
+ * apikeyd's request path after the host's own limiter: memory only (a
+ * leased token, or a small credit the follower charges to the upstream at
+ * its next round, every 50 ms).  While the upstream is away, this host's
+ * share of the limit alone.  0 with out->allowed set, or APIKEY_ERR_FULL
+ * (the key cannot be tracked: UNAVAILABLE).  Thread-safe.
+ */
+int apikey_follower_rate_check(struct apikey_follower *f, const char *key_id, uint32_t per_minute, int64_t now_us,
+                               struct apikey_ratelimit *out);
+struct apikey_fleet_rate_stats { unsigned keys, hosts; uint64_t rounds, errors, credit_used, refused; };
+void apikey_follower_rate_stats(struct apikey_follower *f, struct apikey_fleet_rate_stats *st);
+
+/*
  * Another process's view: read the status a follower publishes in
  * <db>.follower.  APIKEY_ERR_NOT_FOUND when no follower holds the replica
  * (none runs on this host); st->staleness_ms is computed now.

@@ -9,7 +9,7 @@ static void cache_bounded_and_counted(void **state)
 	struct fixture *f = *state;
 	struct apikey_cache *c;
 	struct apikey_cache_stats st;
-	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
+	struct apikey_verifier v = { .store = f->s };
 	char keys[5][APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
 	struct apikey_verify_result res;
 

@@ -195,7 +195,7 @@ static void update_invalidates_caches(void **state)
 {
 	struct fixture *f = *state;
 	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
-	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
+	struct apikey_verifier v = { .store = f->s };
 	struct apikey_verify_request rq = { .scopes = "a:b" };
 	struct apikey_update_params p = { .scopes = "c:d" };
 	struct apikey_verify_result res;

@@ -151,7 +151,7 @@ static void limiter_out_of_memory(void **state)
 {
 	struct fixture *f = *state;
 	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
-	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
+	struct apikey_verifier v = { .store = f->s };
 	struct apikey_verify_request rq = { .source = "test" };
 	struct apikey_verify_result res;
 	struct apikey_ratelimit rl;

@@ -150,7 +150,7 @@ static void rate_limit_cached(void **state)
 {
 	struct fixture *f = *state;
 	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
-	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
+	struct apikey_verifier v = { .store = f->s };
 	struct apikey_verify_request rq = { 0 };
 	struct apikey_verify_result res;
 	struct apikey_key_info info;
@@ -184,7 +184,7 @@ static void cached_mode_sees_revocation(void **state)
 	struct fixture *f = *state;
 	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
 	struct apikey_store *other;
-	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
+	struct apikey_verifier v = { .store = f->s };
 	struct apikey_verify_request rq = { 0 };
 	struct apikey_verify_result res;
 	struct apikey_cache_stats st;
