@@ -23,28 +23,33 @@ void cli_note_stale_replica(struct ctl *ctl)
 /* ---- upstream ------------------------------------------------------------------- */
 
 static const char upstream_usage[] =
-	"usage: apikeyctl upstream init\n"
+	"usage: apikeyctl upstream init [--import-local]\n"
 	"       apikeyctl upstream roles\n"
 	"       apikeyctl upstream prune-log [--keep 7d]\n"
 	"Fleet mode (upstream= in apikey.conf, see apikey.conf(5)):\n"
 	"  init       create or migrate the upstream schema in PostgreSQL (idempotent)\n"
 	"             and record the fingerprint of this host's pepper: every host of\n"
-	"             the fleet must hold the same pepper file\n"
+	"             the fleet must hold the same pepper file.  --import-local seeds a\n"
+	"             new (empty) upstream with this host's keys, accounts and presets:\n"
+	"             a host with keys of its own becomes the first of a fleet\n"
 	"  roles      print the SQL of the least-privilege roles (apikey_follower for\n"
 	"             apikeyd, apikey_writer for apikeyctl and the admin API)\n"
 	"  prune-log  drop change-log entries older than --keep (default 7d); a\n"
 	"             replica behind the log's new start resyncs by itself\n";
 
-static int upstream_init(struct ctl *ctl)
+static int upstream_init(struct ctl *ctl, bool import_local)
 {
 	char fleet[APIKEY_UUID_LEN + 1];
 	struct apikey_store *s;
+	unsigned long imported;
 	int r, from, to;
 
 	if (!(s = cli_store(ctl)))
 		return EXIT_FAIL;
-	if ((r = apikey_upstream_init(s, &ctl->set.up, &from, &to, fleet)) != 0)
+	if ((r = apikey_upstream_init(s, &ctl->set.up, import_local, &from, &to, fleet, &imported)) != 0)
 		return cli_fail_err(ctl, r, "upstream not initialised");
+	if (import_local)
+		printf("imported %lu keys of %s into the upstream\n", imported, ctl->cfg.db_path);
 	if (from == to)
 		printf("upstream schema %d is current (fleet %s)\n", to, fleet);
 	else
@@ -110,9 +115,10 @@ int cmd_upstream(struct ctl *ctl, int argc, char **argv)
 	if (!cli_fleet(ctl))
 		return cli_fail(ctl, "no upstream= in the configuration: fleet mode is off (apikey.conf(5))");
 	if (!strcmp(sub, "init")) {
-		if (argc > 2)
-			return cli_usage(ctl, "init takes no arguments");
-		return upstream_init(ctl);
+		bool import_local = argc == 3 && !strcmp(argv[2], "--import-local");
+		if (argc > 3 || (argc == 3 && !import_local))
+			return cli_usage(ctl, "init takes only --import-local");
+		return upstream_init(ctl, import_local);
 	}
 	optind = 1;   /* getopt over "prune-log [--keep D]" */
 	return upstream_prune_log(ctl, argc - 1, argv + 1);

@@ -156,6 +156,9 @@ int apikey_replica_diff_preset(struct replica_diff *d, const char *name, const c
 /* Also set the replica's identity in the same transaction (a store adopted
  * as a replica, or one whose replica id must change). */
 int apikey_replica_diff_identity(struct replica_diff *d, const char *fleet_id, const char *replica_id);
+/* How many of the replica's keys the snapshot lacks (read once the
+ * snapshot's keys were all given): an adoption must not lose any. */
+int apikey_replica_diff_deletes(struct replica_diff *d, unsigned long *n);
 /* Writes the diff; the counts of key rows changed and deleted (may be NULL). */
 int apikey_replica_diff_apply(struct replica_diff *d, int64_t seq, const char *xid,
                               unsigned long *changed, unsigned long *deleted);
@@ -187,6 +190,12 @@ int apikey_replica_build_finish(struct apikey_store *s, const char *fleet_id, co
  */
 int apikey_replica_install(const struct apikey_config *c, const char *built, bool corrupt,
                            apikey_log_fn log, void *log_ctx);
+
+/* A store's rows as they are (upstream init --import-local seeds a new
+ * fleet with them): keys in id order, accounts.  Valid during fn only. */
+int apikey_replica_key_rows(struct apikey_store *s, int (*fn)(void *ctx, const struct replica_key *k), void *ctx);
+int apikey_replica_account_rows(struct apikey_store *s,
+                                int (*fn)(void *ctx, const char *owner, const char *plan, bool active), void *ctx);
 
 /* Prune the events a replica keeps for itself alone (its own verification
  * failures; the rule of row_prune_events), in a local transaction of its

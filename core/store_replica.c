@@ -361,7 +361,7 @@ struct replica_diff {
 	size_t n_gone, cap_gone;
 	unsigned long n_put;
 	int err;
-	bool temp_ready;
+	bool temp_ready, drained;
 	char fleet_id[APIKEY_UUID_SIZE], replica_id[APIKEY_UUID_SIZE];   /* "" = keep */
 };
 
@@ -584,6 +584,32 @@ int apikey_replica_diff_preset(struct replica_diff *d, const char *name, const c
 	return rc == SQLITE_DONE ? 0 : (d->err = store_err(d->s, rc, "replica: resync"));
 }
 
+/* What is left of the replica after the last upstream id is gone upstream;
+ * the replica's read transaction ends here. */
+static int drain(struct replica_diff *d)
+{
+	int r = d->err;
+
+	if (r != 0 || d->drained)
+		return r;
+	while ((r = local_next(d)) == 0 && !d->local_done) {
+		d->local_row = false;
+		if ((r = keep_gone(d, (const char *)sqlite3_column_text(d->local, 0))) != 0)
+			break;
+	}
+	sqlite3_reset(d->local);
+	d->drained = true;
+	return d->err = r;
+}
+
+int apikey_replica_diff_deletes(struct replica_diff *d, unsigned long *n)
+{
+	int r = drain(d);
+
+	*n = d->n_gone;
+	return r;
+}
+
 int apikey_replica_diff_identity(struct replica_diff *d, const char *fleet_id, const char *replica_id)
 {
 	if (copy_str(d->fleet_id, sizeof(d->fleet_id), fleet_id) != 0 ||
@@ -598,17 +624,8 @@ int apikey_replica_diff_apply(struct replica_diff *d, int64_t seq, const char *x
 	struct apikey_store *s = d->s;
 	int r;
 
-	if (d->err)
-		return d->err;
-	/* what is left of the replica after the last upstream id */
-	while ((r = local_next(d)) == 0 && !d->local_done) {
-		d->local_row = false;
-		if ((r = keep_gone(d, (const char *)sqlite3_column_text(d->local, 0))) != 0)
-			break;
-	}
-	sqlite3_reset(d->local);   /* the read transaction ends here */
-	if (r != 0)
-		return d->err = r;
+	if ((r = drain(d)) != 0)
+		return r;
 	if ((r = apikey_replica_begin(s)) != 0)
 		return r;
 	for (size_t i = 0; r == 0 && i < d->n_gone; i++)
@@ -853,6 +870,58 @@ int apikey_replica_prune_local(struct apikey_store *s, int64_t before_s, unsigne
 		return r;
 	}
 	return apikey_replica_commit(s);
+}
+
+/* ---- a store's rows, whole (upstream init --import-local) ------------------ */
+
+int apikey_replica_key_rows(struct apikey_store *s, int (*fn)(void *ctx, const struct replica_key *k), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(s->db, "SELECT " KEY_COLUMNS " FROM keys ORDER BY id", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_err(s, rc, "key rows");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct replica_key k = {
+			.id = (const char *)sqlite3_column_text(st, 0),
+			.hash = sqlite3_column_blob(st, 1), .hash_len = (size_t)sqlite3_column_bytes(st, 1),
+			.foreign_hash = (const char *)sqlite3_column_text(st, 2),
+			.hash_alg = (const char *)sqlite3_column_text(st, 3),
+			.hint = (const char *)sqlite3_column_text(st, 4), .owner = (const char *)sqlite3_column_text(st, 5),
+			.name = (const char *)sqlite3_column_text(st, 6), .scopes = (const char *)sqlite3_column_text(st, 7),
+			.metadata = (const char *)sqlite3_column_text(st, 8), .rate_limit = sqlite3_column_int64(st, 9),
+			.created_at_s = sqlite3_column_int64(st, 10), .expires_at_s = sqlite3_column_int64(st, 11),
+			.revoked_at_s = sqlite3_column_int64(st, 12),
+			.rotated_from = (const char *)sqlite3_column_text(st, 13),
+			.rotated_to = (const char *)sqlite3_column_text(st, 14),
+		};
+		if ((r = fn(ctx, &k)) != 0)
+			break;
+	}
+	sqlite3_finalize(st);
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_err(s, rc, "key rows");
+	return r;
+}
+
+int apikey_replica_account_rows(struct apikey_store *s,
+                                int (*fn)(void *ctx, const char *owner, const char *plan, bool active), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(s->db, "SELECT owner, plan, active FROM accounts ORDER BY owner", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_err(s, rc, "account rows");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((r = fn(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+		            sqlite3_column_int(st, 2) != 0)) != 0)
+			break;
+	sqlite3_finalize(st);
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_err(s, rc, "account rows");
+	return r;
 }
 
 /* ---- what the follower ships upstream ------------------------------------------ */

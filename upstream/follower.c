@@ -449,8 +449,19 @@ static int resync(struct apikey_follower *f, const char *why)
 	if (adopt && ((r = up_uuid(replica_id)) != 0 ||
 	              (r = apikey_replica_diff_identity(x.diff, f->fleet_id, replica_id)) != 0))
 		goto out;
-	if ((r = snapshot(f, &x, &seq, xid)) != 0 ||
-	    (r = apikey_replica_diff_apply(x.diff, seq, xid, &changed, &deleted)) != 0)
+	if ((r = snapshot(f, &x, &seq, xid)) != 0)
+		goto out;
+	if (adopt && ((r = apikey_replica_diff_deletes(x.diff, &deleted)) != 0 || deleted > 0)) {
+		if (r == 0) {
+			/* a store of its own becoming a replica: never lose its keys */
+			flog(f, LOG_ERR, "follower: %s is not a replica and holds %lu keys the fleet does not have: "
+			     "following would delete them; seed an empty upstream with them ('apikeyctl upstream init "
+			     "--import-local') or move the file away", f->c.core.db_path, deleted);
+			r = refuse(f, "the store holds keys the fleet does not have");
+		}
+		goto out;
+	}
+	if ((r = apikey_replica_diff_apply(x.diff, seq, xid, &changed, &deleted)) != 0)
 		goto out;
 	flog(f, LOG_INFO, "follower: resync done: %lu keys compared, %lu changed, %lu deleted, at seq %" PRId64
 	     " in %.1f s", x.rows, changed, deleted, seq, (double)(mono_ms() - t0) / 1000);

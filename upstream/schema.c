@@ -236,8 +236,94 @@ static int exec_script(struct up_conn *u, const char *sql)
 	return res ? 0 : r;
 }
 
-int apikey_upstream_init(struct apikey_store *s, const struct apikey_upstream_options *o, int *from, int *to,
-                         char fleet_id[APIKEY_UUID_SIZE])
+/* ---- --import-local: a new fleet seeded with the first host's store ------------- */
+
+struct seed { struct up_conn *u; unsigned long n; };
+
+static int seed_key(void *ctx, const struct replica_key *k)
+{
+	struct seed *x = ctx;
+	char hex[65], rl[24], c[24], e[24], rv[24];
+	const char *p[15];
+	PGresult *res;
+	int r;
+
+	if (k->hash && k->hash_len == 32)
+		for (size_t i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", k->hash[i]);
+	snprintf(rl, sizeof(rl), "%lld", (long long)k->rate_limit);
+	snprintf(c, sizeof(c), "%lld", (long long)k->created_at_s);
+	snprintf(e, sizeof(e), "%lld", (long long)k->expires_at_s);
+	snprintf(rv, sizeof(rv), "%lld", (long long)k->revoked_at_s);
+	p[0] = k->id; p[1] = k->hash && k->hash_len == 32 ? hex : NULL; p[2] = k->foreign_hash;
+	p[3] = k->hash_alg; p[4] = k->hint; p[5] = k->owner; p[6] = k->name ? k->name : "";
+	p[7] = k->scopes; p[8] = k->metadata ? k->metadata : "{}"; p[9] = rl; p[10] = c;
+	p[11] = k->expires_at_s ? e : NULL; p[12] = k->revoked_at_s ? rv : NULL;
+	p[13] = k->rotated_from; p[14] = k->rotated_to;
+	if (!(res = up_query_prepared(x->u, "seed_key", 15, p, &r)))
+		return r;
+	PQclear(res);
+	x->n++;
+	return 0;
+}
+
+static int seed_account(void *ctx, const char *owner, const char *plan, bool active)
+{
+	struct seed *x = ctx;
+	const char *p[3] = { owner, plan, active ? "true" : "false" };
+	PGresult *res;
+	int r;
+
+	if (!(res = up_query(x->u, "INSERT INTO apikey.accounts VALUES ($1, $2, $3::boolean) ON CONFLICT (owner)"
+	                     " DO UPDATE SET plan = excluded.plan, active = excluded.active", 3, p, &r)))
+		return r;
+	PQclear(res);
+	return 0;
+}
+
+static int seed_preset(void *ctx, const char *name, const char *scopes)
+{
+	struct seed *x = ctx;
+	const char *p[2] = { name, scopes };
+	PGresult *res;
+	int r;
+
+	if (!(res = up_query(x->u, "INSERT INTO apikey.presets VALUES ($1, $2) ON CONFLICT (name)"
+	                     " DO UPDATE SET scopes = excluded.scopes", 2, p, &r)))
+		return r;
+	PQclear(res);
+	return 0;
+}
+
+static int seed(struct up_conn *u, struct apikey_store *s, unsigned long *keys)
+{
+	struct seed x = { u, 0 };
+	PGresult *res;
+	int r;
+
+	if (!(res = up_query(u, "SELECT count(*) FROM apikey.keys", 0, NULL, &r)))
+		return r;
+	r = strcmp(PQgetvalue(res, 0, 0), "0") ? APIKEY_ERR_EXISTS : 0;
+	PQclear(res);
+	if (r != 0) {
+		up_log(u, LOG_ERR, "--import-local: the upstream holds keys already: a fleet is seeded once, "
+		       "from one host");
+		return r;
+	}
+	if ((r = up_prepare(u, "seed_key", "INSERT INTO apikey.keys(id, hash, foreign_hash, hash_alg, hint, owner,"
+	                    " name, scopes, metadata, rate_limit, created_at, expires_at, revoked_at, rotated_from,"
+	                    " rotated_to) VALUES ($1, decode($2, 'hex'), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+	                    " $13, $14, $15)", 15)) != 0 ||
+	    (r = apikey_replica_key_rows(s, seed_key, &x)) != 0 ||
+	    (r = apikey_replica_account_rows(s, seed_account, &x)) != 0 ||
+	    (r = apikey_preset_list(s, seed_preset, &x)) != 0)
+		return r;
+	*keys = x.n;
+	return 0;
+}
+
+int apikey_upstream_init(struct apikey_store *s, const struct apikey_upstream_options *o, bool import_local,
+                         int *from, int *to, char fleet_id[APIKEY_UUID_SIZE], unsigned long *imported)
 {
 	struct up_conn u;
 	char fp[APIKEY_PEPPER_FP_SIZE], vbuf[16];
@@ -246,6 +332,7 @@ int apikey_upstream_init(struct apikey_store *s, const struct apikey_upstream_op
 	int r, v;
 
 	*from = *to = 0;
+	*imported = 0;
 	fleet_id[0] = '\0';
 	if ((r = apikey_store_pepper_fingerprint(s, fp)) != 0)
 		return r;
@@ -279,6 +366,8 @@ int apikey_upstream_init(struct apikey_store *s, const struct apikey_upstream_op
 		goto out;
 	PQclear(res);
 	if ((r = up_check_pepper(&u, s, "refusing to initialise")) != 0)
+		goto out;
+	if (import_local && (r = seed(&u, s, imported)) != 0)
 		goto out;
 	if (!(res = up_query(&u, "SELECT value FROM apikey.meta WHERE name = 'fleet_id'", 0, NULL, &r)))
 		goto out;

@@ -73,11 +73,15 @@ int apikey_upstream_attach(struct apikey_store *s, const struct apikey_upstream_
  * Create or migrate the upstream schema (one transaction, an advisory lock:
  * idempotent), record the pepper's fingerprint (the first time; a store
  * whose pepper differs is refused), return the versions before and after
- * and the fleet's id.  Connects with the writer's connection string; the
- * role needs CREATE on the database (the schema's owner).
+ * and the fleet's id.  import_local: also seed the upstream, in the same
+ * transaction, with this store's keys (their digests), accounts and presets
+ * (only while the upstream holds no key: APIKEY_ERR_EXISTS), so a host
+ * that had its own keys becomes the first of a fleet without losing them;
+ * *imported counts the keys.  Connects with the writer's connection
+ * string; the role needs CREATE on the database (the schema's owner).
  */
-int apikey_upstream_init(struct apikey_store *s, const struct apikey_upstream_options *o, int *from, int *to,
-                         char fleet_id[APIKEY_UUID_LEN + 1]);
+int apikey_upstream_init(struct apikey_store *s, const struct apikey_upstream_options *o, bool import_local,
+                         int *from, int *to, char fleet_id[APIKEY_UUID_LEN + 1], unsigned long *imported);
 /* The SQL of the least-privilege roles (static text). */
 const char *apikey_upstream_roles_sql(void);
 /* Drop change-log entries older than keep_s (whole transactions); replicas
