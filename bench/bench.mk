@@ -32,3 +32,12 @@ bench-fleet-floor: $(BUILD)/bench/fleet-floor $(BUILD)/bench/shm-limiter
 $(BUILD)/bench/shm-limiter: $(BUILD)/bench/shm_limiter.o $(LIBAPIKEY)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BENCH_LIBS)
 bench-tools: $(BUILD)/bench/shm-limiter
+
+# fleet mode through the product (issue 11): propagation to 8 apikeyd hosts,
+# initial sync of 1M keys, /auth while the follower applies, the fleet rate limit
+$(BUILD)/bench/fleet-propagate: $(BUILD)/bench/fleet_propagate.o
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+bench-tools: $(BUILD)/bench/fleet-propagate
+bench-fleet: all bench-tools
+	$(Q)BUILD=$(abspath $(BUILD)) TOP=$(CURDIR) bash bench/bench_fleet.sh
+.PHONY: bench-fleet

@@ -104,10 +104,9 @@ fleet_kill() {
 }
 
 fleet_stop_all() {
-	local n
-	for n in $FLEET_HOSTS; do fleet_stop "$n"; done
+	local v
+	for v in $(compgen -v PID_); do fleet_stop "${v#PID_}"; done
 }
-FLEET_HOSTS="a b c d e f g h i j"
 at_exit "fleet_stop_all"
 
 ctl() {

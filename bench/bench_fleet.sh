@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# bench_fleet.sh — fleet mode through the product, on a throwaway PostgreSQL
+# (tests/fleet/pg-lib.sh, fleet-lib.sh), with the bare floor beside it:
+#  1. revocation propagation: FLEET_REVOKES (250) revocations with apikeyctl
+#     (on a host without a follower), each timed from the command's return to
+#     the first 401 on each of FLEET_FOLLOWERS (8) apikeyd hosts
+#     (bench/fleet_propagate.c); then fleet-floor propagate, the same shape
+#     with nothing of ours;
+#  2. initial sync of FLEET_KEYS (1,000,000) keys into an empty replica
+#     (apikeyd --no-http), beside fleet-floor initsync (product schema);
+#  3. /auth throughput (wrk -t1 -c32, apikeyd --threads 1) while the follower
+#     applies FLEET_RATE (1000) upstream changes a second, against the same
+#     apikeyd with no upstream; FLEET_ROUNDS (3) interleaved rounds, medians;
+#  4. the fleet rate limit: one 600/min key through 3 hosts at 10x for
+#     FLEET_RL_SECS (60) s, accepted against one GCRA.
+# Prints numbers; asserts nothing.
+set -u
+: "${TOP:=$(cd "$(dirname "$0")/.." && pwd)}" "${BUILD:=$TOP/build}"
+. "$TOP/tests/lib.sh"
+. "$TOP/tests/fleet/pg-lib.sh"
+. "$TOP/tests/fleet/fleet-lib.sh"
+F=${FLEET_FOLLOWERS:-8} N=${FLEET_REVOKES:-250} K=${FLEET_KEYS:-1000000}
+RATE=${FLEET_RATE:-1000} ROUNDS=${FLEET_ROUNDS:-3} SECS=${FLEET_SECS:-8} RL=${FLEET_RL_SECS:-60}
+FF=$BUILD/bench/fleet-floor FP=$BUILD/bench/fleet-propagate
+for t in wrk pgbench python3 sqlite3; do command -v $t >/dev/null || { echo "bench_fleet: $t missing"; exit 1; }; done
+[ -x "$FF" ] && [ -x "$FP" ] || { echo "bench_fleet: make bench-tools first"; exit 1; }
+fleet_init || { echo "bench_fleet: fleet setup failed"; exit 1; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "PostgreSQL $(pg_psql -c 'SHOW server_version'), $(nproc) cores, load $(load), $(date -u +%Y-%m-%dT%H:%MZ)"
+hosts=(b c d e f g h i j k l m n o p q)
+
+# ---- 1. propagation --------------------------------------------------------------
+echo; echo "== 1. revocation propagation: $F followers, $N revocations"
+ports=()
+for i in $(seq 0 $((F - 1))); do
+	h=${hosts[$i]}; fleet_host "$h"
+	sed -i '$a threads=1' "$FLEET_DIR/$h/apikey.conf"
+	fleet_start "$h" >/dev/null || { echo "bench_fleet: host $h did not start"; exit 1; }
+	eval "ports+=(\$PORT_$h)"
+done
+: >"$T_TMP/keys.txt"
+for i in $(seq "$N"); do
+	ctl a create --owner bench --scopes bench:read --rate-limit 1000000 --json |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["id"], d["key"])' >>"$T_TMP/keys.txt"
+done
+head=$(pg_psql -c "SELECT seq FROM apikey.log_head")
+for i in $(seq 0 $((F - 1))); do
+	for _ in $(seq 200); do [ "$(replica_seq "${hosts[$i]}")" = "$head" ] && break; sleep 0.05; done
+done
+echo "load $(load)"
+# host a has no follower running: apikeyctl there returns without waiting for a replica
+APIKEYCTL=$APIKEYCTL APIKEY_CONF=$FLEET_DIR/a/apikey.conf "$FP" "$T_TMP/keys.txt" "${ports[@]}"
+for i in $(seq 0 $((F - 1))); do fleet_stop "${hosts[$i]}"; done
+echo "-- the bare floor (fleet-floor propagate: libpq LISTEN + SQLite, no apikeyd), same load"
+mkdir -p "$T_TMP/floor"
+"$FF" propagate -f "$F" -n "$N" -s normal -m fetch -p 50 "$PG_CONNINFO" "$T_TMP/floor" || echo "floor: failed"
+
+# ---- 2. initial sync --------------------------------------------------------------
+echo; echo "== 2. initial sync of $K keys into an empty replica"
+pg_psql -c "ALTER TABLE apikey.keys DISABLE TRIGGER keys_log;
+ INSERT INTO apikey.keys(id, hash, hash_alg, hint, owner, name, scopes, metadata, rate_limit, created_at)
+   SELECT 'key_' || substr(md5(i::text), 1, 16), sha256(convert_to(i::text, 'UTF8')), 'hmac-sha256',
+          'ak_' || substr(md5(i::text), 17, 4), 'user' || (i % 1000), 'key ' || i, 'api:read,api:write',
+          '{\"team\":\"bench\"}', 60, 1764000000 + i FROM generate_series(1, $K) i
+   ON CONFLICT DO NOTHING;
+ ALTER TABLE apikey.keys ENABLE TRIGGER keys_log;
+ UPDATE apikey.log_head SET seq = seq + 1;" >/dev/null
+pg_psql -c "VACUUM ANALYZE apikey.keys" >/dev/null
+"$FF" fill -k "$K" "$PG_CONNINFO" 2>/dev/null
+for r in 1 2; do
+	echo "round $r, load $(load)"
+	fleet_host "s$r"
+	t0=$(date +%s%N)
+	fleet_start "s$r" --no-http >/dev/null
+	echo "  product: apikeyd --no-http start to following: $(( ($(date +%s%N) - t0) / 1000000 )) ms;" \
+		"$(grep -o 'built from the upstream: .*' "$FLEET_DIR/s$r/apikeyd.log")"
+	fleet_stop "s$r"
+	rm -f "$T_TMP/floor"/initsync.db*
+	"$FF" initsync -i during -j off -o "$PG_CONNINFO" "$T_TMP/floor" | sed 's/^/  floor: /'
+done
+
+# ---- 3. /auth while applying --------------------------------------------------------
+echo; echo "== 3. /auth while the follower applies $RATE changes/s (wrk -t1 -c32 -d${SECS}s, --threads 1)"
+fleet_host w
+sed -i '$a threads=1' "$FLEET_DIR/w/apikey.conf"
+fleet_start w >/dev/null
+wkey=$(ctl a create --owner bench --scopes bench:read --rate-limit 1000000)
+for _ in $(seq 100); do [ "$(auth w "$wkey")" = 200 ] && break; sleep 0.05; done
+# the same store, no upstream: a copy of w's replica, served alone
+cp "$FLEET_DIR/w/keys.db.pepper" "$T_TMP/plain.db.pepper"
+sqlite3 "$FLEET_DIR/w/keys.db" ".backup '$T_TMP/plain.db'"
+sqlite3 "$T_TMP/plain.db" "DELETE FROM fleet"
+pport=$(free_port)
+"$APIKEYD" --db "$T_TMP/plain.db" --listen "127.0.0.1:$pport" --threads 1 2>/dev/null & plain=$!
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$pport/healthz" && break; sleep 0.05; done
+cat >"$T_TMP/change.sql" <<-'EOF'
+\set i random(1, 1000)
+UPDATE apikey.keys SET name = 'n' || :i || '-' || extract(epoch FROM clock_timestamp())::text WHERE id = 'key_' || substr(md5(:i::text), 1, 16);
+EOF
+wrk_rps() { wrk -t1 -c32 -d"${SECS}s" -H "Authorization: Bearer $wkey" "$1" | awk '/Requests\/sec/ { print $2 }'; }
+a_list=() b_list=()
+for r in $(seq "$ROUNDS"); do
+	a=$(wrk_rps "http://127.0.0.1:$pport/auth")
+	s0=$(replica_seq w)
+	pgbench -n -h "$PG_SOCK" -p "$PG_PORT" -U postgres -R "$RATE" -T $((SECS + 1)) -c 2 -f "$T_TMP/change.sql" "$PG_DB" \
+		>"$T_TMP/pgbench.out" 2>&1 &
+	pb=$!
+	sleep 0.5
+	b=$(wrk_rps "http://127.0.0.1:$PORT_w/auth")
+	wait "$pb"
+	head=$(pg_psql -c "SELECT seq FROM apikey.log_head")
+	for _ in $(seq 100); do [ "$(replica_seq w)" = "$head" ] && break; sleep 0.05; done
+	applied=$(( $(replica_seq w) - s0 ))
+	echo "  round $r: no upstream $a req/s; following while applying $b req/s;" \
+		"applied $applied changes ($(grep -o 'tps = [0-9.]*' "$T_TMP/pgbench.out" | head -n 1)); load $(load)"
+	a_list+=("$a") b_list+=("$b")
+done
+python3 - "${a_list[*]}" "${b_list[*]}" <<-'EOF'
+import statistics, sys
+a = [float(x) for x in sys.argv[1].split()]; b = [float(x) for x in sys.argv[2].split()]
+print("  median: no upstream %.0f req/s, while applying %.0f req/s: %.3fx" % (statistics.median(a), statistics.median(b), statistics.median(b) / statistics.median(a)))
+EOF
+kill "$plain"; wait "$plain" 2>/dev/null
+fleet_stop w
+
+# ---- 4. the fleet rate limit ---------------------------------------------------------
+echo; echo "== 4. one 600/min key through 3 hosts at 10x for ${RL} s (60/30/10 %)"
+for h in r1 r2 r3; do fleet_host $h; fleet_start $h >/dev/null; done
+sleep 5.5
+key=$(ctl a create --owner bench --scopes bench:read --rate-limit 600)
+for h in r1 r2 r3; do for _ in $(seq 100); do [ "$(replica_seq $h)" = "$(pg_psql -c 'SELECT seq FROM apikey.log_head')" ] && break; sleep 0.05; done; done
+python3 "$TOP/tests/fleet/ratehammer.py" "$key" 600 "$RL" "$PORT_r1:60" "$PORT_r2:30" "$PORT_r3:10"
+echo "load $(load)"
