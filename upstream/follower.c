@@ -31,6 +31,7 @@
 #include "fleetlimit.h"
 
 #define FETCH_LIMIT 1000
+#define APPLY_BATCH_ROWS 10000       /* a local transaction ends at the next upstream one after this many */
 #define USAGE_BATCH 500
 #define CHECKPOINT_DELAY_MS 50
 #define BACKOFF_MIN_MS 100
@@ -39,6 +40,10 @@
 #define FILE_CHECK_MS 1000
 #define LEASE_EVERY_MS 50
 #define VERSION "apikeyd " "0.1"
+
+struct keeper;
+struct apikey_follower;
+static bool stop_requested(struct apikey_follower *f, int timeout_ms);
 
 /* What a session's steps return besides 0 and APIKEY_ERR_*. */
 enum { AGAIN = 1 };   /* look at the replica again (file replaced, log gap) */
@@ -66,17 +71,17 @@ struct apikey_follower {
 	struct apikey_fleet_state fs;      /* the replica's */
 	int64_t head, low;
 	bool in_txn;                       /* a local transaction open across fetch pages */
+	unsigned txn_rows;                 /* rows in it */
 	int64_t txn_seq;
 	char txn_xid[APIKEY_XID_SIZE];
 	int last_n;
 	bool dirty;                        /* applied since the last checkpoint */
-	int64_t last_apply_ms, next_usage_ms, next_poll_ms, next_file_ms, status_ms;
+	int64_t last_apply_ms, next_poll_ms, next_file_ms, status_ms;
 	uint64_t status_gen;
-	char pull_mark[64];                /* the fleet usage pulled up to (upstream time) */
 	char *scratch;                     /* COPY tuples, NUL-terminated */
 	size_t scratch_sz;
 	struct fleet_limit *fl;            /* the fleet's rate limit (fleetlimit.c) */
-	int64_t next_lease_ms;
+	struct keeper *keeper;             /* usage, events, leases (below) */
 };
 
 static int64_t mono_ms(void)
@@ -545,6 +550,7 @@ static int apply_row(struct apikey_follower *f, PGresult *res, int i)
 
 static int commit_seq(struct apikey_follower *f)
 {
+	int64_t txns = f->txn_seq - f->fs.applied_seq;
 	int r;
 
 	if ((r = apikey_replica_set_position(f->s, f->txn_seq, f->txn_xid)) != 0 ||
@@ -557,7 +563,9 @@ static int commit_seq(struct apikey_follower *f)
 	snprintf(f->fs.applied_xid, sizeof(f->fs.applied_xid), "%s", f->txn_xid);
 	f->dirty = true;
 	f->last_apply_ms = mono_ms();
-	count(f, &f->st.applied_txns);
+	pthread_mutex_lock(&f->mu);
+	f->st.applied_txns += (uint64_t)txns;
+	pthread_mutex_unlock(&f->mu);
 	return 0;
 }
 
@@ -590,24 +598,33 @@ static int catch_up(struct apikey_follower *f, bool *gap)
 			int64_t seq = num(res, i, 0);
 
 			if (!f->in_txn || seq != f->txn_seq) {
-				if (f->in_txn && (r = commit_seq(f)) != 0)
-					break;
-				if (seq != f->fs.applied_seq + 1) {
+				/* the next upstream transaction: seqs have no holes but a pruned log's */
+				if (seq != (f->in_txn ? f->txn_seq : f->fs.applied_seq) + 1) {
 					*gap = true;
 					break;
 				}
-				if ((r = apikey_replica_begin(f->s)) != 0)
+				/* Whole upstream transactions fetched together share one local
+				 * one (one commit, one cache invalidation); a big batch is
+				 * cut at a transaction's end so writers never wait long. */
+				if (f->in_txn && f->txn_rows >= APPLY_BATCH_ROWS && (r = commit_seq(f)) != 0)
 					break;
-				f->in_txn = true;
+				if (!f->in_txn) {
+					if ((r = apikey_replica_begin(f->s)) != 0)
+						break;
+					f->in_txn = true;
+					f->txn_rows = 0;
+				}
 				f->txn_seq = seq;
 				snprintf(f->txn_xid, sizeof(f->txn_xid), "%s", PQgetvalue(res, i, 5));
 			}
 			f->last_n = (int)num(res, i, 1);
+			f->txn_rows++;
 			if ((r = apply_row(f, res, i)) != 0)
 				flog(f, LOG_ERR, "follower: cannot apply change %" PRId64 "/%d (%s %s): %s", seq, f->last_n,
 				     PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), apikey_strerror(r));
 		}
 		PQclear(res);
+		/* a short page: every transaction in it is whole */
 		if (r == 0 && !*gap && n < FETCH_LIMIT && f->in_txn)
 			r = commit_seq(f);
 		if (r != 0 || *gap) {
@@ -627,10 +644,27 @@ static int catch_up(struct apikey_follower *f, bool *gap)
 	}
 }
 
+/* ---- the keeper: usage, events and rate-limit leases on a connection of their own */
+
+/* A second thread with its own PostgreSQL and SQLite connections, so that
+ * what runs every 50 ms or every second never delays applying the log. */
+struct keeper {
+	struct apikey_follower *f;
+	pthread_t thread;
+	bool started;
+	struct up_conn u;
+	struct apikey_store *s;            /* its own connection to the replica */
+	dev_t dev;
+	ino_t ino;
+	struct apikey_fleet_state fs;      /* replica id and marks */
+	char pull_mark[64];                /* the fleet usage pulled up to (upstream time) */
+	int64_t next_usage_ms, next_lease_ms;
+};
+
 /* ---- usage up, fleet totals down ------------------------------------------------------ */
 
 struct usage_batch {
-	struct apikey_follower *f;
+	struct keeper *k;
 	char ids[USAGE_BATCH * (APIKEY_ID_SIZE + 1) + 3];
 	char counts[USAGE_BATCH * 21 + 3], lasts[USAGE_BATCH * 21 + 3];
 	size_t n, li, lc, ll;
@@ -639,7 +673,7 @@ struct usage_batch {
 
 static int ship(struct usage_batch *b)
 {
-	const char *p[4] = { b->f->fs.replica_id, b->ids, b->counts, b->lasts };
+	const char *p[4] = { b->k->fs.replica_id, b->ids, b->counts, b->lasts };
 	PGresult *res;
 	int r;
 
@@ -648,7 +682,7 @@ static int ship(struct usage_batch *b)
 	memcpy(b->ids + b->li, "}", 2);
 	memcpy(b->counts + b->lc, "}", 2);
 	memcpy(b->lasts + b->ll, "}", 2);
-	res = up_query(&b->f->u, "SELECT apikey.report_usage($1::uuid, $2::text[], $3::bigint[], $4::bigint[])",
+	res = up_query(&b->k->u, "SELECT apikey.report_usage($1::uuid, $2::text[], $3::bigint[], $4::bigint[])",
 	               4, p, &r);
 	PQclear(res);
 	b->shipped += b->n;
@@ -759,7 +793,7 @@ static int event_row(void *ctx, int64_t id, const struct apikey_event *e)
 
 /* This host's own events (verification failures of PAM and apikeyd) up,
  * once each, in batches; the mark kept in the replica. */
-static int events_round(struct apikey_follower *f)
+static int events_round(struct keeper *k)
 {
 	for (int rounds = 0; rounds < 20; rounds++) {
 		struct event_batch b;
@@ -768,14 +802,14 @@ static int events_round(struct apikey_follower *f)
 		int r;
 
 		memset(&b, 0, sizeof(b));
-		r = apikey_replica_events_after(f->s, f->fs.events_mark, EVENTS_BATCH, event_row, &b);
+		r = apikey_replica_events_after(k->s, k->fs.events_mark, EVENTS_BATCH, event_row, &b);
 		for (int i = 0; r == 0 && i < EV_NCOLS; i++)
 			if (!(p[2 + i] = arr_end(&b.col[i])))
 				r = APIKEY_ERR_NOMEM;
-		p[0] = f->fs.replica_id;
-		p[1] = f->c.host;
+		p[0] = k->fs.replica_id;
+		p[1] = k->f->c.host;
 		if (r == 0 && b.n) {
-			res = up_query(&f->u, "SELECT apikey.report_events($1::uuid, $2, $3::bigint[], $4::bigint[],"
+			res = up_query(&k->u, "SELECT apikey.report_events($1::uuid, $2, $3::bigint[], $4::bigint[],"
 			               " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])",
 			               2 + EV_NCOLS, p, &r);
 			PQclear(res);
@@ -784,15 +818,15 @@ static int events_round(struct apikey_follower *f)
 			free(b.col[i].buf);
 		if (r != 0 || !b.n)
 			return r;
-		if ((r = apikey_replica_begin(f->s)) != 0)
+		if ((r = apikey_replica_begin(k->s)) != 0)
 			return r;
-		if ((r = apikey_replica_set_marks(f->s, f->fs.usage_mark_s, b.last)) != 0) {
-			apikey_replica_rollback(f->s);
+		if ((r = apikey_replica_set_marks(k->s, k->fs.usage_mark_s, b.last)) != 0) {
+			apikey_replica_rollback(k->s);
 			return r;
 		}
-		if ((r = apikey_replica_commit(f->s)) != 0)
+		if ((r = apikey_replica_commit(k->s)) != 0)
 			return r;
-		f->fs.events_mark = b.last;
+		k->fs.events_mark = b.last;
 		if (b.n < EVENTS_BATCH)
 			return 0;
 	}
@@ -801,7 +835,7 @@ static int events_round(struct apikey_follower *f)
 
 /* Our counts up (absolute: a retry or a crash counts nothing twice), the
  * other replicas' totals down into usage_fleet. */
-static int usage_round(struct apikey_follower *f)
+static int usage_round(struct keeper *k)
 {
 	struct usage_batch *b = calloc(1, sizeof(*b));
 	uint64_t round_s = (uint64_t)(up_now_ms() / 1000);
@@ -811,52 +845,139 @@ static int usage_round(struct apikey_follower *f)
 
 	if (!b)
 		return APIKEY_ERR_NOMEM;
-	b->f = f;
+	b->k = k;
 	/* a margin of two seconds: rows written in the second the last round ran */
-	r = apikey_replica_usage_since(f->s, f->fs.usage_mark_s > 2 ? (int64_t)f->fs.usage_mark_s - 2 : 0,
+	r = apikey_replica_usage_since(k->s, k->fs.usage_mark_s > 2 ? (int64_t)k->fs.usage_mark_s - 2 : 0,
 	                               usage_row, b);
 	if (r == 0)
 		r = ship(b);
-	if (r == 0 && b->shipped && (r = apikey_replica_begin(f->s)) == 0) {
-		if ((r = apikey_replica_set_marks(f->s, round_s, f->fs.events_mark)) == 0)
-			r = apikey_replica_commit(f->s);
+	if (r == 0 && b->shipped && (r = apikey_replica_begin(k->s)) == 0) {
+		if ((r = apikey_replica_set_marks(k->s, round_s, k->fs.events_mark)) == 0)
+			r = apikey_replica_commit(k->s);
 		else
-			apikey_replica_rollback(f->s);
+			apikey_replica_rollback(k->s);
 	}
 	if (r == 0 && b->shipped)
-		f->fs.usage_mark_s = round_s;
+		k->fs.usage_mark_s = round_s;
 	free(b);
 	if (r != 0)
 		return r;
 	/* keys whose fleet usage moved since the last pull (ten seconds of margin
 	 * for transactions that committed late) */
-	p[0] = f->fs.replica_id;
-	p[1] = f->pull_mark[0] ? f->pull_mark : "-infinity";
-	if (!(res = up_query(&f->u, "SELECT key_id, sum(use_count) FILTER (WHERE replica <> $1::uuid),"
+	p[0] = k->fs.replica_id;
+	p[1] = k->pull_mark[0] ? k->pull_mark : "-infinity";
+	if (!(res = up_query(&k->u, "SELECT key_id, sum(use_count) FILTER (WHERE replica <> $1::uuid),"
 	                     " max(last_used_at) FILTER (WHERE replica <> $1::uuid), max(updated)::text"
 	                     " FROM apikey.usage WHERE key_id IN (SELECT key_id FROM apikey.usage"
 	                     " WHERE updated > $2::timestamptz - interval '10 seconds' AND replica <> $1::uuid)"
 	                     " GROUP BY key_id", 2, p, &r)))
 		return r;
-	if (PQntuples(res) > 0 && (r = apikey_replica_begin(f->s)) == 0) {
+	if (PQntuples(res) > 0 && (r = apikey_replica_begin(k->s)) == 0) {
 		for (int i = 0; r == 0 && i < PQntuples(res); i++) {
-			if (!PQgetisnull(res, i, 3) && strcmp(PQgetvalue(res, i, 3), f->pull_mark) > 0 &&
-			    strlen(PQgetvalue(res, i, 3)) < sizeof(f->pull_mark))
-				snprintf(f->pull_mark, sizeof(f->pull_mark), "%s", PQgetvalue(res, i, 3));
-			r = apikey_replica_fleet_usage_put(f->s, PQgetvalue(res, i, 0), (uint64_t)num(res, i, 1),
+			if (!PQgetisnull(res, i, 3) && strcmp(PQgetvalue(res, i, 3), k->pull_mark) > 0 &&
+			    strlen(PQgetvalue(res, i, 3)) < sizeof(k->pull_mark))
+				snprintf(k->pull_mark, sizeof(k->pull_mark), "%s", PQgetvalue(res, i, 3));
+			r = apikey_replica_fleet_usage_put(k->s, PQgetvalue(res, i, 0), (uint64_t)num(res, i, 1),
 			                                   num(res, i, 2));
 		}
 		if (r == 0)
-			r = apikey_replica_commit(f->s);
+			r = apikey_replica_commit(k->s);
 		else
-			apikey_replica_rollback(f->s);
+			apikey_replica_rollback(k->s);
 	}
 	PQclear(res);
 	if (r == 0)
-		r = events_round(f);
+		r = events_round(k);
 	if (r == 0)
-		count(f, &f->st.usage_rounds);
+		count(k->f, &k->f->st.usage_rounds);
 	return r;
+}
+
+/* The keeper's own connection to the replica, (re)opened when the file at
+ * the path changed (a rebuild) or was not there yet.  false: not yet. */
+static bool keeper_store(struct keeper *k)
+{
+	struct apikey_follower *f = k->f;
+	struct stat st;
+	bool ready;
+
+	if (k->s && stat(f->c.core.db_path, &st) == 0 && st.st_dev == k->dev && st.st_ino == k->ino)
+		return true;
+	apikey_store_free(k->s);
+	k->s = NULL;
+	pthread_mutex_lock(&f->mu);
+	ready = f->ready;
+	pthread_mutex_unlock(&f->mu);
+	if (!ready || stat(f->c.core.db_path, &st) != 0 ||
+	    apikey_store_open(&k->s, &f->c.core, f->c.log, f->c.log_ctx) != 0)
+		return false;
+	k->dev = st.st_dev;
+	k->ino = st.st_ino;
+	if (apikey_replica_tune(k->s) != 0 || apikey_replica_state(k->s, &k->fs) != 0 || !k->fs.replica_id[0]) {
+		apikey_store_free(k->s);
+		k->s = NULL;
+		return false;
+	}
+	k->pull_mark[0] = '\0';   /* a new replica id: pull the fleet's totals again */
+	return true;
+}
+
+static void *keeper_run(void *arg)
+{
+	struct keeper *k = arg;
+	struct apikey_follower *f = k->f;
+	unsigned backoff = BACKOFF_MIN_MS;
+
+	while (!stop_requested(f, 0)) {
+		int64_t now = mono_ms(), wake;
+
+		if (!keeper_store(k)) {
+			if (stop_requested(f, 200))
+				break;
+			continue;
+		}
+		if (!up_ok(&k->u)) {
+			up_close(&k->u);
+			if (up_connect(&k->u, f->c.up.conninfo, f->c.up.insecure, "apikeyd",
+			               (struct up_logger){ f->c.log, f->c.log_ctx }, f->stop_rd) != 0) {
+				fl_set_up(f->fl, false);   /* each host limits alone until it is back */
+				if (stop_requested(f, (int)backoff))
+					break;
+				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+				continue;
+			}
+			backoff = BACKOFF_MIN_MS;
+			fl_set_up(f->fl, true);
+			k->next_usage_ms = k->next_lease_ms = now;
+		}
+		if (fl_active(f->fl) && now >= k->next_lease_ms) {
+			k->next_lease_ms = now + LEASE_EVERY_MS;
+			if (fl_round(f->fl, &k->u, up_now_ms() * 1000) != 0) {
+				up_close(&k->u);
+				count(f, &f->st.errors);
+				continue;
+			}
+		}
+		if (now >= k->next_usage_ms) {
+			k->next_usage_ms = now + f->c.usage_ms;
+			if (usage_round(k) != 0) {
+				up_close(&k->u);
+				count(f, &f->st.errors);
+				continue;
+			}
+		}
+		now = mono_ms();
+		wake = k->next_usage_ms;
+		if (fl_active(f->fl) && k->next_lease_ms < wake)
+			wake = k->next_lease_ms;
+		if (wake > now && stop_requested(f, (int)(wake - now)))
+			break;
+	}
+	fl_set_up(f->fl, false);
+	up_close(&k->u);
+	apikey_store_free(k->s);
+	k->s = NULL;
+	return NULL;
 }
 
 /* The heartbeat, and the log's head and start: the safety net for a lost
@@ -957,12 +1078,9 @@ static int follow(struct apikey_follower *f)
 	bool gap;
 	int r;
 
-	f->next_usage_ms = now + f->c.usage_ms;
 	f->next_poll_ms = now + f->c.poll_ms;
 	f->next_file_ms = now + FILE_CHECK_MS;
-	f->next_lease_ms = now;
 	set_state(f, APIKEY_FOLLOWER_FOLLOWING, "");
-	fl_set_up(f->fl, true);
 	for (;;) {
 		int64_t wake;
 		PGnotify *nt;
@@ -1008,22 +1126,7 @@ static int follow(struct apikey_follower *f)
 				return AGAIN;
 			}
 		}
-		if (now >= f->next_lease_ms) {
-			f->next_lease_ms = now + LEASE_EVERY_MS;
-			if (fl_active(f->fl) && (r = fl_round(f->fl, &f->u, up_now_ms() * 1000)) != 0)
-				return r;
-		}
-		if (now >= f->next_usage_ms) {
-			f->next_usage_ms = now + f->c.usage_ms;
-			if ((r = usage_round(f)) != 0)
-				return r;
-			continue;
-		}
-		wake = f->next_usage_ms;
-		if (fl_active(f->fl) && f->next_lease_ms < wake)
-			wake = f->next_lease_ms;
-		if (f->next_poll_ms < wake)
-			wake = f->next_poll_ms;
+		wake = f->next_poll_ms;
 		if (f->next_file_ms < wake)
 			wake = f->next_file_ms;
 		if (f->dirty && f->last_apply_ms + CHECKPOINT_DELAY_MS < wake)
@@ -1086,7 +1189,6 @@ static void *run(void *arg)
 		int r = session(f);
 
 		up_close(&f->u);
-		fl_set_up(f->fl, false);   /* each host limits alone until it is back */
 		if (f->refused || f->u.stopped || stop_requested(f, 0))
 			break;
 		if (f->in_txn && f->s)
@@ -1127,10 +1229,12 @@ int apikey_follower_new(struct apikey_follower **out, const struct apikey_follow
 	pthread_cond_init(&f->cv, NULL);
 	f->st.pid = (long)getpid();
 	apikey_config_pepper_path(&f->c.core, f->pepper_path, sizeof(f->pepper_path));
-	if (fl_new(&f->fl) != 0) {
+	if (fl_new(&f->fl) != 0 || !(f->keeper = calloc(1, sizeof(*f->keeper)))) {
 		apikey_follower_free(f);
 		return APIKEY_ERR_NOMEM;
 	}
+	f->keeper->f = f;
+	f->keeper->u.stop_fd = -1;
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
 		apikey_follower_free(f);
 		return APIKEY_ERR_IO;
@@ -1153,11 +1257,12 @@ int apikey_follower_new(struct apikey_follower **out, const struct apikey_follow
 
 int apikey_follower_start(struct apikey_follower *f)
 {
-	int r = pthread_create(&f->thread, NULL, run, f);
-
-	if (r != 0)
+	if (pthread_create(&f->thread, NULL, run, f) != 0)
 		return APIKEY_ERR_INTERNAL;
 	f->started = true;
+	if (pthread_create(&f->keeper->thread, NULL, keeper_run, f->keeper) != 0)
+		return APIKEY_ERR_INTERNAL;
+	f->keeper->started = true;
 	return 0;
 }
 
@@ -1217,6 +1322,9 @@ void apikey_follower_free(struct apikey_follower *f)
 			flog(f, LOG_WARNING, "follower: cannot wake it to stop");
 		pthread_join(f->thread, NULL);
 	}
+	if (f->keeper && f->keeper->started)
+		pthread_join(f->keeper->thread, NULL);
+	free(f->keeper);
 	if (f->lock_fd >= 0) {
 		f->st.state = APIKEY_FOLLOWER_STARTING;
 		close(f->lock_fd);         /* releases the lock */
