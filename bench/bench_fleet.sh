@@ -21,6 +21,8 @@ set -u
 . "$TOP/tests/fleet/fleet-lib.sh"
 F=${FLEET_FOLLOWERS:-8} N=${FLEET_REVOKES:-250} K=${FLEET_KEYS:-1000000}
 RATE=${FLEET_RATE:-1000} ROUNDS=${FLEET_ROUNDS:-3} SECS=${FLEET_SECS:-8} RL=${FLEET_RL_SECS:-60}
+PARTS=" ${FLEET_PARTS:-1 2 3 4} "
+part() { [[ "$PARTS" == *" $1 "* ]]; }
 FF=$BUILD/bench/fleet-floor FP=$BUILD/bench/fleet-propagate
 for t in wrk pgbench python3 sqlite3; do command -v $t >/dev/null || { echo "bench_fleet: $t missing"; exit 1; }; done
 [ -x "$FF" ] && [ -x "$FP" ] || { echo "bench_fleet: make bench-tools first"; exit 1; }
@@ -30,6 +32,7 @@ echo "PostgreSQL $(pg_psql -c 'SHOW server_version'), $(nproc) cores, load $(loa
 hosts=(b c d e f g h i j k l m n o p q)
 
 # ---- 1. propagation --------------------------------------------------------------
+if part 1; then
 echo; echo "== 1. revocation propagation: $F followers, $N revocations"
 ports=()
 for i in $(seq 0 $((F - 1))); do
@@ -54,8 +57,10 @@ for i in $(seq 0 $((F - 1))); do fleet_stop "${hosts[$i]}"; done
 echo "-- the bare floor (fleet-floor propagate: libpq LISTEN + SQLite, no apikeyd), same load"
 mkdir -p "$T_TMP/floor"
 "$FF" propagate -f "$F" -n "$N" -s normal -m fetch -p 50 "$PG_CONNINFO" "$T_TMP/floor" || echo "floor: failed"
+fi
 
 # ---- 2. initial sync --------------------------------------------------------------
+if part 2; then
 echo; echo "== 2. initial sync of $K keys into an empty replica"
 pg_psql -c "ALTER TABLE apikey.keys DISABLE TRIGGER keys_log;
  INSERT INTO apikey.keys(id, hash, hash_alg, hint, owner, name, scopes, metadata, rate_limit, created_at)
@@ -78,9 +83,16 @@ for r in 1 2; do
 	rm -f "$T_TMP/floor"/initsync.db*
 	"$FF" initsync -i during -j off -o "$PG_CONNINFO" "$T_TMP/floor" | sed 's/^/  floor: /'
 done
+fi
 
 # ---- 3. /auth while applying --------------------------------------------------------
+if part 3; then
 echo; echo "== 3. /auth while the follower applies $RATE changes/s (wrk -t1 -c32 -d${SECS}s, --threads 1)"
+# 1000 keys the changes edit (one upstream transaction; replicated like any)
+pg_psql -c "INSERT INTO apikey.keys(id, hash, hash_alg, hint, owner, scopes, rate_limit, created_at)
+  SELECT 'key_' || substr(md5('w' || i), 1, 16), sha256(convert_to('w' || i, 'UTF8')), 'hmac-sha256',
+         'ak_wwww', 'churn', 'api:read', 60, 1764000000 FROM generate_series(1, 1000) i
+  ON CONFLICT DO NOTHING" >/dev/null
 fleet_host w
 sed -i '$a threads=1' "$FLEET_DIR/w/apikey.conf"
 fleet_start w >/dev/null
@@ -95,35 +107,64 @@ pport=$(free_port)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$pport/healthz" && break; sleep 0.05; done
 cat >"$T_TMP/change.sql" <<-'EOF'
 \set i random(1, 1000)
-UPDATE apikey.keys SET name = 'n' || :i || '-' || extract(epoch FROM clock_timestamp())::text WHERE id = 'key_' || substr(md5(:i::text), 1, 16);
+UPDATE apikey.keys SET name = 'n' || :i || '-' || extract(epoch FROM clock_timestamp())::text WHERE id = 'key_' || substr(md5('w' || :i), 1, 16);
 EOF
-wrk_rps() { wrk -t1 -c32 -d"${SECS}s" -H "Authorization: Bearer $wkey" "$1" | awk '/Requests\/sec/ { print $2 }'; }
-a_list=() b_list=()
-for r in $(seq "$ROUNDS"); do
-	a=$(wrk_rps "http://127.0.0.1:$pport/auth")
-	s0=$(replica_seq w)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# wrk_rps URL PID: "<req/s> <server CPU µs per request>" (the process's
+# threads together: for the follower, applying is part of its cost)
+wrk_rps() {
+	local c0 c1
+	c0=$(cpu_ticks "$2")
+	wrk -t1 -c32 -d"${SECS}s" -H "Authorization: Bearer $wkey" "$1" >"$T_TMP/wrk.out"
+	c1=$(cpu_ticks "$2")
+	awk -v ticks=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '/requests in/ { n = $1 } /Requests\/sec/ { rps = $2 }
+		END { printf "%.0f %.1f\n", rps, n ? ticks * 1e6 / hz / n : 0 }' "$T_TMP/wrk.out"
+}
+changes() {   # RATE upstream changes a second for SECS + 1 s, in the background
 	pgbench -n -h "$PG_SOCK" -p "$PG_PORT" -U postgres -R "$RATE" -T $((SECS + 1)) -c 2 -f "$T_TMP/change.sql" "$PG_DB" \
 		>"$T_TMP/pgbench.out" 2>&1 &
 	pb=$!
 	sleep 0.5
-	b=$(wrk_rps "http://127.0.0.1:$PORT_w/auth")
+}
+# Both arms run with the same PostgreSQL load (the changes are made in both):
+# the fleet apikeyd is paused (SIGSTOP) while the plain one is measured, and
+# the other way round, so the difference is what following costs apikeyd.
+a_list=() b_list=()
+for r in $(seq "$ROUNDS"); do
+	kill -STOP "$PID_w"
+	changes
+	a=$(wrk_rps "http://127.0.0.1:$pport/auth" "$plain")
 	wait "$pb"
+	kill -CONT "$PID_w"
 	head=$(pg_psql -c "SELECT seq FROM apikey.log_head")
-	for _ in $(seq 100); do [ "$(replica_seq w)" = "$head" ] && break; sleep 0.05; done
+	for _ in $(seq 200); do [ "$(replica_seq w)" = "$head" ] && break; sleep 0.05; done
+	s0=$(replica_seq w)
+	kill -STOP "$plain"
+	changes
+	b=$(wrk_rps "http://127.0.0.1:$PORT_w/auth" "$PID_w")
+	wait "$pb"
+	kill -CONT "$plain"
+	head=$(pg_psql -c "SELECT seq FROM apikey.log_head")
+	for _ in $(seq 200); do [ "$(replica_seq w)" = "$head" ] && break; sleep 0.05; done
 	applied=$(( $(replica_seq w) - s0 ))
-	echo "  round $r: no upstream $a req/s; following while applying $b req/s;" \
+	echo "  round $r: no upstream ${a% *} req/s (${a#* } µs CPU a request); following while applying ${b% *} req/s (${b#* } µs);" \
 		"applied $applied changes ($(grep -o 'tps = [0-9.]*' "$T_TMP/pgbench.out" | head -n 1)); load $(load)"
 	a_list+=("$a") b_list+=("$b")
 done
 python3 - "${a_list[*]}" "${b_list[*]}" <<-'EOF'
 import statistics, sys
-a = [float(x) for x in sys.argv[1].split()]; b = [float(x) for x in sys.argv[2].split()]
-print("  median: no upstream %.0f req/s, while applying %.0f req/s: %.3fx" % (statistics.median(a), statistics.median(b), statistics.median(b) / statistics.median(a)))
+def split(v):
+    x = v.split(); return [float(t) for t in x[0::2]], [float(t) for t in x[1::2]]
+ar, ac = split(sys.argv[1]); br, bc = split(sys.argv[2])
+print("  median: no upstream %.0f req/s, while applying %.0f req/s: %.3fx" % (statistics.median(ar), statistics.median(br), statistics.median(br) / statistics.median(ar)))
+print("  median CPU a request: no upstream %.1f us, while applying %.1f us: throughput of a saturated server %.3fx" % (statistics.median(ac), statistics.median(bc), statistics.median(ac) / statistics.median(bc)))
 EOF
 kill "$plain"; wait "$plain" 2>/dev/null
 fleet_stop w
+fi
 
 # ---- 4. the fleet rate limit ---------------------------------------------------------
+if part 4; then
 echo; echo "== 4. one 600/min key through 3 hosts at 10x for ${RL} s (60/30/10 %)"
 for h in r1 r2 r3; do fleet_host $h; fleet_start $h >/dev/null; done
 sleep 5.5
@@ -131,3 +172,4 @@ key=$(ctl a create --owner bench --scopes bench:read --rate-limit 600)
 for h in r1 r2 r3; do for _ in $(seq 100); do [ "$(replica_seq $h)" = "$(pg_psql -c 'SELECT seq FROM apikey.log_head')" ] && break; sleep 0.05; done; done
 python3 "$TOP/tests/fleet/ratehammer.py" "$key" 600 "$RL" "$PORT_r1:60" "$PORT_r2:30" "$PORT_r3:10"
 echo "load $(load)"
+fi
