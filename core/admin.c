@@ -128,7 +128,7 @@ int apikey_preset_sync(struct apikey_store *s, const struct apikey_actor *actor,
 	for (unsigned i = 0; i < p->n_presets && i < APIKEY_PROFILE_PRESETS; i++) {
 		const struct apikey_profile_preset *pr = &p->presets[i];
 
-		r = apikey_preset_get(s, pr->name, stored);
+		r = row_preset_get(s, pr->name, stored);   /* through the backend: the fleet's preset */
 		if (r != 0 && r != APIKEY_ERR_NOT_FOUND)
 			goto fail;
 		what[i] = r == APIKEY_ERR_NOT_FOUND ? "added" : "replaced";

@@ -156,23 +156,39 @@ static const char *const migrations[UPSTREAM_SCHEMA_VERSION] = {
 	"  UPDATE apikey.log_head SET low_seq = greatest(low_seq, keep_from);"
 	"  RETURN n;"
 	"END $f$;"
-	"CREATE FUNCTION apikey.prune(before_s bigint, OUT keys bigint, OUT events bigint)"
+	/* prune, in three steps like the local store's (core/admin.c): the keys
+	 * dead before the cut-off (their deletions logged like any), with their
+	 * usage and limiter rows, listed with how they died; then old events
+	 * (never "pruned" ones, nor the lifecycle of a key still there), and
+	 * the change log older than the retention */
+	"CREATE FUNCTION apikey.prune_keys(dead_before bigint) RETURNS TABLE(id text, why text)"
 	"  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$"
 	"BEGIN"
-	"  DELETE FROM apikey.events WHERE at < before_s;"
-	"  GET DIAGNOSTICS events = ROW_COUNT;"
-	"  WITH gone AS (SELECT id FROM apikey.keys WHERE revoked_at < before_s OR expires_at < before_s),"
-	"    u AS (DELETE FROM apikey.usage WHERE key_id IN (SELECT id FROM gone)),"
-	"    t AS (DELETE FROM apikey.ratelimit WHERE key_id IN (SELECT id FROM gone))"
-	"  DELETE FROM apikey.keys WHERE id IN (SELECT id FROM gone);"
-	"  GET DIAGNOSTICS keys = ROW_COUNT;"
+	"  RETURN QUERY WITH gone AS (SELECT k.id, CASE WHEN k.rotated_to IS NOT NULL THEN 'rotated'"
+	"      WHEN k.revoked_at IS NOT NULL AND (k.expires_at IS NULL OR k.revoked_at <= k.expires_at) THEN 'revoked'"
+	"      ELSE 'expired' END AS why FROM apikey.keys k"
+	"      WHERE k.revoked_at < dead_before OR k.expires_at < dead_before),"
+	"    u AS (DELETE FROM apikey.usage WHERE key_id IN (SELECT gone.id FROM gone)),"
+	"    t AS (DELETE FROM apikey.ratelimit WHERE key_id IN (SELECT gone.id FROM gone)),"
+	"    d AS (DELETE FROM apikey.keys k WHERE k.id IN (SELECT gone.id FROM gone) RETURNING k.id)"
+	"  SELECT gone.id, gone.why FROM gone JOIN d ON d.id = gone.id ORDER BY 1;"
+	"END $f$;"
+	"CREATE FUNCTION apikey.prune_events(before_s bigint) RETURNS bigint"
+	"  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$"
+	"DECLARE n bigint;"
+	"BEGIN"
+	"  DELETE FROM apikey.events e WHERE e.at < before_s AND e.event <> 'pruned'"
+	"    AND (e.event = 'failed' OR e.key_id NOT IN (SELECT k.id FROM apikey.keys k));"
+	"  GET DIAGNOSTICS n = ROW_COUNT;"
 	"  PERFORM apikey.prune_log(coalesce((SELECT value::bigint FROM apikey.meta"
 	"    WHERE name = 'log_retention_s'), 604800));"
+	"  RETURN n;"
 	"END $f$;"
 	"REVOKE ALL ON FUNCTION apikey.log_change(), apikey.report_usage(uuid, text[], bigint[], bigint[]),"
 	"  apikey.report_events(uuid, text, bigint[], bigint[], text[], text[], text[], text[], text[], text[]),"
 	"  apikey.lease(text[], integer[], integer[], integer[], integer[]),"
-	"  apikey.heartbeat(uuid, text, bigint, text), apikey.prune_log(bigint), apikey.prune(bigint) FROM PUBLIC;"
+	"  apikey.heartbeat(uuid, text, bigint, text), apikey.prune_log(bigint), apikey.prune_keys(bigint),"
+	"  apikey.prune_events(bigint) FROM PUBLIC;"
 	"INSERT INTO apikey.meta VALUES ('fleet_id', gen_random_uuid()::text), ('log_retention_s', '604800');",
 };
 
@@ -199,7 +215,8 @@ static const char roles_sql[] =
 	"GRANT SELECT, INSERT ON apikey.events TO apikey_writer;\n"
 	"GRANT USAGE ON SEQUENCE apikey.events_id_seq TO apikey_writer;\n"
 	"GRANT SELECT ON apikey.meta, apikey.usage, apikey.hosts, apikey.changes, apikey.log_head TO apikey_writer;\n"
-	"GRANT EXECUTE ON FUNCTION apikey.prune(bigint), apikey.prune_log(bigint) TO apikey_writer;\n";
+	"GRANT EXECUTE ON FUNCTION apikey.prune_keys(bigint), apikey.prune_events(bigint),\n"
+	"  apikey.prune_log(bigint) TO apikey_writer;\n";
 
 const char *apikey_upstream_roles_sql(void)
 {

@@ -22,6 +22,8 @@ struct writer {
 	bool in_txn, in_batch, failed;     /* failed: a statement failed inside the batch */
 	char request[APIKEY_UUID_LEN + 1]; /* this transaction's id in the log */
 	char host[APIKEY_NAME_SIZE];
+	struct pruned *pruned;             /* the last prune_keys' keys */
+	size_t n_pruned;
 };
 
 static int wr_connect(struct writer *w)
@@ -312,14 +314,14 @@ static int wr_key_set_rotated(void *ctx, const char *id, const char *to, int64_t
 	                 " WHERE id = $1", 4, p, NULL);
 }
 
-static void copy_col(PGresult *res, int col, char *out, size_t sz)
+static void copy_col(PGresult *res, int row, int col, char *out, size_t sz)
 {
-	snprintf(out, sz, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
+	snprintf(out, sz, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
 
-static int64_t int_col(PGresult *res, int col)
+static int64_t int_col(PGresult *res, int row, int col)
 {
-	long long v = PQgetisnull(res, 0, col) ? 0 : up_parse_int(PQgetvalue(res, 0, col), INT64_MIN + 1, INT64_MAX);
+	long long v = PQgetisnull(res, row, col) ? 0 : up_parse_int(PQgetvalue(res, row, col), INT64_MIN + 1, INT64_MAX);
 
 	return v == INT64_MIN ? 0 : v;
 }
@@ -347,24 +349,24 @@ static int wr_key_get(void *ctx, const char *id, struct key_record *rec)
 		PQclear(res);
 		return APIKEY_ERR_NOT_FOUND;
 	}
-	copy_col(res, 0, k->id, sizeof(k->id));
-	copy_col(res, 1, k->hint, sizeof(k->hint));
-	copy_col(res, 2, k->owner, sizeof(k->owner));
-	copy_col(res, 3, k->name, sizeof(k->name));
-	copy_col(res, 4, k->scopes, sizeof(k->scopes));
-	copy_col(res, 5, k->metadata, sizeof(k->metadata));
-	copy_col(res, 6, k->rotated_from, sizeof(k->rotated_from));
-	copy_col(res, 7, k->rotated_to, sizeof(k->rotated_to));
-	copy_col(res, 8, k->hash_alg, sizeof(k->hash_alg));
-	k->created_at_s = int_col(res, 9);
-	k->expires_at_s = int_col(res, 10);
-	k->revoked_at_s = int_col(res, 11);
-	k->last_used_at_s = int_col(res, 12);
-	k->use_count = (uint64_t)int_col(res, 13);
-	k->rate_limit = (uint32_t)int_col(res, 14);
+	copy_col(res, 0, 0, k->id, sizeof(k->id));
+	copy_col(res, 0, 1, k->hint, sizeof(k->hint));
+	copy_col(res, 0, 2, k->owner, sizeof(k->owner));
+	copy_col(res, 0, 3, k->name, sizeof(k->name));
+	copy_col(res, 0, 4, k->scopes, sizeof(k->scopes));
+	copy_col(res, 0, 5, k->metadata, sizeof(k->metadata));
+	copy_col(res, 0, 6, k->rotated_from, sizeof(k->rotated_from));
+	copy_col(res, 0, 7, k->rotated_to, sizeof(k->rotated_to));
+	copy_col(res, 0, 8, k->hash_alg, sizeof(k->hash_alg));
+	k->created_at_s = int_col(res, 0, 9);
+	k->expires_at_s = int_col(res, 0, 10);
+	k->revoked_at_s = int_col(res, 0, 11);
+	k->last_used_at_s = int_col(res, 0, 12);
+	k->use_count = (uint64_t)int_col(res, 0, 13);
+	k->rate_limit = (uint32_t)int_col(res, 0, 14);
 	rec->has_account = !PQgetisnull(res, 0, 16);
-	copy_col(res, 15, rec->plan, sizeof(rec->plan));
-	rec->active = !rec->has_account || int_col(res, 16) != 0;
+	copy_col(res, 0, 15, rec->plan, sizeof(rec->plan));
+	rec->active = !rec->has_account || int_col(res, 0, 16) != 0;
 	PQclear(res);
 	return 0;
 }
@@ -384,7 +386,7 @@ static int wr_preset_get(void *ctx, const char *name, char out[APIKEY_SCOPES_SIZ
 		return r;
 	r = PQntuples(res) == 1 ? 0 : APIKEY_ERR_NOT_FOUND;
 	if (r == 0)
-		copy_col(res, 0, out, APIKEY_SCOPES_SIZE);
+		copy_col(res, 0, 0, out, APIKEY_SCOPES_SIZE);
 	PQclear(res);
 	return r;
 }
@@ -429,7 +431,51 @@ static int wr_event_append(void *ctx, const struct event_row *e)
 	                 " WHERE id = $2), ''))", 8, p, NULL);
 }
 
-static int wr_prune(void *ctx, int64_t before_s, int64_t fold_before_s, unsigned *keys, unsigned *events)
+/* The keys the upstream pruned, for pruned_each (the rule writes an event
+ * for each): kept until the next prune or the end. */
+struct pruned { char id[APIKEY_ID_SIZE]; char why[16]; };
+
+static int wr_prune_keys(void *ctx, int64_t dead_before_s, unsigned *keys)
+{
+	struct writer *w = ctx;
+	char before[24];
+	const char *p[1] = { NUM(before, dead_before_s) };
+	PGresult *res;
+	int r, n;
+
+	*keys = 0;
+	free(w->pruned);
+	w->pruned = NULL;
+	w->n_pruned = 0;
+	if (!(res = stmt(w, "SELECT id, why FROM apikey.prune_keys($1::bigint)", 1, p, &r)))
+		return r;
+	n = PQntuples(res);
+	if (n && !(w->pruned = calloc((size_t)n, sizeof(*w->pruned)))) {
+		PQclear(res);
+		w->failed = true;
+		return APIKEY_ERR_NOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		copy_col(res, i, 0, w->pruned[i].id, sizeof(w->pruned[i].id));
+		copy_col(res, i, 1, w->pruned[i].why, sizeof(w->pruned[i].why));
+	}
+	w->n_pruned = (size_t)n;
+	*keys = (unsigned)n;
+	PQclear(res);
+	return 0;
+}
+
+static int wr_pruned_each(void *ctx, int (*fn)(void *fctx, const char *id, const char *why), void *fctx)
+{
+	struct writer *w = ctx;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < w->n_pruned; i++)
+		r = fn(fctx, w->pruned[i].id, w->pruned[i].why);
+	return r;
+}
+
+static int wr_prune_events(void *ctx, int64_t before_s, unsigned *events)
 {
 	struct writer *w = ctx;
 	unsigned local = 0;
@@ -438,15 +484,14 @@ static int wr_prune(void *ctx, int64_t before_s, int64_t fold_before_s, unsigned
 	PGresult *res;
 	int r;
 
-	*keys = *events = 0;
-	if (!(res = stmt(ctx, "SELECT keys, events FROM apikey.prune($1::bigint)", 1, p, &r)))
+	*events = 0;
+	if (!(res = stmt(w, "SELECT apikey.prune_events($1::bigint)", 1, p, &r)))
 		return r;
-	*keys = (unsigned)int_col(res, 0);
-	*events = (unsigned)int_col(res, 1);
+	*events = (unsigned)int_col(res, 0, 0);
 	PQclear(res);
-	/* this host's own events and usage series (its replica's keys are the
-	 * follower's: their deletion reaches every replica through the log) */
-	if ((r = apikey_replica_prune_local(w->s, before_s, fold_before_s, &local)) != 0)
+	/* this host's own events (its replica's keys are the follower's: their
+	 * deletion reaches every replica through the log) */
+	if ((r = apikey_replica_prune_local(w->s, before_s, &local)) != 0)
 		return r;
 	*events += local;
 	return 0;
@@ -461,6 +506,7 @@ static void wr_free(void *ctx)
 	if (w->in_txn && up_ok(&w->u))
 		script(w, "ROLLBACK");
 	up_close(&w->u);
+	free(w->pruned);
 	free(w);
 }
 
@@ -483,7 +529,9 @@ static const struct apikey_backend upstream_backend = {
 	.preset_upsert = wr_preset_upsert,
 	.preset_delete = wr_preset_delete,
 	.event_append = wr_event_append,
-	.prune = wr_prune,
+	.prune_keys = wr_prune_keys,
+	.pruned_each = wr_pruned_each,
+	.prune_events = wr_prune_events,
 	.free = wr_free,
 };
 

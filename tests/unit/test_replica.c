@@ -251,11 +251,13 @@ static void replica_rules(void **state)
 	assert_int_equal(apikey_key_get(f->s, r.id, &k), 0);
 	assert_string_equal(k.hash_alg, "sha256");   /* still the foreign hash: not re-hashed */
 
-	/* local prune: events go, keys stay (even dead ones: the upstream decides) */
-	make_key(f->s, "loc", "a:b", 0, 0, key, id);  /* writes an event (a store without a backend) */
+	/* local prune: this host's failure events go, keys stay (even dead ones:
+	 * the upstream decides), and so does the lifecycle of a stored key */
+	make_key(f->s, "loc", "a:b", 0, 0, key, id);  /* writes "created" (a store without a backend) */
 	assert_int_equal(apikey_key_revoke(f->s, id, TEST_ACTOR), 0);
-	assert_int_equal(apikey_replica_prune_local(f->s, INT64_MAX / 2, 0, &events), 0);
-	assert_true(events >= 2);
+	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_REVOKED);   /* a "failed" event */
+	assert_int_equal(apikey_replica_prune_local(f->s, INT64_MAX / 2, &events), 0);
+	assert_int_equal(events, 1);
 	assert_int_equal(apikey_key_get(f->s, id, &k), 0);
 }
 
@@ -328,10 +330,21 @@ static int f_event(void *c, const struct event_row *e)
 	snprintf(fk->last_event, sizeof(fk->last_event), "%s", e->event);
 	return 0;
 }
-static int f_prune(void *c, int64_t b, int64_t fb, unsigned *k, unsigned *e)
+static int f_prune_keys(void *c, int64_t b, unsigned *k)
 {
-	(void)c; (void)b; (void)fb;
-	*k = *e = 0;
+	(void)c; (void)b;
+	*k = 0;
+	return 0;
+}
+static int f_pruned_each(void *c, int (*fn)(void *, const char *, const char *), void *fc)
+{
+	(void)c; (void)fn; (void)fc;
+	return 0;
+}
+static int f_prune_events(void *c, int64_t b, unsigned *e)
+{
+	(void)c; (void)b;
+	*e = 0;
 	return 0;
 }
 static struct fake *freed;
@@ -342,7 +355,8 @@ static const struct apikey_backend fake_backend = {
 	.batch_begin = f_batch, .batch_commit = f_batch, .batch_rollback = f_batch_rb, .key_insert = f_insert,
 	.key_update = f_update, .key_set_revoked = f_revoke, .key_set_rotated = f_rotate, .key_get = f_get,
 	.preset_get = f_preset_get, .account_upsert = f_account, .preset_upsert = f_preset,
-	.preset_delete = f_preset_del, .event_append = f_event, .prune = f_prune, .free = f_free,
+	.preset_delete = f_preset_del, .event_append = f_event, .prune_keys = f_prune_keys,
+	.pruned_each = f_pruned_each, .prune_events = f_prune_events, .free = f_free,
 };
 
 static void writes_go_to_the_backend(void **state)

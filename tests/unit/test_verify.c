@@ -283,7 +283,7 @@ static void imported_without_checksum(void **state)
 	char line[80], hex[65], key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE], typo[APIKEY_KEY_MAX + 1];
 	unsigned char d[32];
 	struct apikey_import_params ip = { .hint = "ak_0123456", .owner = "ivy", .scopes = "a:b" };
-	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
+	struct apikey_verifier v = { .store = f->s };
 	struct apikey_verify_request rq = { .source = "test" };
 	struct apikey_verify_result res;
 	struct apikey_key_info info;
@@ -343,7 +343,7 @@ static void rate_limit_edit(void **state)
 	struct fixture *f = *state;
 	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
 	struct apikey_update_params up = { .rate_limit = 600 };
-	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
+	struct apikey_verifier v = { .store = f->s };
 	struct apikey_verify_request rq = { .source = "test" };
 	struct apikey_verify_result res;
 
