@@ -104,6 +104,18 @@ ctl a preset add ops ops:read ops:write >/dev/null
 k2=$(ctl c create --owner bob --preset ops)
 is "a preset set on A is usable on C at once (read inside C's write)" "$(auth c "$k2" ops:write)" 200
 
+# an import on A (a key another system issued, by its sha256 hash) verifies on C
+TD=$BUILD/tests/cli/apikey-testdata
+if [ -x "$TD" ]; then
+	ik=$("$TD" gen 1 "$T_TMP/imported.keys" imp 2>/dev/null >"$T_TMP/imp.jsonl"; awk '{ print $2 }' "$T_TMP/imported.keys")
+	ctl a import "$T_TMP/imp.jsonl" >/dev/null 2>&1
+	check "an import on A: the imported key verifies on C (foreign hash replicated)" wait_auth c "$ik" 200
+	is "…and stays an imported key on C's replica (replicas never re-hash)" \
+		"$(sqlite3 "$FLEET_DIR/c/keys.db" "SELECT hash_alg FROM keys WHERE owner = 'imp'")" sha256
+else
+	skip "import: apikey-testdata is not built (make tests)"
+fi
+
 # every host converged on the same state
 seqs=$(for h in a b c; do replica_seq $h; done | sort -u | wc -l)
 head=$(pg_psql -c "SELECT seq FROM apikey.log_head")
