@@ -80,6 +80,14 @@ void hmac_free(EVP_MAC_CTX *m);
 int hmac_digest(EVP_MAC_CTX *m, const char *key, size_t len, unsigned char out[DIGEST_LEN]);
 /* 0 = matches, APIKEY_ERR_NOT_FOUND = does not, APIKEY_ERR_INVALID = unknown scheme */
 int foreign_verify(const char *stored, const char *key, size_t len);
+/* The cost caps of imported hashes: 0 or APIKEY_ERR_INVALID with *why. */
+#define FOREIGN_BCRYPT_COST_MAX 12
+#define FOREIGN_ARGON2_MEM_KIB_MAX 65536
+#define FOREIGN_ARGON2_TIME_MAX 8
+#define FOREIGN_ARGON2_LANES_MAX 4
+int foreign_cost_check(const char *hash, const char **why);
+/* bcrypt and argon2id: milliseconds a check, not microseconds. */
+bool foreign_is_slow(const char *stored);
 
 /* core/map.c — a small chained hash map from byte strings to pointers.
  * Not locked: callers hold their own mutex. */
@@ -116,6 +124,9 @@ const struct apikey_config *store_config(const struct apikey_store *s);
 int store_digest(struct apikey_store *s, const char *key, size_t len, unsigned char out[DIGEST_LEN]);
 void store_log(struct apikey_store *s, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The host's rate-limit table beside this store, opened on first use and
+ * freed with the store (persisted verification). */
+int store_limiter(struct apikey_store *s, struct apikey_limiter **out);
 
 /* core/verify.c: the checks after the lookup; INSUFFICIENT_SCOPE names
  * the first scope missing in missing (may be NULL). */
@@ -130,6 +141,15 @@ bool cache_get(struct apikey_cache *c, const unsigned char d[DIGEST_LEN], struct
                uint64_t *epoch);
 void cache_put(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIGEST_LEN],
                const struct key_record *rec);
+/* Digests a slow imported hash was checked against without a match. */
+bool cache_negative(struct apikey_cache *c, const unsigned char d[DIGEST_LEN]);
+void cache_put_negative(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIGEST_LEN]);
+
+/* core/slowhash.c: queue a key for a background check of the slow imported
+ * hashes its hint matches.  APIKEY_ERR_PENDING (queued, or already), or
+ * APIKEY_ERR_BUSY (the queue or the hint's budget is full: not queued). */
+int slow_enqueue(struct apikey_slow *q, const unsigned char d[DIGEST_LEN], const char *key, size_t len,
+                 uint64_t epoch, const char *source);
 
 /* core/usage.c */
 /* An imported key found by the sidecar: re-hash it (event "rehashed") at the next flush. */

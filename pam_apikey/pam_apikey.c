@@ -395,6 +395,8 @@ PUBLIC int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char 
 	 * the one auth checked. */
 	memcpy(o->cfg.db_path, st->db_path, sizeof(o->cfg.db_path));
 	memcpy(o->cfg.pepper_path, st->pepper_path, sizeof(o->cfg.pepper_path));
+	/* a re-check by id hashes nothing: no pepper to read */
+	o->cfg.store_flags |= APIKEY_STORE_NO_PEPPER;
 	if (!o->set.require_plan[0])
 		memcpy(o->set.require_plan, st->require_plan, sizeof(o->set.require_plan));
 	if ((r = open_store(&a)) != 0) {

@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include "sidecar.h"
@@ -105,6 +106,20 @@ static void access_line(struct evhttp_request *req, int status, int result, cons
 		sc_access_write(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
+/* The Date header, formatted once a second per worker (libevent formats it
+ * for every response it has none for; time() is the vDSO's, no syscall). */
+static const char *date_now(struct sc_worker *w)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != w->date_s && gmtime_r(&now, &tm)) {
+		evutil_date_rfc1123(w->date, sizeof(w->date), &tm);
+		w->date_s = now;
+	}
+	return w->date;
+}
+
 /* The one way a handler answers. */
 static void finish(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep,
                    int status, int result, const char *key_id, int64_t t0)
@@ -114,6 +129,7 @@ static void finish(struct sc_worker *w, struct evhttp_request *req, enum sc_endp
 
 	if (evbuffer_get_length(evhttp_request_get_output_buffer(req)) == 0)
 		evhttp_add_header(oh, "Content-Length", "0");
+	evhttp_add_header(oh, "Date", date_now(w));
 	if (w->draining)
 		evhttp_add_header(oh, "Connection", "close");
 	ns = sc_now_ns() - t0;
@@ -297,9 +313,20 @@ static void run_verify(struct sc_worker *w, struct sc_input *in, const char *sou
 		.require_plan = in->plans, .source = source,
 	};
 
-	apikey_verify_cached(&w->verifier, &vr, res);
+	if (sc_worker_store(w)) {
+		apikey_verify_cached(&w->verifier, &vr, res);
+		if (res->outcome == APIKEY_UNAVAILABLE && res->err == APIKEY_ERR_REPLACED) {
+			sc_store_replaced(w->sh, w->store, w->store_epoch, "the file at its path was replaced");
+			sc_worker_watch(w, 0);
+		}
+	} else {
+		memset(res, 0, sizeof(*res));
+		res->outcome = APIKEY_UNAVAILABLE;
+		res->err = APIKEY_ERR_REPLACED;
+	}
 	sc_input_wipe(in);
-	if (res->outcome == APIKEY_UNAVAILABLE) {
+	if (res->outcome == APIKEY_UNAVAILABLE && res->err != APIKEY_ERR_REPLACED && res->err != APIKEY_ERR_PENDING &&
+	    res->err != APIKEY_ERR_BUSY) {
 		int64_t now = (int64_t)time(NULL);
 		if (now != w->last_unavailable_log_s) {   /* at most one line a second per worker */
 			w->last_unavailable_log_s = now;
@@ -322,15 +349,46 @@ static const char *utoa(uint32_t v, char buf[12])
 	return p;
 }
 
-static void ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_result *res)
+/* Append s, or v in decimal, at p (the caller's buffer has room); return
+ * the new end. */
+static char *cat(char *p, const char *s)
 {
-	char v[12];
+	size_t n = strlen(s);
+
+	memcpy(p, s, n + 1);
+	return p + n;
+}
+
+static char *num(char *p, uint32_t v)
+{
+	char b[12];
+
+	return cat(p, utoa(v, b));
+}
+
+/*
+ * The rate-limit answer: SPEC §3's RateLimit-Limit, -Remaining, -Reset; or,
+ * with ratelimit_draft_headers=yes, the two fields of the current IETF draft
+ * (draft-ietf-httpapi-ratelimit-headers: RateLimit-Policy, quota q per
+ * window w; RateLimit, r remaining and t seconds to reset) — one header
+ * fewer on every answer (docs/BENCHMARKS.md).
+ */
+static void ratelimit_headers(struct sc_worker *w, struct evkeyvalq *oh, const struct apikey_verify_result *res)
+{
+	char v[64];
 
 	if (!res->rate_checked)
 		return;
-	evhttp_add_header(oh, "RateLimit-Limit", utoa(res->ratelimit.limit, v));
-	evhttp_add_header(oh, "RateLimit-Remaining", utoa(res->ratelimit.remaining, v));
-	evhttp_add_header(oh, "RateLimit-Reset", utoa(res->ratelimit.reset_s, v));
+	if (w->rt.ratelimit_draft_headers) {
+		cat(num(cat(v, "\"default\";q="), res->ratelimit.limit), ";w=60");
+		evhttp_add_header(oh, "RateLimit-Policy", v);
+		num(cat(num(cat(v, "\"default\";r="), res->ratelimit.remaining), ";t="), res->ratelimit.reset_s);
+		evhttp_add_header(oh, "RateLimit", v);
+	} else {
+		evhttp_add_header(oh, "RateLimit-Limit", utoa(res->ratelimit.limit, v));
+		evhttp_add_header(oh, "RateLimit-Remaining", utoa(res->ratelimit.remaining, v));
+		evhttp_add_header(oh, "RateLimit-Reset", utoa(res->ratelimit.reset_s, v));
+	}
 	if (res->outcome == APIKEY_RATE_LIMITED)
 		evhttp_add_header(oh, "Retry-After",
 		                  utoa(res->ratelimit.retry_after_s ? res->ratelimit.retry_after_s : 1, v));
@@ -350,10 +408,13 @@ static void outcome_error(struct sc_worker *w, struct evhttp_request *req, enum 
 
 	if (status == 401)
 		evhttp_add_header(oh, "WWW-Authenticate", "Bearer");
+	/* an imported key being checked (or its hint's budget spent): ask again */
+	if (res->outcome == APIKEY_UNAVAILABLE && (res->err == APIKEY_ERR_PENDING || res->err == APIKEY_ERR_BUSY))
+		evhttp_add_header(oh, "Retry-After", "1");
 	/* the code as a header too: nginx reads no subrequest body, but can put
 	 * $upstream_http_x_apikey_code into its own error page */
 	evhttp_add_header(oh, "X-ApiKey-Code", apikey_answer_code(&w->rt.answers, res->outcome));
-	ratelimit_headers(oh, res);
+	ratelimit_headers(w, oh, res);
 	evhttp_add_header(oh, "Cache-Control", "no-store");
 	if (how != RB_NONE) {
 		n = apikey_answer_render(&w->rt.answers, res->outcome, res->missing_scope, body);
@@ -436,7 +497,7 @@ static void h_auth(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
 	evhttp_add_header(oh, "X-ApiKey-Id", res.key.id);
 	evhttp_add_header(oh, "X-ApiKey-Owner", res.key.owner);
 	evhttp_add_header(oh, "X-ApiKey-Scopes", res.key.scopes);
-	ratelimit_headers(oh, &res);
+	ratelimit_headers(w, oh, &res);
 	finish(w, req, EP_AUTH, 200, APIKEY_VALID, res.key.id, t0);
 }
 
@@ -496,7 +557,7 @@ static void h_whoami(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 
 	if (!key_valid(w, req, EP_WHOAMI, "http:/v1/whoami", &res, t0))
 		return;
-	ratelimit_headers(evhttp_request_get_output_headers(req), &res);
+	ratelimit_headers(w, evhttp_request_get_output_headers(req), &res);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
 	ok = json_body(w, req, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o}",
 	                                 "id", res.key.id, "hint", res.key.hint, "owner", jtext(res.key.owner),
@@ -515,13 +576,21 @@ static void h_healthz(struct sc_worker *w, struct evhttp_request *req, int64_t t
 	finish(w, req, EP_HEALTHZ, 200, RES_OK, NULL, t0);
 }
 
+/* Ready: this worker's connection reads the file its path names now. */
 static void h_readyz(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
 {
-	bool ready;
+	struct apikey_store *s = sc_worker_store(w);
+	bool ready = false;
 
-	ready = apikey_store_ready(w->store);
+	if (s && apikey_store_check_files(s) == APIKEY_ERR_REPLACED) {
+		sc_worker_watch(w, WATCH_FILES);
+		s = sc_worker_store(w);
+	}
+	ready = s && apikey_store_ready(s);
 	if (ready)
 		text_body(req, "text/plain; charset=utf-8", "ready\n", 6);
+	else if (!s)
+		text_body(req, "text/plain; charset=utf-8", "key store unavailable (reopening)\n", 34);
 	else
 		text_body(req, "text/plain; charset=utf-8", "key store unavailable\n", 22);
 	finish(w, req, EP_READYZ, ready ? 200 : 503, ready ? RES_OK : RES_NOT_READY, NULL, t0);
@@ -682,9 +751,9 @@ void sc_outcome_body(struct sc_worker *w, struct evhttp_request *req, const stru
 	rendered_body(req, body, n, RB_JSON);
 }
 
-void sc_ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_result *res)
+void sc_ratelimit_headers(struct sc_worker *w, struct evkeyvalq *oh, const struct apikey_verify_result *res)
 {
-	ratelimit_headers(oh, res);
+	ratelimit_headers(w, oh, res);
 }
 
 void sc_wipe_key_headers(struct sc_worker *w, struct evhttp_request *req)

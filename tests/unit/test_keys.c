@@ -195,14 +195,14 @@ static void update_invalidates_caches(void **state)
 {
 	struct fixture *f = *state;
 	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
-	struct apikey_verifier v = { f->s, NULL, NULL, NULL };
+	struct apikey_verifier v = { f->s, NULL, NULL, NULL, NULL };
 	struct apikey_verify_request rq = { .scopes = "a:b" };
 	struct apikey_update_params p = { .scopes = "c:d" };
 	struct apikey_verify_result res;
 	struct apikey_store *other;
 
 	assert_int_equal(apikey_cache_new(&v.cache, 0), 0);
-	assert_int_equal(apikey_limiter_new(&v.limiter, 0), 0);
+	assert_int_equal(apikey_limiter_open(&v.limiter, f->cfg.db_path, NULL, NULL), 0);
 	make_key(f->s, "dee", "a:b", 0, 0, key, id);
 	rq.key = key;
 	rq.key_len = strlen(key);
