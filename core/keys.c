@@ -269,11 +269,14 @@ int apikey_key_update(struct apikey_store *s, const char *id, const struct apike
 		return 0;
 	}
 	if ((r = row_key_update(s, id, &k)) != 0 ||
-	    (r = rescale_rate(s, id, old.info.rate_limit, k.rate_limit)) != 0 ||
 	    (r = audit(s, actor, now, id, "updated", fields)) != 0 ||
-	    (r = read_back(s, id, info)) != 0)
+	    (r = read_back(s, id, info)) != 0 || (r = row_commit(s)) != 0)
 		goto fail;
-	return row_commit(s);
+	/* the limit is the store's once committed: only then the table's state
+	 * follows it (a failure here leaves the old scale: stricter or looser by
+	 * what the key used, never a limit of its own) */
+	rescale_rate(s, id, old.info.rate_limit, k.rate_limit);
+	return 0;
 fail:
 	row_rollback(s);
 	return r;
