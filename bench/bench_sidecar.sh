@@ -148,6 +148,39 @@ else
 	echo "nginx not installed: nginx benchmark skipped"
 fi
 
+# ---- 2b. one limit for three apikeyd processes ---------------------------------
+# Three apikeyd on one store, one key at 60,000/min (one a ms, burst 60,000),
+# each hammered by its own wrk for the same seconds: the 200s of the three
+# together against what one GCRA admits over the same window.
+key3=$("$APIKEYCTL" --db "$db100k" create --owner three --scopes bench:read --rate-limit 60000)
+ps3=(); p3=()
+for i in 1 2 3; do
+	p=$(port); p3+=("$p")
+	"$APIKEYD" --db "$db100k" --threads 1 --listen "127.0.0.1:$p" 2>"$tmp/apikeyd3$i.log" & ps3+=($!); pids+=($!)
+done
+for p in "${p3[@]}"; do wait_up "http://127.0.0.1:$p/healthz"; done
+t0=$(date +%s.%N)
+for i in 0 1 2; do
+	wrk -t1 -c8 -d"${secs}s" -H "X-API-Key: $key3" "http://127.0.0.1:${p3[$i]}/auth" >"$tmp/wrk3$i.out" &
+done
+wait "$(jobs -p | tail -3)" 2>/dev/null; wait
+t1=$(date +%s.%N)
+python3 - "$tmp" "$t0" "$t1" <<'PY'
+import re, sys
+tmp, t0, t1 = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+ok = total = 0
+for i in range(3):
+    out = open("%s/wrk3%d.out" % (tmp, i)).read()
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total += n; ok += n - (int(bad.group(1)) if bad else 0)
+window_ms = (t1 - t0) * 1000
+bound = 60000 + int(window_ms) + 1
+print("\nthree apikeyd processes on one store, one key at 60,000/min, each hammered %.1f s: %d requests, "
+      "%d admitted; one GCRA over the whole window admits at most %d: %.4fx" % (window_ms / 1000, total, ok, bound, ok / bound))
+PY
+kill "${ps3[@]}" 2>/dev/null; wait "${ps3[@]}" 2>/dev/null
+
 # ---- 3. RSS with 1M keys -------------------------------------------------------
 key=$(filled 1000000)
 pa=$(port)

@@ -166,6 +166,22 @@ bool foreign_is_slow(const char *stored)
 	return alg && strcmp(alg, "sha256") != 0;
 }
 
+unsigned foreign_cost_ms(const char *stored)
+{
+	const char *alg = apikey_hash_scheme(stored);
+
+	if (!alg || !strcmp(alg, "sha256"))
+		return 0;
+	if (!strcmp(alg, "bcrypt")) {
+		int cost = (stored[4] - '0') * 10 + (stored[5] - '0');
+		/* ~0.09 ms per 2^cost rounds here: cost 4 ~1.5 ms, 10 ~94, 12 ~390 */
+		return cost < 4 || cost > 31 ? 1000 : (unsigned)((1u << cost) * 92 / 1000) + 1;
+	}
+	long m = argon2_param(stored, "m="), t = argon2_param(stored, "t=");
+	/* about a GiB of memory passes a second: m KiB x t passes */
+	return m < 1 || t < 1 ? 1000 : (unsigned)(m * t / 1024) + 1;
+}
+
 static int verify_sha256(const char *stored, const char *key, size_t len)
 {
 	unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];

@@ -88,6 +88,8 @@ int foreign_verify(const char *stored, const char *key, size_t len);
 int foreign_cost_check(const char *hash, const char **why);
 /* bcrypt and argon2id: milliseconds a check, not microseconds. */
 bool foreign_is_slow(const char *stored);
+/* What one check of stored costs, roughly, in milliseconds (0: sha256). */
+unsigned foreign_cost_ms(const char *stored);
 
 /* core/map.c — a small chained hash map from byte strings to pointers.
  * Not locked: callers hold their own mutex. */
@@ -150,6 +152,11 @@ void cache_put_negative(struct apikey_cache *c, uint64_t epoch, const unsigned c
  * APIKEY_ERR_BUSY (the queue or the hint's budget is full: not queued). */
 int slow_enqueue(struct apikey_slow *q, const unsigned char d[DIGEST_LEN], const char *key, size_t len,
                  uint64_t epoch, const char *source);
+/* Checks of at most SLOW_INLINE_MS (bcrypt cost 4, a small argon2id) may run
+ * on the request path: true when the key's hint has budget left (it is
+ * spent, like a queued check's). */
+#define SLOW_INLINE_MS 2
+bool slow_inline_ok(struct apikey_slow *q, const char *key, size_t len);
 
 /* core/usage.c */
 /* An imported key found by the sidecar: re-hash it (event "rehashed") at the next flush. */

@@ -58,9 +58,13 @@ int row_key_get(struct apikey_store *s, const char *id, struct key_record *rec);
 /* Verification lookups: only what the checks need (no metadata, rotation
  * links or usage).  By HMAC digest; by import hint, then the foreign hash. */
 int row_key_by_digest(struct apikey_store *s, const unsigned char d[DIGEST_LEN], struct key_record *rec);
-/* With slow false, bcrypt and argon2id candidates are not checked: when one
- * was skipped and no other matched, APIKEY_ERR_PENDING. */
-int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, bool slow, struct key_record *rec);
+/* Candidates whose hash costs more than slow_ms a check (foreign_cost_ms)
+ * are not checked: when one was skipped and no other matched,
+ * APIKEY_ERR_PENDING, with the cost of the cheapest skipped one in
+ * *cheapest_skipped_ms (may be NULL).  ROW_FOREIGN_ALL: every candidate. */
+#define ROW_FOREIGN_ALL ((unsigned)-1)
+int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, unsigned slow_ms,
+                       unsigned *cheapest_skipped_ms, struct key_record *rec);
 /* The backend's JSON parser: is text a JSON object?  0 or APIKEY_ERR_INVALID. */
 int row_json_object(struct apikey_store *s, const char *text);
 

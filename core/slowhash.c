@@ -99,6 +99,39 @@ static bool idle_budget(void *ctx, void *value)
 	return !((struct hint_budget *)value)->queued;
 }
 
+/* Caller holds the lock: the hint's budget, made on first use (NULL when
+ * out of memory). */
+static struct hint_budget *budget(struct apikey_slow *q, const char *key, size_t hl)
+{
+	struct hint_budget *b = map_get(q->hints, key, hl);
+
+	if (b)
+		return b;
+	if (map_count(q->hints) >= SLOW_HINTS_MAX)
+		map_sweep(q->hints, idle_budget, NULL, free);  /* budgets are short-lived: start over */
+	if (!(b = calloc(1, sizeof(*b))) || map_put(q->hints, key, hl, b) == (void *)-1) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+bool slow_inline_ok(struct apikey_slow *q, const char *key, size_t len)
+{
+	size_t hl = len < SLOW_HINT_LEN ? len : SLOW_HINT_LEN;
+	int64_t now = mono_us();
+	struct hint_budget *b;
+	bool ok = false;
+
+	pthread_mutex_lock(&q->lock);
+	if ((b = budget(q, key, hl)) && !b->queued && now >= b->next_us) {
+		b->next_us = now + 1000000 / SLOW_HINT_PER_S;
+		ok = true;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return ok;
+}
+
 int slow_enqueue(struct apikey_slow *q, const unsigned char d[DIGEST_LEN], const char *key, size_t len,
                  uint64_t epoch, const char *source)
 {
@@ -116,14 +149,8 @@ int slow_enqueue(struct apikey_slow *q, const unsigned char d[DIGEST_LEN], const
 	}
 	if (q->stopping || q->n == SLOW_QUEUE_MAX)
 		goto refuse;
-	if (!(b = map_get(q->hints, key, hl))) {
-		if (map_count(q->hints) >= SLOW_HINTS_MAX)
-			map_sweep(q->hints, idle_budget, NULL, free);  /* budgets are short-lived: start over */
-		if (!(b = calloc(1, sizeof(*b))) || map_put(q->hints, key, hl, b) == (void *)-1) {
-			free(b);
-			goto refuse;
-		}
-	}
+	if (!(b = budget(q, key, hl)))
+		goto refuse;
 	if (b->queued || now < b->next_us)
 		goto refuse;                   /* one at a time per hint, SLOW_HINT_PER_S a second */
 	b->queued = true;
@@ -208,7 +235,7 @@ int apikey_slow_run(struct apikey_slow *q, const struct apikey_verifier *v, unsi
 	pthread_mutex_unlock(&q->lock);
 
 	t0 = mono_us();
-	r = row_key_by_foreign(v->store, job.key, job.len, true, &rec);
+	r = row_key_by_foreign(v->store, job.key, job.len, ROW_FOREIGN_ALL, NULL, &rec);
 	if (r == 0) {
 		/* the next request with this key is answered from the cache; the
 		 * usage flush writes its HMAC (a record checked by one file is

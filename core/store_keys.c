@@ -91,9 +91,11 @@ static int hint_lengths(struct apikey_store *s)
 	return mask;
 }
 
-int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, bool slow, struct key_record *rec)
+int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, unsigned slow_ms,
+                       unsigned *cheapest_skipped_ms, struct key_record *rec)
 {
 	int mask = hint_lengths(s);
+	unsigned cheapest = ROW_FOREIGN_ALL;
 	bool skipped = false;
 
 	if (mask < 0)
@@ -109,10 +111,13 @@ int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, bool
 		sqlite3_bind_text(st, 1, key, n, SQLITE_STATIC);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW && tried++ < FOREIGN_CANDIDATES_MAX) {
 			const char *fh = (const char *)sqlite3_column_text(st, 17);
+			unsigned cost = fh && slow_ms != ROW_FOREIGN_ALL ? foreign_cost_ms(fh) : 0;
 			int v;
 
-			if (fh && !slow && foreign_is_slow(fh)) {
+			if (cost > slow_ms) {
 				skipped = true;     /* checked off the request path (core/slowhash.c) */
+				if (cost < cheapest)
+					cheapest = cost;
 				continue;
 			}
 			v = fh ? foreign_verify(fh, key, len) : APIKEY_ERR_INVALID;
@@ -123,10 +128,13 @@ int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, bool
 				return 0;
 			}
 			if (v == APIKEY_ERR_CRYPTO || v == APIKEY_ERR_NOMEM) {
-				/* cannot check it (a library missing): UNAVAILABLE, not "no such key" */
+				/* cannot check it (a library missing): UNAVAILABLE, not "no such key"
+				 * (fh is the statement's: named before the reset frees it) */
+				const char *alg = apikey_hash_scheme(fh);
+
+				store_log(s, LOG_ERR, "imported %s key: cannot check its hash (%s)", alg ? alg : "?",
+				          apikey_strerror(v));
 				sqlite3_reset(st);
-				store_log(s, LOG_ERR, "imported %s key: cannot check its hash (%s)",
-				          apikey_hash_scheme(fh) ? apikey_hash_scheme(fh) : "?", apikey_strerror(v));
 				return v;
 			}
 		}
@@ -134,6 +142,8 @@ int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, bool
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			return store_err(s, rc, "lookup imported key");
 	}
+	if (cheapest_skipped_ms)
+		*cheapest_skipped_ms = cheapest;
 	return skipped ? APIKEY_ERR_PENDING : APIKEY_ERR_NOT_FOUND;
 }
 

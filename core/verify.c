@@ -149,7 +149,7 @@ static void verify_stored(struct apikey_store *s, const struct apikey_verify_req
 		goto out;
 	}
 	r = row_key_by_digest(s, d, &rec);
-	if (r == APIKEY_ERR_NOT_FOUND && (r = row_key_by_foreign(s, rq->key, rq->key_len, true, &rec)) == 0)
+	if (r == APIKEY_ERR_NOT_FOUND && (r = row_key_by_foreign(s, rq->key, rq->key_len, ROW_FOREIGN_ALL, NULL, &rec)) == 0)
 		foreign = true;
 	if (r == APIKEY_ERR_NOT_FOUND) {
 		res->outcome = unknown;
@@ -220,11 +220,18 @@ int apikey_verify_open(struct apikey_store **store, const struct apikey_config *
 static int by_foreign(const struct apikey_verifier *v, const struct apikey_verify_request *rq,
                       const unsigned char d[DIGEST_LEN], uint64_t epoch, struct key_record *rec, int64_t now)
 {
+	unsigned cheapest = ROW_FOREIGN_ALL;
 	int r;
 
 	if (v->slow && v->cache && cache_negative(v->cache, d))
 		return APIKEY_ERR_NOT_FOUND;
-	r = row_key_by_foreign(v->store, rq->key, rq->key_len, !v->slow, rec);
+	r = row_key_by_foreign(v->store, rq->key, rq->key_len, v->slow ? 0 : ROW_FOREIGN_ALL, &cheapest, rec);
+	/* a hash that costs a couple of milliseconds (bcrypt cost 4) is checked
+	 * here while the key's hint is within its budget */
+	if (r == APIKEY_ERR_PENDING && cheapest <= SLOW_INLINE_MS && slow_inline_ok(v->slow, rq->key, rq->key_len) &&
+	    (r = row_key_by_foreign(v->store, rq->key, rq->key_len, SLOW_INLINE_MS, NULL, rec)) ==
+	    APIKEY_ERR_NOT_FOUND && v->cache)
+		cache_put_negative(v->cache, epoch, d);
 	if (r == 0 && v->usage)
 		usage_queue_rehash(v->usage, &rec->info, d, now / 1000, rq->source);
 	if (r == APIKEY_ERR_PENDING)
