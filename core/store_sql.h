@@ -46,6 +46,9 @@ struct apikey_store {
 	uint64_t walhdr_seen[WALHDR_WORDS];
 	uint32_t ckpt_seen[3];    /* mxFrame, nBackfill, nBackfillAttempted at the last file check */
 	bool ckpt_known;
+	uint32_t synced_mxframe;  /* mxFrame and iChange at the last apikey_store_sync_wal */
+	uint32_t synced_change;
+	bool synced_known;
 	char why[APIKEY_WHY_SIZE];  /* the reason of the last refused write (apikey_store_why) */
 };
 

@@ -16,6 +16,7 @@
  * cannot bring back a value already seen with other contents). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,4 +356,38 @@ int apikey_store_check_paths(struct apikey_store *s)
 			return replaced(s);
 	}
 	return 0;
+}
+
+int apikey_store_sync_wal(struct apikey_store *s)
+{
+	char wal[APIKEY_PATH_SIZE + 8];
+	const uint32_t *h;
+	uint32_t mx, change;
+	int fd, r = 0;
+
+	if (!s->watch_ready)
+		watch_setup(s);
+	if (!s->walhdr)
+		return 0;
+	/* iChange (one more each commit) and mxFrame: a WAL restarted since
+	 * may hold as many frames as before */
+	h = (const uint32_t *)s->walhdr;
+	change = __atomic_load_n(&h[2], __ATOMIC_ACQUIRE);
+	mx = __atomic_load_n(&h[4], __ATOMIC_ACQUIRE);
+	if (s->synced_known && mx == s->synced_mxframe && change == s->synced_change)
+		return 0;
+	/* SQLite takes no POSIX lock on the -wal: a descriptor of ours closes
+	 * without dropping any of its locks */
+	snprintf(wal, sizeof(wal), "%s-wal", s->cfg.db_path);
+	if ((fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return errno == ENOENT ? 0 : APIKEY_ERR_IO;
+	if (fdatasync(fd) != 0)
+		r = APIKEY_ERR_IO;
+	close(fd);
+	if (r == 0) {
+		s->synced_mxframe = mx;
+		s->synced_change = change;
+		s->synced_known = true;
+	}
+	return r;
 }

@@ -62,6 +62,14 @@ int apikey_store_check_files(struct apikey_store *s);
  */
 int apikey_store_check_paths(struct apikey_store *s);
 /*
+ * Make the commits other processes did not sync (synchronous=NORMAL: a PAM
+ * login's usage) durable: when the WAL-index says the WAL grew since the
+ * last call, fdatasync the -wal.  For a long-lived process, about once a
+ * second (apikeyd's flush timer): the bound SPEC §6 puts on lost counters.
+ * 0 or APIKEY_ERR_IO.
+ */
+int apikey_store_sync_wal(struct apikey_store *s);
+/*
  * Which files (the db, its -wal, its -shm) the last apikey_store_check_files
  * of s found (false: none yet), and which the path names now.  A front end
  * reopening a replaced store compares them: a new db beside the *old* -wal

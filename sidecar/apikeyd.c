@@ -400,7 +400,10 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd; (void)what;
 	flush_usage(d, false);
-	/* the rate-limit table replaced or re-made: map the one there now */
+	/* other processes' unsynced commits (PAM logins' usage) made durable
+	 * within a second, and the rate-limit table remapped if it was replaced */
+	if (d->store && apikey_store_sync_wal(d->store) != 0)
+		log_warn("key store: cannot sync its WAL");
 	apikey_limiter_refresh(d->sh.limiter);
 }
 

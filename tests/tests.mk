@@ -13,3 +13,6 @@ $(UNIT_BIN): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIBAPIKEY)
 
 tests: $(UNIT_BIN)
 
+# test_store_watch counts apikey_store_sync_wal's fdatasync calls.
+$(BUILD)/tests/unit/test_store_watch: APIKEY_LDFLAGS += -Wl,--wrap=fdatasync
+

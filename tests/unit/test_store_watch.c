@@ -46,6 +46,16 @@ static void count_syscalls(bool on)
 	n_fcntl = n_stat = 0;
 }
 
+/* fdatasync is wrapped (tests/tests.mk): apikey_store_sync_wal's calls. */
+static unsigned n_datasync;
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __wrap_fdatasync(int fd)
+{
+	n_datasync++;
+	return __real_fdatasync(fd);
+}
+
 static void settle(struct apikey_store *s)
 {
 	for (int i = 0; i < 3 && apikey_store_changed(s) != 0; i++)
@@ -314,6 +324,28 @@ static void init_does_not_inherit_a_wal(void **state)
 	f->s = s;
 }
 
+/* apikeyd's timer makes other processes' unsynced commits durable: one
+ * fdatasync of the -wal when it grew, none when it did not. */
+static void unsynced_commits_are_synced_once(void **state)
+{
+	struct fixture *f = *state;
+	struct apikey_store *w;
+	char key[APIKEY_KEY_MAX + 1], id[APIKEY_ID_SIZE];
+
+	assert_int_equal(apikey_store_open(&w, &f->cfg, NULL, NULL), 0);
+	make_key(w, "fay", "a:b", 0, 0, key, id);
+	assert_int_equal(apikey_store_sync_wal(f->s), 0);
+	n_datasync = 0;
+	assert_int_equal(apikey_store_sync_wal(f->s), 0);
+	assert_int_equal(n_datasync, 0);                     /* nothing new */
+	assert_int_equal(verify(w, key, "a:b", "fay"), APIKEY_VALID);   /* an unsynced usage commit */
+	assert_int_equal(apikey_store_sync_wal(f->s), 0);
+	assert_int_equal(n_datasync, 1);
+	assert_int_equal(apikey_store_sync_wal(f->s), 0);
+	assert_int_equal(n_datasync, 1);
+	apikey_store_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +355,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(restored_in_place_is_left_alone, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(another_pepper_is_refused, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(init_does_not_inherit_a_wal, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(unsynced_commits_are_synced_once, fixture_setup, fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
