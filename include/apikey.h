@@ -573,5 +573,6 @@ struct apikey_actor {
 };
 
 #include "apikey_store.h"
+#include "apikey_text.h"
 
 #endif /* APIKEY_H */
