@@ -3,7 +3,7 @@
 # embedded at build time as generated C arrays (xxd -i).
 SIDECAR_SRC := sidecar/apikeyd.c sidecar/config.c sidecar/http.c sidecar/request.c sidecar/metrics.c sidecar/log.c \
                sidecar/admin.c sidecar/admin_routes.c sidecar/admin_parse.c sidecar/admin_writer.c \
-               sidecar/ui.c
+               sidecar/ui.c sidecar/guard.c
 SIDECAR_OBJ := $(SIDECAR_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sidecar/openapi.o $(BUILD)/sidecar/ui_assets.o
 EVENT_CFLAGS := $(call pc,cflags,libevent)
 EVENT_LIBS   := $(call pc,libs,libevent)
