@@ -49,6 +49,7 @@
 #include <event2/listener.h>
 #include "sidecar.h"
 #include "guard.h"
+#include "headscan.h"
 
 enum { ST_HEAD, ST_BODY, ST_DONE };
 
@@ -57,15 +58,14 @@ struct sc_conn {
 	struct sc_worker *w;
 	struct bufferevent *bev;
 	struct evhttp_connection *evcon;   /* NULL until adopted */
-	struct evbuffer_cb_entry *input_cb;
+	struct evbuffer_cb_entry *input_cb;  /* on the input while a head is read */
 	struct event *timer;               /* the request deadline */
 	TAILQ_ENTRY(sc_conn) link;         /* on the pending list until adopted */
 	int fd;
 	int64_t deadline_ns;               /* monotonic; 0 = no request under way */
-	uint32_t head_bytes, line_len, lines, first_len;
+	struct sc_headscan hs;             /* the head being read */
 	uint8_t st;
-	bool cr, timer_on, close_after;
-	char tail[9];                      /* the request line's last bytes (a ring) */
+	bool timer_on, close_after;
 	const char *why;                   /* the head's fault, when refused */
 };
 
@@ -95,6 +95,27 @@ static unsigned cap_total, cap_share;
  * argument is evhttp's); written by main before the workers start. */
 static struct { struct event_base *base; struct sc_worker *w; } known[SIDECAR_THREADS_MAX];
 static unsigned n_workers_known;
+
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
+/* The input callback is on the buffer only while a head is being read:
+ * any callback on it, even a disabled one, costs libevent a round of work
+ * on every change of the buffer (each header line evhttp takes off it).
+ * False when it could not be put on (out of memory). */
+static bool watch_input(struct sc_conn *c, bool on)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	if (on && !c->input_cb) {
+		c->input_cb = evbuffer_add_cb(in, on_input, c);
+		return c->input_cb != NULL;
+	}
+	if (!on && c->input_cb) {
+		evbuffer_remove_cb_entry(in, c->input_cb);   /* safe from within it */
+		c->input_cb = NULL;
+	}
+	return true;
+}
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define ADD(x, n) __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
@@ -308,8 +329,7 @@ static void request_begins(struct sc_conn *c)
 static void scan_reset(struct sc_conn *c)
 {
 	c->st = ST_HEAD;
-	c->head_bytes = c->line_len = c->lines = c->first_len = 0;
-	c->cr = false;
+	sc_headscan_reset(&c->hs);
 	c->why = NULL;
 }
 
@@ -335,8 +355,7 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
 	struct sc_conn *c = arg;
 
 	(void)evcon;
-	if (c->input_cb)
-		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
+	watch_input(c, false);
 	conn_free(c);
 }
 
@@ -386,8 +405,7 @@ static void close_conn(struct sc_conn *c, short what)
 
 	c->st = ST_DONE;
 	c->deadline_ns = 0;
-	if (c->input_cb)
-		evbuffer_cb_clear_flags(in, c->input_cb, EVBUFFER_CB_ENABLED);
+	watch_input(c, false);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_trigger_event(c->bev, (short)(BEV_EVENT_READING | what), BEV_TRIG_DEFER_CALLBACKS);
@@ -441,79 +459,17 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the byte-level check of a head -------------------------------------------- */
 
-/* At the request line's end: HTTP/1.0 and HTTP/1.1 pass; another version
- * number gets 505 (evhttp would accept 1.2 and answer "HTTP/1.2"); anything
- * else is not a request line we serve. */
-static int check_version(struct sc_conn *c)
-{
-	char v[9];
-
-	if (c->first_len < 9 + 3) {
-		c->why = "Malformed request line";
-		return 400;
-	}
-	for (unsigned i = 0; i < 9; i++)
-		v[i] = c->tail[(c->first_len - 9 + i) % 9];
-	if (!memcmp(v, " HTTP/1.1", 9) || !memcmp(v, " HTTP/1.0", 9))
-		return 0;
-	if (!memcmp(v, " HTTP/", 6) && v[6] >= '0' && v[6] <= '9' && v[7] == '.' && v[8] >= '0' && v[8] <= '9') {
-		c->why = "HTTP version not supported (HTTP/1.1 and 1.0 are)";
-		return 505;
-	}
-	c->why = "Malformed request line";
-	return 400;
-}
-
-/* Scan n bytes of a head; 0 (go on; c->st is ST_BODY once the blank line
- * was seen, and the rest is not the head's) or the status to refuse with. */
+/* Scan n bytes of a head (headscan.c); 0 (go on; ST_BODY once the head is
+ * whole) or the status to refuse with (c->why saying why). */
 static int scan(struct sc_conn *c, const unsigned char *p, size_t n)
 {
-	for (size_t i = 0; i < n && c->st == ST_HEAD; i++) {
-		unsigned char b = p[i];
-		int r;
+	int r = sc_headscan_feed(&c->hs, p, n, SIDECAR_MAX_HEADERS_SIZE);
 
-		if (++c->head_bytes > SIDECAR_MAX_HEADERS_SIZE) {
-			c->why = c->lines == 0 ? "Request line too long" : "Request header fields too large";
-			return c->lines == 0 ? 414 : 431;
-		}
-		if (c->cr) {
-			c->cr = false;
-			if (b != '\n') {
-				c->why = "A CR not followed by LF in the request head";
-				return 400;
-			}
-		} else if (b == '\r') {
-			c->cr = true;
-			continue;
-		}
-		if (b == '\n') {
-			if (c->line_len == 0) {
-				if (c->lines == 0) {
-					c->why = "Empty request line";
-					return 400;
-				}
-				c->st = ST_BODY;
-				break;
-			}
-			if (c->lines == 0 && (r = check_version(c)) != 0)
-				return r;
-			c->lines++;
-			c->line_len = 0;
-			continue;
-		}
-		if (c->line_len == 0 && c->lines > 0 && (b == ' ' || b == '\t')) {
-			c->why = "Obsolete line folding in the request head";
-			return 400;
-		}
-		if ((b < 0x20 && b != '\t') || b == 0x7f) {
-			c->why = b == 0 ? "NUL byte in the request head" : "Control character in the request head";
-			return 400;
-		}
-		c->line_len++;
-		if (c->lines == 0)
-			c->tail[c->first_len++ % 9] = (char)b;
-	}
-	return 0;
+	if (r != 0)
+		c->why = c->hs.why;
+	else if (c->hs.done)
+		c->st = ST_BODY;
+	return r;
 }
 
 /* Scan the input buffer from offset `from` to its end. */
@@ -524,10 +480,11 @@ static int scan_buffer(struct sc_conn *c, struct evbuffer *buf, size_t from)
 	size_t len = evbuffer_get_length(buf);
 	int r = 0;
 
-	if (from >= len || evbuffer_ptr_set(buf, &pos, from, EVBUFFER_PTR_SET) != 0)
+	if (from >= len || (from && evbuffer_ptr_set(buf, &pos, from, EVBUFFER_PTR_SET) != 0))
 		return 0;
 	while (from < len && r == 0 && c->st == ST_HEAD) {
-		int nv = evbuffer_peek(buf, (ev_ssize_t)(len - from), &pos, v, 4);
+		/* usually the buffer holds only what was just read: no position */
+		int nv = evbuffer_peek(buf, (ev_ssize_t)(len - from), from ? &pos : NULL, v, 4);
 		size_t done = 0;
 
 		if (nv <= 0)
@@ -537,9 +494,10 @@ static int scan_buffer(struct sc_conn *c, struct evbuffer *buf, size_t from)
 			r = scan(c, v[i].iov_base, k);
 			done += k;
 		}
-		from += done;
-		if (done == 0 || evbuffer_ptr_set(buf, &pos, done, EVBUFFER_PTR_ADD) != 0)
+		if (done == 0 || from + done >= len ||
+		    evbuffer_ptr_set(buf, &pos, from + done, EVBUFFER_PTR_SET) != 0)
 			break;
+		from += done;
 	}
 	return r;
 }
@@ -560,7 +518,7 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 	if (r != 0)
 		refuse_head(c, r);
 	else if (c->st == ST_BODY)   /* until the handler: nothing more to look at */
-		evbuffer_cb_clear_flags(buf, c->input_cb, EVBUFFER_CB_ENABLED);
+		watch_input(c, false);
 }
 
 /* ---- adoption -------------------------------------------------------------------- */
@@ -621,10 +579,11 @@ static void on_adopt(evutil_socket_t fd, short what, void *arg)
 		if (c->fd >= 0 && (size_t)c->fd < by_fd_n)
 			by_fd[c->fd] = c;
 		evhttp_connection_set_closecb(c->evcon, on_close, c);
-		c->input_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_input, c);
 		scan_reset(c);
 		request_begins(c);
 		bufferevent_decref(bev);       /* the close callback tells us from now on */
+		if (!watch_input(c, true))     /* no check of its heads: not served */
+			close_conn(c, BEV_EVENT_ERROR);
 	}
 }
 
@@ -787,8 +746,8 @@ const char *sc_guard_request(struct sc_worker *w, struct evhttp_request *req)
 				c->close_after = true;
 			}
 		}
-		if (c->st == ST_HEAD && c->input_cb)
-			evbuffer_cb_set_flags(in, c->input_cb, EVBUFFER_CB_ENABLED);
+		if (c->st == ST_HEAD && !watch_input(c, true))
+			c->close_after = true;   /* its next head could not be checked */
 	}
 	return why;
 }
