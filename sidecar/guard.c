@@ -417,6 +417,7 @@ static const char *reason_phrase(int status)
 	case 408: return "Request Timeout";
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
 	case 505: return "HTTP Version Not Supported";
 	default:  return "Bad Request";
 	}

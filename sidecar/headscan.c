@@ -74,11 +74,15 @@ static inline uint64_t special_mask(const unsigned char *p)
 }
 #endif
 
-/* The request line's last bytes so far. */
+/* The request line's first and last bytes so far. */
 static void keep_tail(struct sc_headscan *h, const unsigned char *p, size_t n)
 {
 	size_t t = sizeof(h->tail);
 
+	if (h->first_len < sizeof(h->lead)) {
+		size_t k = sizeof(h->lead) - h->first_len;
+		memcpy(h->lead + h->first_len, p, k < n ? k : n);
+	}
 	if (n >= t) {
 		memcpy(h->tail, p + n - t, t);
 	} else if (n) {
@@ -88,13 +92,15 @@ static void keep_tail(struct sc_headscan *h, const unsigned char *p, size_t n)
 	h->first_len += (uint32_t)n;
 }
 
-/* At the request line's end: HTTP/1.0 and HTTP/1.1 pass, another
- * HTTP/d.d is 505 (evhttp would accept 1.2 and answer "HTTP/1.2"),
+/* At the request line's end: CONNECT is 501; HTTP/1.0 and HTTP/1.1 pass,
+ * another HTTP/d.d is 505 (evhttp would accept 1.2 and answer "HTTP/1.2"),
  * anything else is no request line. */
 static int check_version(struct sc_headscan *h)
 {
 	const char *v = h->tail;
 
+	if (h->first_len >= sizeof(h->lead) && !memcmp(h->lead, "CONNECT ", 8))
+		return refuse(h, 501, "CONNECT is not served");
 	if (h->first_len >= sizeof(h->tail) + 3) {
 		if (!memcmp(v, " HTTP/1.1", 9) || !memcmp(v, " HTTP/1.0", 9))
 			return 0;

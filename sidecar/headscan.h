@@ -17,6 +17,7 @@ struct sc_headscan {
 	uint32_t first_len;    /* bytes of the request line so far */
 	bool cr;               /* the last byte was a CR: an LF must follow */
 	bool done;             /* the blank line was seen: the head is whole */
+	char lead[8];          /* the request line's first 8 bytes */
 	char tail[9];          /* the request line's last 9 bytes */
 	const char *why;       /* after a refusal: what was wrong */
 };
@@ -31,6 +32,8 @@ void sc_headscan_reset(struct sc_headscan *h);
  *        a line (not the first) starting with a blank (obsolete folding);
  *        an empty line before the request line; a request line that does
  *        not end in " HTTP/<digit>.<digit>"
+ *   501  a CONNECT request (libevent answers it 501 but keeps reading the
+ *        connection, and the requests after it would not be checked)
  *   505  " HTTP/d.d" other than 1.0 and 1.1
  *   414  the request line alone over max bytes; 431 the head over max.
  * Feeding a refused or done scan again is not allowed.

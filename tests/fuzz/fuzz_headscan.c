@@ -13,13 +13,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct ref {
 	uint32_t head_bytes, lines, line_len, first_len;
 	int cr, done;
-	char tail[9];
+	char lead[8], tail[9];
 };
 
 static int ref_version(const struct ref *r)
 {
 	const char *v = r->tail;
 
+	if (r->first_len >= 8 && !memcmp(r->lead, "CONNECT ", 8))
+		return 501;
 	if (r->first_len >= 12) {
 		if (!memcmp(v, " HTTP/1.1", 9) || !memcmp(v, " HTTP/1.0", 9))
 			return 0;
@@ -66,6 +68,8 @@ static int ref_feed(struct ref *r, const unsigned char *p, size_t n, size_t max)
 			return 400;
 		r->line_len++;
 		if (r->lines == 0) {
+			if (r->first_len < 8)
+				r->lead[r->first_len] = (char)b;
 			memmove(r->tail, r->tail + 1, 8);
 			r->tail[8] = (char)b;
 			r->first_len++;

@@ -56,8 +56,10 @@ def main():
                     answered += 1
                 if got[:1] != [want]:
                     unexpected += 1
-            except OSError:
+                    print("churn: %r... got %s, want %s" % (raw[:40], got, want), file=sys.stderr)
+            except OSError as e:
                 unexpected += 1
+                print("churn: %r...: %s" % (raw[:40], e), file=sys.stderr)
         # the half requests are cut by apikeyd (408 and close) within ~10 s
         for h in list(halves):
             hs, since = h
@@ -67,6 +69,7 @@ def main():
             except BlockingIOError:
                 if time.monotonic() - since > 15:
                     unexpected += 1
+                    print("churn: a half request not cut after 15 s", file=sys.stderr)
                     hs.close()
                     halves.remove(h)
                 continue
