@@ -66,6 +66,7 @@ struct sc_conn {
 	struct sc_headscan hs;             /* the head being read */
 	uint8_t st;
 	bool timer_on, close_after;
+	bool busy;                         /* a request is with a handler (answers may come later: admin writes) */
 	const char *why;                   /* the head's fault, when refused */
 };
 
@@ -441,8 +442,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd; (void)what;
 	c->timer_on = false;
-	if (!c->deadline_ns || c->st == ST_DONE)
-		return;                         /* no request under way: idle */
+	if (!c->deadline_ns || c->st == ST_DONE || c->busy)
+		return;                         /* idle, or a handler has the request */
 	if (now < c->deadline_ns) {
 		arm(c, now);
 		return;
@@ -733,14 +734,16 @@ const char *sc_guard_request(struct sc_worker *w, struct evhttp_request *req)
 		return why;
 	if (why)
 		c->close_after = true;
-	/* the next request starts now: what evhttp has not parsed yet is its
-	 * head, checked before evhttp gets to it */
+	/* The request is the handler's until its answer (sc_guard_reply), and
+	 * no deadline runs meanwhile: evhttp reads nothing more until then.
+	 * What evhttp has not parsed yet is the next request's head, checked
+	 * now, before evhttp gets to it. */
+	c->busy = true;
+	c->deadline_ns = 0;
 	if (c->st != ST_DONE) {
 		struct evbuffer *in = bufferevent_get_input(c->bev);
 		scan_reset(c);
-		c->deadline_ns = 0;
 		if (evbuffer_get_length(in) > 0) {
-			request_begins(c);
 			if (scan_buffer(c, in, 0) != 0) {
 				/* answered after this one, so refused by closing */
 				ADD(g->refused_head, 1);
@@ -753,9 +756,23 @@ const char *sc_guard_request(struct sc_worker *w, struct evhttp_request *req)
 	return why;
 }
 
-bool sc_guard_closing(const struct sc_worker *w)
+bool sc_guard_reply(struct sc_worker *w, struct evhttp_request *req)
 {
-	return w->guard && w->guard->cur && w->guard->cur->close_after;
+	struct sc_guard *g = w->guard;
+	struct sc_conn *c;
+
+	if (!g)
+		return false;
+	/* usually the request sc_guard_request saw last; an admin write is
+	 * answered later, after others */
+	c = g->cur && g->cur->evcon == evhttp_request_get_connection(req) ? g->cur : conn_of(req);
+	if (!c)
+		return false;
+	c->busy = false;
+	/* the next request may be here already (pipelined): its deadline runs */
+	if (c->st != ST_DONE && !c->deadline_ns && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		request_begins(c);
+	return c->close_after;
 }
 
 void sc_guard_stats(const struct sc_worker *w, struct sc_guard_stats *st)

@@ -39,10 +39,11 @@ void sc_guard_listeners_gone(struct sc_worker *w);
  * here: its deadline, and the check of any bytes already received for it.
  */
 const char *sc_guard_request(struct sc_worker *w, struct evhttp_request *req);
-/* Must the answer to the request being handled close the connection (it
- * was refused for its framing, or what follows it on the connection is
- * refused already)?  Valid between sc_guard_request and the reply. */
-bool sc_guard_closing(const struct sc_worker *w);
+/* Called once with each answer (finish() in http.c; an admin write's comes
+ * later than its request): the handler is done with the connection.  True
+ * when the answer must close it (the request was refused for its framing,
+ * or what follows it on the connection is refused already). */
+bool sc_guard_reply(struct sc_worker *w, struct evhttp_request *req);
 
 /* For /metrics: the worker's open connections, how often accept was paused,
  * and requests refused by the guard before evhttp parsed them. */

@@ -113,7 +113,7 @@ static void finish(struct sc_worker *w, struct evhttp_request *req, enum sc_endp
 
 	if (evbuffer_get_length(evhttp_request_get_output_buffer(req)) == 0)
 		evhttp_add_header(oh, "Content-Length", "0");
-	if (w->draining || sc_guard_closing(w))
+	if (sc_guard_reply(w, req) || w->draining)
 		evhttp_add_header(oh, "Connection", "close");
 	ns = sc_now_ns() - t0;
 	if (sc_access_enabled())
