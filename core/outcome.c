@@ -91,6 +91,7 @@ const char *apikey_strerror(int err)
 	case APIKEY_ERR_CONFLICT:       return "not allowed in the key's state (revoked, expired or rotated)";
 	case APIKEY_ERR_FULL:           return "in-memory table full";
 	case APIKEY_ERR_FORBIDDEN:      return "scopes beyond the actor's own";
+	case APIKEY_ERR_DISK_FULL:      return "key store's disk is full";
 	default:                        return "unknown error";
 	}
 }

@@ -84,6 +84,7 @@ enum {
 	APIKEY_ERR_CONFLICT = -16,  /* not allowed in the key's state (revoked, rotated…) */
 	APIKEY_ERR_FULL = -17,      /* a bounded in-memory table is full */
 	APIKEY_ERR_FORBIDDEN = -18, /* the actor may not grant these scopes (struct apikey_actor.within) */
+	APIKEY_ERR_DISK_FULL = -19, /* no space (or quota) left where the store lives */
 };
 const char *apikey_strerror(int err);
 
@@ -573,5 +574,6 @@ struct apikey_actor {
 };
 
 #include "apikey_store.h"
+#include "apikey_text.h"
 
 #endif /* APIKEY_H */

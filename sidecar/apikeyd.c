@@ -4,6 +4,7 @@
  * the usage flush timer.  It runs in the foreground and logs to stderr. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 #include "sidecar.h"
+#include "guard.h"
 
 /* A parsed listen address. */
 struct address {
@@ -42,6 +44,7 @@ struct daemon {
 	struct event *ev_term, *ev_int, *ev_hup, *ev_flush;
 	bool stopping;
 	bool flush_failing;
+	unsigned conn_peak;               /* connections open at most since the last trim */
 };
 
 int64_t sc_now_ns(void)
@@ -171,6 +174,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 		return;
 	w->draining = true;
 	event_del(w->drain_ev);
+	sc_guard_listeners_gone(w);
 	for (unsigned i = 0; i < w->n_bound; i++)
 		evhttp_del_accept_socket(w->http, w->bound[i]);
 	w->n_bound = 0;
@@ -197,6 +201,7 @@ static int bind_tcp(struct sc_worker *w, const struct address *a)
 		return log_errx("listen %s: evhttp_bind_listener failed", a->text), -1;
 	}
 	w->bound[w->n_bound++] = b;
+	sc_guard_listener(w, b);
 	return 0;
 }
 
@@ -216,6 +221,7 @@ static int bind_unix_listener(struct sc_worker *w, struct address *a)
 		return log_errx("listen %s: evhttp_bind_listener failed", a->text), -1;
 	}
 	w->bound[w->n_bound++] = b;
+	sc_guard_listener(w, b);
 	return 0;
 }
 
@@ -232,6 +238,8 @@ static int worker_setup(struct daemon *d, struct sc_worker *w, unsigned idx, int
 		return log_errx("worker %u: cannot create the event base", idx), -1;
 	if (sc_http_setup(w) != 0)
 		return log_errx("worker %u: cannot set up the routes", idx), -1;
+	if (sc_guard_worker_init(w) != 0)
+		return log_errx("worker %u: out of memory", idx), -1;
 	if ((r = apikey_store_open(&w->store, &d->cfg->core, sc_core_log, NULL)) != 0)
 		return log_errx("worker %u: %s", idx, apikey_strerror(r)), -1;
 	w->verifier = (struct apikey_verifier){ w->store, d->sh.cache, d->sh.limiter, d->sh.usage };
@@ -265,8 +273,10 @@ static void worker_free(struct sc_worker *w)
 	}
 	sc_admin_worker_free(w);
 	apikey_store_free(w->store);
+	sc_guard_listeners_gone(w);
 	if (w->http)
 		evhttp_free(w->http);   /* closes its listeners and connections */
+	sc_guard_worker_free(w);
 	free(w->route_ctx);
 	if (w->base)
 		event_base_free(w->base);
@@ -292,10 +302,27 @@ static void flush_usage(struct daemon *d, bool final)
 	}
 }
 
+/* After a burst of connections, give the memory they held back to the
+ * system: glibc keeps freed heap in each thread's arena otherwise (a
+ * 10,000-connection burst left RSS 25 MB higher, BENCHMARKS.md). */
+static void trim_after_burst(struct daemon *d)
+{
+	unsigned peak, open = sc_guard_open_total(d->sh.workers, d->sh.n_workers, &peak);
+
+	if (peak > d->conn_peak)
+		d->conn_peak = peak;
+	if (d->conn_peak - open >= SIDECAR_TRIM_AFTER && open <= d->conn_peak / 2) {
+		log_debug("connections down from %u to %u: returning free memory", d->conn_peak, open);
+		malloc_trim(0);
+		d->conn_peak = open;
+	}
+}
+
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd; (void)what;
 	flush_usage(arg, false);
+	trim_after_burst(arg);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -411,11 +438,14 @@ static int start(struct daemon *d)
 	int r;
 
 	n = d->cfg->set.threads ? d->cfg->set.threads : online_cpus();
+	if (sc_guard_init(n) != 0)
+		return -1;
 	/* the core's default bounds, APIKEY_CACHE_ENTRIES_DEFAULT and
 	 * APIKEY_LIMITER_ENTRIES_DEFAULT: they bound RSS */
 	if ((r = apikey_cache_new(&d->sh.cache, 0)) != 0 ||
 	    (r = apikey_limiter_new(&d->sh.limiter, 0)) != 0 || (r = apikey_usage_new(&d->sh.usage)) != 0)
 		return log_errx("%s", apikey_strerror(r)), -1;
+	d->sh.format = d->cfg->core.format;
 	pthread_mutex_init(&d->sh.rt_lock, NULL);
 	set_runtime(&d->sh, &d->cfg->set, &d->cfg->core.profile.answers);
 	d->sh.started_s = (int64_t)time(NULL);
@@ -528,6 +558,7 @@ static int stop(struct daemon *d)
 	apikey_usage_free(d->sh.usage);
 	apikey_limiter_free(d->sh.limiter);
 	apikey_cache_free(d->sh.cache);
+	sc_guard_cleanup();
 	sc_access_close();
 	return rc;
 }
