@@ -70,6 +70,14 @@ include core/core.mk
 check: all tests
 	$(Q)BUILD=$(abspath $(BUILD)) TOP=$(CURDIR) SANITIZE=$(SANITIZE) tests/run-tests.sh
 
+# The reliability suite (issue 9, tests/reliability/): the catalogues of
+# hostile HTTP requests and PAM logins, the store's faults, a slow-client
+# storm at the descriptor limit, kill -9 under load, a 10-minute soak.
+# ~15 minutes; the same TAP counting and closing line as make check.
+check-reliability: all tests
+	$(Q)BUILD=$(abspath $(BUILD)) TOP=$(CURDIR) TEST_LAYERS=reliability TEST_LOG=reliability-log.txt \
+	  TEST_TIMEOUT=$${TEST_TIMEOUT:-900} tests/run-tests.sh
+
 # The whole suite again under ASan + UBSan, in its own build folder.
 ASAN_FLAGS = -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 check-asan:
@@ -133,5 +141,5 @@ uninstall:
 clean:
 	rm -rf build build-asan build-clang build-fuzz
 
-.PHONY: all check check-asan install uninstall clean tests bench
+.PHONY: all check check-asan check-reliability install uninstall clean tests bench
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -67,6 +68,30 @@ int pepper_load(const char *path, unsigned char out[APIKEY_PEPPER_LEN])
 out:
 	close(fd);
 	return r;
+}
+
+const char *pepper_problem(const char *path, char *buf, size_t bufsz)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(path, &st) != 0) {
+		snprintf(buf, bufsz, "%s (%s)", errno == ENOENT ? "missing" : "cannot be looked at", strerror(errno));
+	} else if (S_ISLNK(st.st_mode)) {
+		snprintf(buf, bufsz, "is a symbolic link: must be the file itself");
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(buf, bufsz, "is not a regular file");
+	} else if ((st.st_mode & 0007) || (st.st_mode & 0020)) {
+		snprintf(buf, bufsz, "has mode %04o: must be 0600 or 0640", (unsigned)(st.st_mode & 07777));
+	} else if (st.st_size != APIKEY_PEPPER_LEN) {
+		snprintf(buf, bufsz, "is %lld bytes: must be %d", (long long)st.st_size, APIKEY_PEPPER_LEN);
+	} else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		snprintf(buf, bufsz, "cannot be read (%s)", strerror(errno));
+	} else {
+		close(fd);
+		snprintf(buf, bufsz, "could not be read whole");
+	}
+	return buf;
 }
 
 EVP_MAC_CTX *hmac_new(const unsigned char pepper[APIKEY_PEPPER_LEN])

@@ -75,6 +75,9 @@ int64_t now_ms(void);
 /* core/hash.c */
 int pepper_create(const char *path);
 int pepper_load(const char *path, unsigned char out[APIKEY_PEPPER_LEN]);
+/* Why pepper_load refused path, for the log: "missing (No such file or
+ * directory)", "has mode 0644: must be 0600 or 0640"…  Returns buf. */
+const char *pepper_problem(const char *path, char *buf, size_t bufsz);
 EVP_MAC_CTX *hmac_new(const unsigned char pepper[APIKEY_PEPPER_LEN]);
 void hmac_free(EVP_MAC_CTX *m);
 int hmac_digest(EVP_MAC_CTX *m, const char *key, size_t len, unsigned char out[DIGEST_LEN]);

@@ -93,6 +93,7 @@ const char *apikey_strerror(int err)
 	case APIKEY_ERR_FORBIDDEN:      return "scopes beyond the actor's own";
 	case APIKEY_ERR_REPLACED:       return "key store file replaced under a running process (reopening it)";
 	case APIKEY_ERR_PENDING:        return "an imported key's hash is being checked: try again shortly";
+	case APIKEY_ERR_DISK_FULL:      return "key store's disk is full";
 	default:                        return "unknown error";
 	}
 }

@@ -205,9 +205,19 @@ int store_err(struct apikey_store *s, int rc, const char *what)
 	case SQLITE_PERM:     r = APIKEY_ERR_READONLY; break;
 	case SQLITE_CONSTRAINT: r = APIKEY_ERR_EXISTS; break;
 	case SQLITE_NOMEM:    r = APIKEY_ERR_NOMEM; break;
+	case SQLITE_FULL:     r = APIKEY_ERR_DISK_FULL; break;
 	default:              r = APIKEY_ERR_STORE; break;
 	}
-	if (r != APIKEY_ERR_EXISTS)
+	/* SQLite says "disk I/O error" when the -shm or -wal file cannot grow:
+	 * a full disk is not a missing or corrupt store, and says so */
+	if (r == APIKEY_ERR_STORE && (rc & 0xff) == SQLITE_IOERR && s->db &&
+	    (sqlite3_system_errno(s->db) == ENOSPC || sqlite3_system_errno(s->db) == EDQUOT))
+		r = APIKEY_ERR_DISK_FULL;
+	if (r == APIKEY_ERR_DISK_FULL)
+		store_log(s, LOG_ERR, "key store: %s: the disk is full (%s%s%s)", what,
+		          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc), s->db ? ": " : "",
+		          s->db ? strerror(sqlite3_system_errno(s->db)) : "");
+	else if (r != APIKEY_ERR_EXISTS)
 		store_log(s, LOG_ERR, "key store: %s: %s", what,
 		          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	return r;
@@ -554,7 +564,9 @@ static int pepper_open(struct apikey_store *s)
 
 	if ((r = apikey_config_pepper_path(&s->cfg, ppath, sizeof(ppath))) != 0 ||
 	    (r = pepper_load(ppath, pepper)) != 0) {
-		store_log(s, LOG_ERR, "%s: pepper must be a 32-byte file, mode 0600 or 0640", ppath);
+		char why[128];
+
+		store_log(s, LOG_ERR, "%s: pepper %s", ppath, pepper_problem(ppath, why, sizeof(why)));
 		return APIKEY_ERR_PEPPER;
 	}
 	s->mac = hmac_new(pepper);

@@ -84,6 +84,7 @@ enum {
 	APIKEY_ERR_FORBIDDEN = -18, /* the actor may not grant these scopes (struct apikey_actor.within) */
 	APIKEY_ERR_REPLACED = -19,  /* the store's path now names another file: reopen it */
 	APIKEY_ERR_PENDING = -20,   /* an imported key's slow hash is being checked: ask again */
+	APIKEY_ERR_DISK_FULL = -21, /* no space (or quota) left where the store lives */
 };
 const char *apikey_strerror(int err);
 
@@ -601,5 +602,6 @@ struct apikey_actor {
 };
 
 #include "apikey_store.h"
+#include "apikey_text.h"
 
 #endif /* APIKEY_H */

@@ -4,6 +4,7 @@
  * the usage flush timer.  It runs in the foreground and logs to stderr. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 #include "sidecar.h"
+#include "guard.h"
 
 /* A parsed listen address. */
 struct address {
@@ -45,6 +47,7 @@ struct daemon {
 	struct event *ev_term, *ev_int, *ev_hup, *ev_flush, *ev_watch, *ev_wake;
 	bool stopping;
 	bool flush_failing;
+	unsigned conn_peak;               /* connections open at most since the last trim */
 };
 
 int64_t sc_now_ns(void)
@@ -202,6 +205,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 	event_del(w->drain_ev);
 	if (w->watch_ev)      /* requests still check the watch's flag */
 		event_del(w->watch_ev);
+	sc_guard_listeners_gone(w);
 	for (unsigned i = 0; i < w->n_bound; i++)
 		evhttp_del_accept_socket(w->http, w->bound[i]);
 	w->n_bound = 0;
@@ -228,6 +232,7 @@ static int bind_tcp(struct sc_worker *w, const struct address *a)
 		return log_errx("listen %s: evhttp_bind_listener failed", a->text), -1;
 	}
 	w->bound[w->n_bound++] = b;
+	sc_guard_listener(w, b);
 	return 0;
 }
 
@@ -247,6 +252,7 @@ static int bind_unix_listener(struct sc_worker *w, struct address *a)
 		return log_errx("listen %s: evhttp_bind_listener failed", a->text), -1;
 	}
 	w->bound[w->n_bound++] = b;
+	sc_guard_listener(w, b);
 	return 0;
 }
 
@@ -264,6 +270,8 @@ static int worker_setup(struct daemon *d, struct sc_worker *w, unsigned idx, int
 	if (sc_http_setup(w) != 0)
 		return log_errx("worker %u: cannot set up the routes", idx), -1;
 	w->watch.fd = -1;
+	if (sc_guard_worker_init(w) != 0)
+		return log_errx("worker %u: out of memory", idx), -1;
 	if ((r = sc_store_open(&d->sh, &w->store, &w->store_epoch)) != 0)
 		return log_errx("worker %u: %s", idx, apikey_strerror(r)), -1;
 	w->verifier = (struct apikey_verifier){ w->store, d->sh.cache, d->sh.limiter, d->sh.usage, d->sh.slow };
@@ -300,8 +308,10 @@ static void worker_free(struct sc_worker *w)
 	}
 	sc_admin_worker_free(w);
 	apikey_store_free(w->store);
+	sc_guard_listeners_gone(w);
 	if (w->http)
 		evhttp_free(w->http);   /* closes its listeners and connections */
+	sc_guard_worker_free(w);
 	free(w->route_ctx);
 	if (w->base)
 		event_base_free(w->base);
@@ -394,6 +404,22 @@ static void flush_usage(struct daemon *d, bool final)
 	}
 }
 
+/* After a burst of connections, give the memory they held back to the
+ * system: glibc keeps freed heap in each thread's arena otherwise (a
+ * 10,000-connection burst left RSS 25 MB higher, BENCHMARKS.md). */
+static void trim_after_burst(struct daemon *d)
+{
+	unsigned peak, open = sc_guard_open_total(d->sh.workers, d->sh.n_workers, &peak);
+
+	if (peak > d->conn_peak)
+		d->conn_peak = peak;
+	if (d->conn_peak - open >= SIDECAR_TRIM_AFTER && open <= d->conn_peak / 2) {
+		log_debug("connections down from %u to %u: returning free memory", d->conn_peak, open);
+		malloc_trim(0);
+		d->conn_peak = open;
+	}
+}
+
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
@@ -405,6 +431,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 	if (d->store && apikey_store_sync_wal(d->store) != 0)
 		log_warn("key store: cannot sync its WAL");
 	apikey_limiter_refresh(d->sh.limiter);
+	trim_after_burst(d);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -523,14 +550,17 @@ static int start(struct daemon *d)
 	int r;
 
 	n = d->cfg->set.threads ? d->cfg->set.threads : online_cpus();
-	/* the core's default bound, APIKEY_CACHE_ENTRIES_DEFAULT: it bounds RSS;
-	 * the rate-limit table is the host's file beside the store */
 	if (sc_watch_install() != 0)
 		return log_warn("SIGIO handler"), -1;
+	if (sc_guard_init(n) != 0)
+		return -1;
+	/* the core's default bound, APIKEY_CACHE_ENTRIES_DEFAULT: it bounds RSS;
+	 * the rate-limit table is the host's file beside the store */
 	if ((r = apikey_cache_new(&d->sh.cache, 0)) != 0 ||
 	    (r = apikey_limiter_open(&d->sh.limiter, d->cfg->core.db_path, sc_core_log, NULL)) != 0 ||
 	    (r = apikey_usage_new(&d->sh.usage)) != 0 || (r = apikey_slow_new(&d->sh.slow)) != 0)
 		return log_errx("%s", apikey_strerror(r)), -1;
+	d->sh.format = d->cfg->core.format;
 	pthread_mutex_init(&d->sh.rt_lock, NULL);
 	set_runtime(&d->sh, &d->cfg->set, &d->cfg->core.profile.answers);
 	d->sh.started_s = (int64_t)time(NULL);
@@ -678,6 +708,7 @@ static int stop(struct daemon *d)
 	apikey_usage_free(d->sh.usage);
 	apikey_limiter_free(d->sh.limiter);
 	apikey_cache_free(d->sh.cache);
+	sc_guard_cleanup();
 	sc_access_close();
 	return rc;
 }

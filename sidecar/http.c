@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include "sidecar.h"
+#include "guard.h"
 #include "request.h"
 
 #define M_ANY  (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | \
@@ -79,24 +80,22 @@ static const char *methods_text(unsigned mask, const char *sep, char *buf, size_
 	return buf;
 }
 
-/* The access-log line: time, peer, method, path (never the query: it may
- * carry a key), status, outcome, key id, latency. */
-static void access_line(struct evhttp_request *req, int status, int result, const char *key_id,
-                        int64_t ns)
+/* The access-log line: time, peer, method, path (never the query, and no
+ * key-like path segment: either may carry a key), status, outcome, key id,
+ * latency. */
+static void access_line(const struct sc_worker *w, struct evhttp_request *req, int status, int result,
+                        const char *key_id, int64_t ns)
 {
 	char line[SIDECAR_LOG_LINE], path[SIDECAR_LOG_PATH_MAX], when[32];
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *p = u ? evhttp_uri_get_path(u) : NULL, *host = NULL;
 	struct evhttp_connection *c = evhttp_request_get_connection(req);
 	ev_uint16_t port = 0;
-	size_t i;
 	int n;
 
 	if (c)
 		evhttp_connection_get_peer(c, (char **)&host, &port);
-	for (i = 0; p && p[i] && i < sizeof(path) - 1; i++)
-		path[i] = ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] >= 0x7f || p[i] == '"') ? '?' : p[i];
-	path[i] = '\0';
+	sc_access_path(&w->sh->format, p, path, sizeof(path));
 	apikey_format_time((int64_t)time(NULL), when);
 	n = snprintf(line, sizeof(line), "%s %s:%u %s \"%s\" %d %s %s %.3fms\n", when,
 	             host && host[0] ? host : "-", (unsigned)port,
@@ -130,11 +129,11 @@ static void finish(struct sc_worker *w, struct evhttp_request *req, enum sc_endp
 	if (evbuffer_get_length(evhttp_request_get_output_buffer(req)) == 0)
 		evhttp_add_header(oh, "Content-Length", "0");
 	evhttp_add_header(oh, "Date", date_now(w));
-	if (w->draining)
+	if (sc_guard_reply(w, req) || w->draining)
 		evhttp_add_header(oh, "Connection", "close");
 	ns = sc_now_ns() - t0;
 	if (sc_access_enabled())
-		access_line(req, status, result, key_id, ns);
+		access_line(w, req, status, result, key_id, ns);
 	sc_metrics_count(w, ep, result, ns);
 	evhttp_send_reply(req, status, reason(status), NULL);
 }
@@ -252,10 +251,18 @@ static void refresh_runtime(struct sc_worker *w)
 	pthread_mutex_unlock(&w->sh->rt_lock);
 }
 
+/* Header names compare without case.  Most differ in their first letter,
+ * which settles it without a call (/auth compares each header with five
+ * names, and pays for the head check of guard.c with what this saves). */
+static inline bool is_name(const char *k, const char *name)
+{
+	return ((k[0] ^ name[0]) & ~0x20) == 0 && !strcasecmp(k, name);
+}
+
 static bool is_key_header(const struct sc_worker *w, const char *name)
 {
-	return !strcasecmp(name, "Authorization") || !strcasecmp(name, "X-API-Key") ||
-	       (w->rt.key_header[0] && !strcasecmp(name, w->rt.key_header));
+	return is_name(name, "Authorization") || is_name(name, "X-API-Key") ||
+	       (w->rt.key_header[0] && is_name(name, w->rt.key_header));
 }
 
 /* Header values may carry a key: wipe every one that could, once read
@@ -282,20 +289,20 @@ static void gather(struct sc_worker *w, struct evhttp_request *req, bool want_sc
 		const char *k = kv->key;
 
 		/* not else-if: key_header may name one of the standard headers */
-		if (!rq->authorization && !strcasecmp(k, "Authorization"))
+		if (!rq->authorization && is_name(k, "Authorization"))
 			rq->authorization = kv->value;
-		if (!rq->x_api_key && !strcasecmp(k, "X-API-Key"))
+		if (!rq->x_api_key && is_name(k, "X-API-Key"))
 			rq->x_api_key = kv->value;
-		if (!rq->custom_header && w->rt.key_header[0] && !strcasecmp(k, w->rt.key_header))
+		if (!rq->custom_header && w->rt.key_header[0] && is_name(k, w->rt.key_header))
 			rq->custom_header = kv->value;
 		if (!want_scopes)
 			continue;
-		if (!strcasecmp(k, "X-Required-Scope")) {
+		if (is_name(k, "X-Required-Scope")) {
 			if (rq->n_scope_headers == SC_SCOPE_HEADERS_MAX)
 				rq->scope_headers_overflow = true;
 			else
 				rq->scope_headers[rq->n_scope_headers++] = kv->value;
-		} else if (!rq->plan_header && !strcasecmp(k, "X-Required-Plan")) {
+		} else if (!rq->plan_header && is_name(k, "X-Required-Plan")) {
 			rq->plan_header = kv->value;
 		}
 	}
@@ -637,11 +644,28 @@ static void dispatch(struct sc_worker *w, const struct route *r, struct evhttp_r
 	r->fn(w, req, t0);
 }
 
+/* The guard's framing check, once per request before anything else (a
+ * proxy might have framed the request differently: guard.c).  True when it
+ * refused the request: answered 400, and the connection closes after it. */
+static bool refused(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep, int64_t t0)
+{
+	const char *why = sc_guard_request(w, req);
+
+	if (!why)
+		return false;
+	refresh_runtime(w);
+	wipe_key_headers(w, req);
+	bad_request(w, req, ep, why, ep != EP_AUTH || w->rt.auth_error_body, t0);
+	return true;
+}
+
 static void on_route(struct evhttp_request *req, void *arg)
 {
 	const struct route_ctx *c = arg;
+	int64_t t0 = sc_now_ns();
 
-	dispatch(c->w, c->r, req, sc_now_ns());
+	if (!refused(c->w, req, c->r->ep, t0))
+		dispatch(c->w, c->r, req, t0);
 }
 
 /* Everything else: /auth/… (prefix route), or 404. */
@@ -650,14 +674,19 @@ static void on_other(struct evhttp_request *req, void *arg)
 	struct sc_worker *w = arg;
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
+	const struct route *r = NULL;
 	int64_t t0 = sc_now_ns();
 
-	for (size_t i = 0; path && i < N_ROUTES; i++) {
+	for (size_t i = 0; path && i < N_ROUTES && !r; i++) {
 		size_t n = strlen(routes[i].path);
-		if (routes[i].prefix && !strncmp(path, routes[i].path, n) && path[n] == '/') {
-			dispatch(w, &routes[i], req, t0);
-			return;
-		}
+		if (routes[i].prefix && !strncmp(path, routes[i].path, n) && path[n] == '/')
+			r = &routes[i];
+	}
+	if (refused(w, req, r ? r->ep : EP_OTHER, t0))
+		return;
+	if (r) {
+		dispatch(w, r, req, t0);
+		return;
 	}
 	refresh_runtime(w);
 	if (path && (sc_admin_dispatch(w, req, path, t0) || sc_ui_dispatch(w, req, path, t0)))
@@ -677,7 +706,8 @@ int sc_http_setup(struct sc_worker *w)
 	if (!c)
 		return APIKEY_ERR_NOMEM;
 	w->route_ctx = c;
-	evhttp_set_max_headers_size(w->http, SIDECAR_MAX_HEADERS_SIZE);
+	/* guard.c counts the head as it arrives and answers first (431/414) */
+	evhttp_set_max_headers_size(w->http, SIDECAR_MAX_HEADERS_SIZE + SIDECAR_HEAD_SLACK);
 	evhttp_set_max_body_size(w->http, SIDECAR_MAX_BODY_SIZE);
 	evhttp_set_timeout_tv(w->http, &tv);
 	evhttp_set_allowed_methods(w->http, M_ANY);

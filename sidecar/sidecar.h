@@ -20,6 +20,7 @@ struct evbuffer;
 struct evhttp_request;
 struct evkeyvalq;
 typedef struct json_t json_t;
+struct sc_guard;
 
 /* ---- metrics (sidecar/metrics.c) ----------------------------------------- */
 enum sc_endpoint {
@@ -136,6 +137,7 @@ struct sc_shared {
 	struct sc_worker *workers;
 	unsigned n_workers;
 	int64_t started_s;                /* unix seconds */
+	struct apikey_format format;      /* the key format (key-like text in logs) */
 	uint64_t flush_errors;            /* atomics, written by main */
 	uint64_t flushes;
 	struct sc_admin *admin;           /* the admin API's writer; NULL when admin_api=no */
@@ -172,6 +174,7 @@ struct sc_worker {
 	struct sc_admin_port *admin;      /* admin writes completed for this worker */
 	time_t date_s;                    /* the second date[] was formatted for */
 	char date[40];                    /* this second's Date header, made once a second */
+	struct sc_guard *guard;           /* connections, deadlines, head checks (guard.c) */
 };
 
 /* ---- http.c ---------------------------------------------------------------- */
@@ -275,12 +278,18 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The core's log sink (apikey_log_fn). */
 void sc_core_log(void *ctx, int priority, const char *msg);
+/* libevent's log callback (event_set_log_callback), rate-limited. */
+void sc_libevent_log(int severity, const char *msg);
 /* Access log: "" = off, "-" = stderr, else a file opened O_APPEND.
  * Safe to call while workers write (SIGHUP reopens). 0 or -1 (errno set). */
 int sc_access_open(const char *path);
 void sc_access_close(void);
 bool sc_access_enabled(void);
 void sc_access_write(const char *line, size_t len);
+/* A request path as the access log shows it: each segment escaped, a
+ * segment that looks like a key (apikey_text_keylike) withheld, the whole
+ * cut to outsz with "...". */
+void sc_access_path(const struct apikey_format *f, const char *path, char *out, size_t outsz);
 
 /* ---- openapi (generated from sidecar/openapi.json at build time) ----------- */
 extern const unsigned char sc_openapi_json[];

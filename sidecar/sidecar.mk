@@ -3,7 +3,7 @@
 # embedded at build time as generated C arrays (xxd -i).
 SIDECAR_SRC := sidecar/apikeyd.c sidecar/config.c sidecar/http.c sidecar/request.c sidecar/metrics.c sidecar/log.c \
                sidecar/admin.c sidecar/admin_routes.c sidecar/admin_parse.c sidecar/admin_writer.c \
-               sidecar/ui.c sidecar/watch.c
+               sidecar/ui.c sidecar/watch.c sidecar/guard.c sidecar/headscan.c
 SIDECAR_OBJ := $(SIDECAR_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sidecar/openapi.o $(BUILD)/sidecar/ui_assets.o
 EVENT_CFLAGS := $(call pc,cflags,libevent)
 EVENT_LIBS   := $(call pc,libs,libevent)
@@ -74,3 +74,9 @@ $(WATCH_CHECK): tests/sidecar/watch_check.c $(BUILD)/sidecar/watch.o $(BUILD)/si
 	$(Q)$(CC) $(ALL_CFLAGS) -Isidecar $(ALL_LDFLAGS) -o $@ $< $(BUILD)/sidecar/watch.o $(BUILD)/sidecar/log.o \
 	  $(LIBAPIKEY) $(CORE_LIBS)
 tests: $(WATCH_CHECK)
+
+# The head check is fuzzed against a byte-at-a-time reference.
+FUZZ_EXTRA_fuzz_headscan := -Isidecar sidecar/headscan.c
+FUZZ_EXTRA_fuzz_headscan_swar := -Isidecar -Itests/fuzz -DHEADSCAN_SWAR sidecar/headscan.c
+$(BUILD)/fuzz/fuzz_headscan $(BUILD)/fuzz/fuzz_headscan_swar: sidecar/headscan.c sidecar/headscan.h \
+  tests/fuzz/fuzz_headscan.c

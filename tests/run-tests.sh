@@ -13,7 +13,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 pass=0 fail=0 skip=0
-log="$BUILD/test-log.txt"
+log="$BUILD/${TEST_LOG:-test-log.txt}"
 : >"$log"
 
 run_one() {  # name, command...
@@ -33,11 +33,18 @@ run_one() {  # name, command...
 }
 
 : >"$log.err"
-for t in "$BUILD"/tests/unit/test_*; do
-	[ -x "$t" ] || continue
-	run_one "unit/${t##*/}" "$t"
+# TEST_LAYERS picks the layers (make check-reliability: "reliability");
+# unset, every layer of make check, unit tests first.
+layers=${TEST_LAYERS:-unit cli pam sidecar browser profiles fleet fuzz e2e}
+for layer in $layers; do
+	[ "$layer" = unit ] || continue
+	for t in "$BUILD"/tests/unit/test_*; do
+		[ -x "$t" ] || continue
+		run_one "unit/${t##*/}" "$t"
+	done
 done
-for layer in cli pam sidecar browser profiles fleet fuzz e2e; do
+for layer in $layers; do
+	[ "$layer" = unit ] && continue
 	for t in "$TOP"/tests/$layer/t_*.sh; do
 		[ -f "$t" ] || continue
 		run_one "$layer/$(basename "$t" .sh)" bash "$t"

@@ -126,9 +126,12 @@ else
 	skip "no IPv6 loopback here"
 fi
 port3=$(free_port)
-python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(3)' "$port3" & holder=$!
-sleep 0.3
-"$APIKEYD" --db "$DB" --listen "127.0.0.1:$port3" >"$T_TMP/busy.log" 2>&1; rc=$?
+# the holder says "ready" once it listens: no race with a loaded machine, and
+# apikeyd is bounded in time should it ever bind anyway
+mkfifo "$T_TMP/held"
+python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); open(sys.argv[2],"w").write("ready\n"); time.sleep(30)' "$port3" "$T_TMP/held" & holder=$!
+read -r -t 20 _ <"$T_TMP/held"
+timeout 20 "$APIKEYD" --db "$DB" --listen "127.0.0.1:$port3" >"$T_TMP/busy.log" 2>&1; rc=$?
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 is "a port already in use: exit 1" "$rc" 1
 like "... with the reason" "$(cat "$T_TMP/busy.log")" "listen 127.0.0.1:$port3: Address already in use"

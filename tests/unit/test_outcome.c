@@ -50,7 +50,7 @@ static void spec_statuses(void **state)
 	assert_int_equal(apikey_outcome_http_status((enum apikey_outcome)99), 503);
 	assert_int_equal(apikey_outcome_pam_auth((enum apikey_outcome)99), PAM_AUTHINFO_UNAVAIL);
 	assert_int_equal(apikey_outcome_pam_account((enum apikey_outcome)-1), PAM_AUTHINFO_UNAVAIL);
-	for (int e = APIKEY_ERR_FULL; e <= 0; e++)
+	for (int e = APIKEY_ERR_DISK_FULL; e <= 0; e++)
 		assert_string_not_equal(apikey_strerror(e), "unknown error");
 	assert_string_equal(apikey_strerror(-999), "unknown error");
 }
