@@ -1,4 +1,5 @@
-/* shm_limiter.c — a prototype, not wired into the product: a host-wide rate
+/* shm_limiter.c — the prototype of core/ratelimit.c's table (which the
+ * product now uses, measured here beside it): a host-wide rate
  * limiter in a shared-memory table in a file beside the store, so apikeyd's
  * processes, the PAM module and the CLI share one limit per key (issue 11,
  * docs/design/fleet.md "Rate limits on one host").  It measures what one
@@ -258,20 +259,25 @@ static double bench_shm(struct rl *t, long iters, unsigned nkeys, unsigned base,
 	return (now_s() - t0) * 1e9 / (double)iters;
 }
 
-static double bench_inproc(long iters, unsigned nkeys)
+/* The product's table (core/ratelimit.c, built from this prototype), on a
+ * store path of its own in dir. */
+static double bench_product(const char *dir, long iters, unsigned nkeys)
 {
 	struct apikey_limiter *l;
 	struct apikey_ratelimit r;
-	char ids[64][32];
+	char ids[64][32], db[512];
 	double t0;
+	int fd;
 
-	if (apikey_limiter_new(&l, 0) != 0)
+	snprintf(db, sizeof(db), "%s/rl-product.db", dir);
+	if ((fd = open(db, O_CREAT | O_WRONLY, 0600)) < 0 || close(fd) != 0 ||
+	    apikey_limiter_open(&l, db, NULL, NULL) != 0)
 		exit(1);
 	for (unsigned k = 0; k < nkeys; k++)
 		key_id(ids[k], 1000 + k);
 	t0 = now_s();
 	for (long i = 0; i < iters; i++)
-		apikey_limiter_check(l, ids[i % nkeys], now_us(), 1000000, &r);
+		apikey_limiter_consume(l, ids[i % nkeys], 1000000, now_us(), 1, &r);
 	t0 = (now_s() - t0) * 1e9 / (double)iters;
 	apikey_limiter_free(l);
 	return t0;
@@ -442,15 +448,15 @@ int main(int argc, char **argv)
 			bench_shm(&t, 1100000, 1, 1, &a);
 			if ((v = bench_shm(&t, iters, 1, 1, &a)) < best[1])
 				best[1] = v, allowed[1] = a;
-			if ((v = bench_inproc(iters, 1)) < best[2]) best[2] = v;
-			if ((v = bench_inproc(iters, 64)) < best[3]) best[3] = v;
+			if ((v = bench_product(argv[1], iters, 1)) < best[2]) best[2] = v;
+			if ((v = bench_product(argv[1], iters, 64)) < best[3]) best[3] = v;
 		}
 		printf("  shared table, allowed (CAS):              %6.1f ns  (%ld of %ld allowed)\n", best[0],
 		       allowed[0], iters);
 		printf("  shared table, refused (no write):         %6.1f ns  (%ld of %ld allowed)\n", best[1],
 		       allowed[1], iters);
-		printf("  in-process limiter (apikeyd today), one key:  %6.1f ns\n", best[2]);
-		printf("  in-process limiter, 64 keys in turn:          %6.1f ns\n", best[3]);
+		printf("  the product's table (core), one key:          %6.1f ns\n", best[2]);
+		printf("  the product's table, 64 keys in turn:         %6.1f ns\n", best[3]);
 	}
 	printf("  SQLite TAT row + commit (PAM/CLI today), synchronous=FULL:   %8.0f ns\n",
 	       bench_sqlite(argv[1], "FULL", 300));

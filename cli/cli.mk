@@ -13,7 +13,7 @@ all: $(BUILD)/apikeyctl
 # import benchmark (tests/cli/testdata.c).
 $(BUILD)/tests/cli/apikey-testdata: $(BUILD)/tests/cli/testdata.o $(LIBAPIKEY)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBAPIKEY) $(CORE_LIBS) $(JSON_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBAPIKEY) $(CORE_LIBS) $(HASH_LIBS) $(JSON_LIBS)
 EXTRA_CFLAGS_tests += $(JSON_CFLAGS)
 
 tests: $(BUILD)/tests/cli/apikey-testdata

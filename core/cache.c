@@ -8,12 +8,16 @@
 #include "internal.h"
 
 #define CACHE_BUCKETS 65536
+/* Digests of keys an imported key's slow hash was checked against and did
+ * not match (core/slowhash.c): bounded, emptied with the records. */
+#define NEGATIVE_MAX 4096
 /* Entries stop before the metadata: verification never reads it. */
 #define ENTRY_SIZE offsetof(struct key_record, info.metadata)
 
 struct apikey_cache {
 	pthread_rwlock_t lock;
 	struct map *m;
+	struct map *neg;              /* digest → (void *)1 */
 	size_t max;
 	uint64_t epoch;
 	uint64_t hits, misses, clears;   /* atomics */
@@ -24,7 +28,9 @@ int apikey_cache_new(struct apikey_cache **out, size_t max_entries)
 	struct apikey_cache *c = calloc(1, sizeof(*c));
 
 	*out = NULL;
-	if (!c || !(c->m = map_new(CACHE_BUCKETS))) {
+	if (!c || !(c->m = map_new(CACHE_BUCKETS)) || !(c->neg = map_new(NEGATIVE_MAX))) {
+		if (c)
+			map_free(c->m, free);
 		free(c);
 		return APIKEY_ERR_NOMEM;
 	}
@@ -39,6 +45,7 @@ void apikey_cache_free(struct apikey_cache *c)
 	if (!c)
 		return;
 	map_free(c->m, free);
+	map_free(c->neg, NULL);
 	pthread_rwlock_destroy(&c->lock);
 	free(c);
 }
@@ -47,6 +54,7 @@ void apikey_cache_clear(struct apikey_cache *c)
 {
 	pthread_rwlock_wrlock(&c->lock);
 	map_clear(c->m, free);
+	map_clear(c->neg, NULL);
 	c->epoch++;
 	c->clears++;
 	pthread_rwlock_unlock(&c->lock);
@@ -94,6 +102,27 @@ void cache_put(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIG
 		free(e);
 	else
 		free(old);
+}
+
+bool cache_negative(struct apikey_cache *c, const unsigned char d[DIGEST_LEN])
+{
+	bool hit;
+
+	pthread_rwlock_rdlock(&c->lock);
+	hit = map_get(c->neg, d, DIGEST_LEN) != NULL;
+	pthread_rwlock_unlock(&c->lock);
+	return hit;
+}
+
+void cache_put_negative(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIGEST_LEN])
+{
+	pthread_rwlock_wrlock(&c->lock);
+	if (epoch == c->epoch) {       /* not cleared since the check began */
+		if (map_count(c->neg) >= NEGATIVE_MAX)
+			map_clear(c->neg, NULL);
+		map_put(c->neg, d, DIGEST_LEN, (void *)1);
+	}
+	pthread_rwlock_unlock(&c->lock);
 }
 
 void apikey_cache_stats(struct apikey_cache *c, struct apikey_cache_stats *out)

@@ -75,11 +75,24 @@ int64_t now_ms(void);
 /* core/hash.c */
 int pepper_create(const char *path);
 int pepper_load(const char *path, unsigned char out[APIKEY_PEPPER_LEN]);
+/* Why pepper_load refused path, for the log: "missing (No such file or
+ * directory)", "has mode 0644: must be 0600 or 0640"…  Returns buf. */
+const char *pepper_problem(const char *path, char *buf, size_t bufsz);
 EVP_MAC_CTX *hmac_new(const unsigned char pepper[APIKEY_PEPPER_LEN]);
 void hmac_free(EVP_MAC_CTX *m);
 int hmac_digest(EVP_MAC_CTX *m, const char *key, size_t len, unsigned char out[DIGEST_LEN]);
 /* 0 = matches, APIKEY_ERR_NOT_FOUND = does not, APIKEY_ERR_INVALID = unknown scheme */
 int foreign_verify(const char *stored, const char *key, size_t len);
+/* The cost caps of imported hashes: 0 or APIKEY_ERR_INVALID with *why. */
+#define FOREIGN_BCRYPT_COST_MAX 12
+#define FOREIGN_ARGON2_MEM_KIB_MAX 65536
+#define FOREIGN_ARGON2_TIME_MAX 8
+#define FOREIGN_ARGON2_LANES_MAX 4
+int foreign_cost_check(const char *hash, const char **why);
+/* bcrypt and argon2id: milliseconds a check, not microseconds. */
+bool foreign_is_slow(const char *stored);
+/* What one check of stored costs, roughly, in milliseconds (0: sha256). */
+unsigned foreign_cost_ms(const char *stored);
 
 /* core/map.c — a small chained hash map from byte strings to pointers.
  * Not locked: callers hold their own mutex. */
@@ -116,6 +129,9 @@ const struct apikey_config *store_config(const struct apikey_store *s);
 int store_digest(struct apikey_store *s, const char *key, size_t len, unsigned char out[DIGEST_LEN]);
 void store_log(struct apikey_store *s, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The host's rate-limit table beside this store, opened on first use and
+ * freed with the store (persisted verification). */
+int store_limiter(struct apikey_store *s, struct apikey_limiter **out);
 
 /* core/verify.c: the checks after the lookup; INSUFFICIENT_SCOPE names
  * the first scope missing in missing (may be NULL). */
@@ -130,6 +146,20 @@ bool cache_get(struct apikey_cache *c, const unsigned char d[DIGEST_LEN], struct
                uint64_t *epoch);
 void cache_put(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIGEST_LEN],
                const struct key_record *rec);
+/* Digests a slow imported hash was checked against without a match. */
+bool cache_negative(struct apikey_cache *c, const unsigned char d[DIGEST_LEN]);
+void cache_put_negative(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIGEST_LEN]);
+
+/* core/slowhash.c: queue a key for a background check of the slow imported
+ * hashes its hint matches.  APIKEY_ERR_PENDING (queued, or already), or
+ * APIKEY_ERR_BUSY (the queue or the hint's budget is full: not queued). */
+int slow_enqueue(struct apikey_slow *q, const unsigned char d[DIGEST_LEN], const char *key, size_t len,
+                 uint64_t epoch, const char *source);
+/* Checks of at most SLOW_INLINE_MS (bcrypt cost 4, a small argon2id) may run
+ * on the request path: true when the key's hint has budget left (it is
+ * spent, like a queued check's). */
+#define SLOW_INLINE_MS 2
+bool slow_inline_ok(struct apikey_slow *q, const char *key, size_t len);
 
 /* core/usage.c */
 /* An imported key found by the sidecar: re-hash it (event "rehashed") at the next flush. */

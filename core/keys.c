@@ -202,22 +202,19 @@ static void changed(char *list, size_t sz, const char *name)
 	}
 }
 
-/* The persisted rate-limit state of a key whose limit changed stands for
- * the same requests under the new limit (the sidecar's limiter does the
- * same in memory when it sees the new limit). */
+/* The rate-limit state of a key whose limit changed stands for the same
+ * requests under the new limit, in the host's table that every process
+ * charges (a full bucket means the same under any limit). */
 static int rescale_rate(struct apikey_store *s, const char *id, uint32_t old_limit, uint32_t new_limit)
 {
-	int64_t tat, now_us = now_ms() * 1000;
+	struct apikey_limiter *lim;
 	int r;
 
 	if (old_limit == new_limit)
 		return 0;
-	if ((r = row_tat_get(s, id, &tat)) != 0)
+	if ((r = store_limiter(s, &lim)) != 0)
 		return r;
-	if (tat <= now_us)        /* a full bucket means the same under any limit */
-		return 0;
-	apikey_gcra_rescale(&tat, now_us, old_limit, new_limit);
-	return row_tat_set(s, id, tat);
+	return apikey_limiter_rescale(lim, id, now_ms() * 1000, old_limit, new_limit);
 }
 
 int apikey_key_update(struct apikey_store *s, const char *id, const struct apikey_update_params *p,
@@ -272,11 +269,14 @@ int apikey_key_update(struct apikey_store *s, const char *id, const struct apike
 		return 0;
 	}
 	if ((r = row_key_update(s, id, &k)) != 0 ||
-	    (r = rescale_rate(s, id, old.info.rate_limit, k.rate_limit)) != 0 ||
 	    (r = audit(s, actor, now, id, "updated", fields)) != 0 ||
-	    (r = read_back(s, id, info)) != 0)
+	    (r = read_back(s, id, info)) != 0 || (r = row_commit(s)) != 0)
 		goto fail;
-	return row_commit(s);
+	/* the limit is the store's once committed: only then the table's state
+	 * follows it (a failure here leaves the old scale: stricter or looser by
+	 * what the key used, never a limit of its own) */
+	rescale_rate(s, id, old.info.rate_limit, k.rate_limit);
+	return 0;
 fail:
 	row_rollback(s);
 	return r;

@@ -46,6 +46,7 @@ static const struct option_def registry[] = {
 	{ "key_header", APIKEY_OPT_TEXT, 0, 0, NULL, false, APIKEY_NAME_SIZE, 0, 0 },
 	{ "key_query", APIKEY_OPT_TEXT, 0, 0, NULL, false, APIKEY_NAME_SIZE, 0, 0 },
 	{ "auth_error_body", APIKEY_OPT_CHOICE, 0, 0, "must be yes, no or header", false, 0, 0, 0 },
+	{ "ratelimit_draft_headers", APIKEY_OPT_BOOL, 0, 0, NULL, false, 0, 0, 0 },
 	{ "access_log", APIKEY_OPT_TEXT, 0, 0, NULL, false, APIKEY_PATH_SIZE, 0, 0 },
 	{ "admin_api", APIKEY_OPT_BOOL, 0, 0, NULL, false, 0, 0, 0 },
 	{ "admin_cors_origins", APIKEY_OPT_TEXT, 0, 0, NULL, false, APIKEY_SCOPES_SIZE, 0, 0 },

@@ -91,6 +91,9 @@ const char *apikey_strerror(int err)
 	case APIKEY_ERR_CONFLICT:       return "not allowed in the key's state (revoked, expired or rotated)";
 	case APIKEY_ERR_FULL:           return "in-memory table full";
 	case APIKEY_ERR_FORBIDDEN:      return "scopes beyond the actor's own";
+	case APIKEY_ERR_REPLACED:       return "key store file replaced under a running process (reopening it)";
+	case APIKEY_ERR_PENDING:        return "an imported key's hash is being checked: try again shortly";
+	case APIKEY_ERR_DISK_FULL:      return "key store's disk is full";
 	case APIKEY_ERR_UPSTREAM:       return "upstream unreachable: nothing was written";
 	default:                        return "unknown error";
 	}

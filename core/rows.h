@@ -17,8 +17,14 @@
 #include "internal.h"
 
 /* ---- transactions (store.c) ---------------------------------------------- */
-/* BEGIN IMMEDIATE; inside an import batch these join the batch's transaction. */
+/* BEGIN IMMEDIATE; inside an import batch these join the batch's transaction.
+ * row_begin's commit is synced (every write an operator or the admin API
+ * makes: durable when the call returns); row_begin_usage's is not (what a
+ * verification records: usage, its failure event, a re-hash — SPEC §6 lets
+ * counters lose the last second; DESIGN.md "Store" says how it is bounded);
+ * it is always the local SQLite file's, like the usage rows it writes. */
 int row_begin(struct apikey_store *s);
+int row_begin_usage(struct apikey_store *s);
 int row_commit(struct apikey_store *s);      /* rolls back when the commit fails */
 void row_rollback(struct apikey_store *s);
 bool row_in_batch(const struct apikey_store *s);
@@ -56,15 +62,19 @@ int row_key_get(struct apikey_store *s, const char *id, struct key_record *rec);
 /* Verification lookups: only what the checks need (no metadata, rotation
  * links or usage).  By HMAC digest; by import hint, then the foreign hash. */
 int row_key_by_digest(struct apikey_store *s, const unsigned char d[DIGEST_LEN], struct key_record *rec);
-int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, struct key_record *rec);
+/* Candidates whose hash costs more than slow_ms a check (foreign_cost_ms)
+ * are not checked: when one was skipped and no other matched,
+ * APIKEY_ERR_PENDING, with the cost of the cheapest skipped one in
+ * *cheapest_skipped_ms (may be NULL).  ROW_FOREIGN_ALL: every candidate. */
+#define ROW_FOREIGN_ALL ((unsigned)-1)
+int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, unsigned slow_ms,
+                       unsigned *cheapest_skipped_ms, struct key_record *rec);
 /* A preset's scopes as stored; APIKEY_ERR_NOT_FOUND. */
 int row_preset_get(struct apikey_store *s, const char *name, char out[APIKEY_SCOPES_SIZE]);
 /* SQLite's JSON parser: is text a JSON object?  0 or APIKEY_ERR_INVALID. */
 int row_json_object(struct apikey_store *s, const char *text);
 
-/* ---- per-key state: rate limit and usage (store_keys.c) ------------------- */
-int row_tat_get(struct apikey_store *s, const char *id, int64_t *tat_us);   /* 0 = fresh */
-int row_tat_set(struct apikey_store *s, const char *id, int64_t tat_us);
+/* ---- per-key usage (store_keys.c); rate limits are in core/ratelimit.c ---- */
 int row_usage_add(struct apikey_store *s, const char *id, uint64_t count, int64_t last_s);
 /* Add count to key id's usage in the minute starting at minute_s, for outcome. */
 int row_series_add(struct apikey_store *s, const char *id, int64_t minute_s, enum apikey_outcome o,
@@ -83,9 +93,8 @@ struct event_row {
 };
 int row_event_append(struct apikey_store *s, const struct event_row *e);
 /* Delete the keys revoked or expired before dead_before_s, with their usage
- * (counts and series) and rate-limit rows; how many.  Until the next call,
- * row_pruned_each lists them with how they died ("revoked", "expired",
- * "rotated"). */
+ * (counts and series); how many.  Until the next call, row_pruned_each lists
+ * them with how they died ("revoked", "expired", "rotated"). */
 int row_prune_keys(struct apikey_store *s, int64_t dead_before_s, unsigned *keys);
 int row_pruned_each(struct apikey_store *s, int (*fn)(void *ctx, const char *id, const char *why), void *ctx);
 /* Delete the events before before_s that are neither "pruned" nor the

@@ -72,6 +72,7 @@ int key_fields_check(const struct key_fields *f, int64_t now_s, char scopes_out[
 {
 	char scratch[APIKEY_SCOPES_SIZE], *scopes = scopes_out ? scopes_out : scratch;
 	const struct apikey_profile *prof = f->cfg ? &f->cfg->profile : NULL;
+	const char *cost_why;
 
 	if (why && whysz)
 		why[0] = '\0';
@@ -80,6 +81,8 @@ int key_fields_check(const struct key_fields *f, int64_t now_s, char scopes_out[
 
 		if (!apikey_hash_scheme(f->hash))
 			return refuse(why, whysz, "hash is not sha256:<64 hex>, bcrypt ($2a$/$2b$/$2y$) or $argon2id$");
+		if (foreign_cost_check(f->hash, &cost_why) != 0)
+			return refuse(why, whysz, cost_why);
 		if (hlen < APIKEY_IMPORT_HINT_MIN || hlen > APIKEY_IMPORT_HINT_MAX)
 			return refuse(why, whysz, "hint must be the first 6 to 16 characters of the key");
 		for (size_t i = 0; i < hlen; i++)

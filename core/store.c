@@ -22,7 +22,8 @@
 #include "backend.h"
 #include "store_sql.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
+#define GEN_BUMP "UPDATE meta SET value = random() WHERE name = 'generation';"
 
 /* Each migration takes the schema from version i to i + 1, in one
  * BEGIN IMMEDIATE transaction with the version bump. */
@@ -83,7 +84,22 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"CREATE TABLE usage_series(key_id TEXT NOT NULL, start INTEGER NOT NULL, outcome TEXT NOT NULL,"
 	"  count INTEGER NOT NULL, span INTEGER NOT NULL DEFAULT 60,"
 	"  PRIMARY KEY(key_id, start, outcome)) WITHOUT ROWID;",
-	/* 3 → 4: fleet mode (docs/design/fleet.md): a replica's place in the
+	/* 3 → 4: the generation becomes a fresh random value at every change of
+	 * keys or accounts, not a count: a backup restored under a running
+	 * verifier (sqlite3 .restore) cannot bring back the very value that
+	 * verifier last saw with other contents (store_watch.c). */
+	"DROP TRIGGER keys_i; DROP TRIGGER keys_u; DROP TRIGGER keys_d;"
+	"DROP TRIGGER accounts_i; DROP TRIGGER accounts_u; DROP TRIGGER accounts_d;"
+	"CREATE TRIGGER keys_i AFTER INSERT ON keys BEGIN " GEN_BUMP " END;"
+	"CREATE TRIGGER keys_u AFTER UPDATE ON keys BEGIN " GEN_BUMP " END;"
+	"CREATE TRIGGER keys_d AFTER DELETE ON keys BEGIN " GEN_BUMP " END;"
+	"CREATE TRIGGER accounts_i AFTER INSERT ON accounts BEGIN " GEN_BUMP " END;"
+	"CREATE TRIGGER accounts_u AFTER UPDATE ON accounts BEGIN " GEN_BUMP " END;"
+	"CREATE TRIGGER accounts_d AFTER DELETE ON accounts BEGIN " GEN_BUMP " END;"
+	GEN_BUMP
+	/* ... and rate-limit state moves to the host's table (<db>.rl, core/ratelimit.c) */
+	"DROP TABLE IF EXISTS ratelimit;",
+	/* 4 → 5: fleet mode (docs/design/fleet.md): a replica's place in the
 	 * fleet, the usage other replicas reported (listed with ours), and an
 	 * index to find the usage that changed since the last shipment */
 	"CREATE TABLE fleet(name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
@@ -139,9 +155,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REHASH] = "UPDATE keys SET hash = ?2, foreign_hash = NULL, hash_alg = 'hmac-sha256'"
 		" WHERE id = ?1 AND foreign_hash IS NOT NULL"
 		" AND NOT EXISTS (SELECT 1 FROM fleet WHERE name = 'fleet_id' AND value <> '')",
-	[ST_TAT_GET] = "SELECT tat_us FROM ratelimit WHERE key_id = ?1",
-	[ST_TAT_SET] = "INSERT INTO ratelimit(key_id, tat_us) VALUES(?1, ?2)"
-		" ON CONFLICT(key_id) DO UPDATE SET tat_us = excluded.tat_us",
 	[ST_USAGE_ADD] = "INSERT INTO usage(key_id, use_count, last_used_at) VALUES(?1, ?2, ?3)"
 		" ON CONFLICT(key_id) DO UPDATE SET use_count = use_count + excluded.use_count,"
 		" last_used_at = max(coalesce(last_used_at, 0), excluded.last_used_at)",
@@ -175,6 +188,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ACCOUNT_GET] = "SELECT owner, plan, active FROM accounts WHERE owner = ?1",
 	[ST_DATA_VERSION] = "PRAGMA data_version",
 	[ST_GENERATION] = "SELECT value FROM meta WHERE name = 'generation'",
+	[ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
+	[ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+	[ST_PEPPER_CHECK_GET] = "SELECT value FROM meta WHERE name = 'pepper_check'",
+	[ST_PEPPER_CHECK_SET] = "INSERT INTO meta(name, value) VALUES('pepper_check', ?1)",
 	/* CASE: json_type raises an error on text json_valid refuses */
 	[ST_JSON_OBJECT] = "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) = 'object' ELSE 0 END",
 };
@@ -201,9 +218,19 @@ int store_err(struct apikey_store *s, int rc, const char *what)
 	case SQLITE_PERM:     r = APIKEY_ERR_READONLY; break;
 	case SQLITE_CONSTRAINT: r = APIKEY_ERR_EXISTS; break;
 	case SQLITE_NOMEM:    r = APIKEY_ERR_NOMEM; break;
+	case SQLITE_FULL:     r = APIKEY_ERR_DISK_FULL; break;
 	default:              r = APIKEY_ERR_STORE; break;
 	}
-	if (r != APIKEY_ERR_EXISTS)
+	/* SQLite says "disk I/O error" when the -shm or -wal file cannot grow:
+	 * a full disk is not a missing or corrupt store, and says so */
+	if (r == APIKEY_ERR_STORE && (rc & 0xff) == SQLITE_IOERR && s->db &&
+	    (sqlite3_system_errno(s->db) == ENOSPC || sqlite3_system_errno(s->db) == EDQUOT))
+		r = APIKEY_ERR_DISK_FULL;
+	if (r == APIKEY_ERR_DISK_FULL)
+		store_log(s, LOG_ERR, "key store: %s: the disk is full (%s%s%s)", what,
+		          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc), s->db ? ": " : "",
+		          s->db ? strerror(sqlite3_system_errno(s->db)) : "");
+	else if (r != APIKEY_ERR_EXISTS)
 		store_log(s, LOG_ERR, "key store: %s: %s", what,
 		          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	return r;
@@ -225,6 +252,16 @@ void store_log(struct apikey_store *s, int prio, const char *fmt, ...)
 const struct apikey_config *store_config(const struct apikey_store *s)
 {
 	return &s->cfg;
+}
+
+int store_limiter(struct apikey_store *s, struct apikey_limiter **out)
+{
+	int r = 0;
+
+	if (!s->limiter)
+		r = apikey_limiter_open(&s->limiter, s->cfg.db_path, s->log, s->log_ctx);
+	*out = s->limiter;
+	return r;
 }
 
 const struct apikey_backend *store_backend(const struct apikey_store *s, void **ctx)
@@ -315,6 +352,8 @@ int apikey_config_pepper_fingerprint(const struct apikey_config *c, char out[API
 
 int store_digest(struct apikey_store *s, const char *key, size_t len, unsigned char out[DIGEST_LEN])
 {
+	if (!s->mac)          /* opened with APIKEY_STORE_NO_PEPPER */
+		return APIKEY_ERR_PEPPER;
 	return hmac_digest(s->mac, key, len, out);
 }
 
@@ -359,13 +398,39 @@ int exec_sql(struct apikey_store *s, const char *sql, const char *what)
 
 /* ---- transactions: inside a batch, each write's own transaction folds into it */
 
-int sql_row_begin(struct apikey_store *s)
+/* PRAGMA synchronous for the next commits of this connection. */
+static int set_sync(struct apikey_store *s, int mode)
 {
+	int r;
+
+	if (s->sync == mode)
+		return 0;
+	if ((r = exec_id(s, mode == SYNC_FULL ? ST_SYNC_FULL : ST_SYNC_NORMAL, "synchronous")) == 0)
+		s->sync = mode;
+	return r;
+}
+
+static int begin(struct apikey_store *s, int mode)
+{
+	int r;
+
 	if (s->readonly)
 		return APIKEY_ERR_READONLY;
 	if (s->in_batch)
 		return 0;
+	if ((r = set_sync(s, mode)) != 0)
+		return r;
 	return exec_id(s, ST_BEGIN, "begin");
+}
+
+int sql_row_begin(struct apikey_store *s)
+{
+	return begin(s, SYNC_FULL);
+}
+
+int row_begin_usage(struct apikey_store *s)
+{
+	return begin(s, SYNC_NORMAL);
 }
 
 int sql_row_commit(struct apikey_store *s)
@@ -488,7 +553,9 @@ int store_connect(struct apikey_store *s, bool create)
 		return store_err(s, rc, "open");
 	sqlite3_busy_timeout(s->db, (int)s->cfg.busy_timeout_ms);
 	s->readonly = sqlite3_db_readonly(s->db, "main") == 1;
-	/* Revocations must be durable when the command returns: sync each commit. */
+	/* Revocations must be durable when the command returns: every commit is
+	 * synced, except those row_begin_usage opens (DESIGN.md, "Store"). */
+	s->sync = SYNC_FULL;
 	return exec_sql(s, "PRAGMA synchronous = FULL; PRAGMA trusted_schema = OFF", "configure");
 }
 
@@ -533,6 +600,106 @@ fail:
 	return r;
 }
 
+/* An 8-byte check value of the pepper kept in the store (meta
+ * 'pepper_check'): a store opened with another pepper would answer every key
+ * INVALID_KEY; with the check it answers UNAVAILABLE and says why. */
+static int pepper_check_value(struct apikey_store *s, int64_t *v)
+{
+	static const char label[] = "pam_apikey pepper check v1";
+	unsigned char d[DIGEST_LEN];
+	int r = store_digest(s, label, sizeof(label) - 1, d);
+
+	if (r == 0)
+		memcpy(v, d, sizeof(*v));
+	OPENSSL_cleanse(d, sizeof(d));
+	return r;
+}
+
+/* Compare the pepper with the store's check value; a store without one (made
+ * before schema 3) gets it now when it is writable. */
+static int pepper_check(struct apikey_store *s, const char *ppath)
+{
+	sqlite3_stmt *st;
+	int64_t want, have;
+	int r, rc;
+
+	if ((r = pepper_check_value(s, &want)) != 0)
+		return r;
+	if (!(st = stmt(s, ST_PEPPER_CHECK_GET)))
+		return APIKEY_ERR_STORE;
+	rc = sqlite3_step(st);
+	have = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW) {
+		if (have == want)
+			return 0;
+		store_log(s, LOG_ERR, "%s: this pepper is not the one the key store was made with", ppath);
+		return APIKEY_ERR_PEPPER;
+	}
+	if (rc != SQLITE_DONE)
+		return 0;     /* meta unreadable (a damaged file): every read, and db check, says so */
+	if (s->readonly)
+		return 0;
+	if ((r = sql_row_begin(s)) != 0)
+		return r;
+	if (!(st = stmt(s, ST_PEPPER_CHECK_SET))) {
+		sql_row_rollback(s);
+		return APIKEY_ERR_STORE;
+	}
+	sqlite3_bind_int64(st, 1, want);
+	if ((r = exec_stmt(s, st, "record pepper check")) != 0) {
+		sql_row_rollback(s);
+		return r == APIKEY_ERR_EXISTS ? 0 : r;   /* another process recorded it first */
+	}
+	return sql_row_commit(s);
+}
+
+/* Load the pepper into s->mac (a replica's build: store_replica.c). */
+int store_load_pepper(struct apikey_store *s)
+{
+	unsigned char pepper[APIKEY_PEPPER_LEN];
+	char ppath[APIKEY_PATH_SIZE];
+
+	if (apikey_config_pepper_path(&s->cfg, ppath, sizeof(ppath)) != 0 || pepper_load(ppath, pepper) != 0) {
+		char why[128];
+
+		store_log(s, LOG_ERR, "%s: pepper %s", ppath, pepper_problem(ppath, why, sizeof(why)));
+		return APIKEY_ERR_PEPPER;
+	}
+	s->mac = hmac_new(pepper);
+	OPENSSL_cleanse(pepper, sizeof(pepper));
+	return s->mac ? 0 : APIKEY_ERR_CRYPTO;
+}
+
+/* Load the pepper and check it against the store. */
+static int pepper_open(struct apikey_store *s)
+{
+	char ppath[APIKEY_PATH_SIZE];
+	int r;
+
+	if ((r = store_load_pepper(s)) != 0 || (r = apikey_config_pepper_path(&s->cfg, ppath, sizeof(ppath))) != 0)
+		return r;
+	return pepper_check(s, ppath);
+}
+
+/* A -wal or -shm beside a database that does not exist belongs to a store
+ * that was deleted (possibly while a process still has it open).  A new
+ * store must not inherit it: SQLite would replay the old WAL into it. */
+static int remove_orphans(const char *db, apikey_log_fn log, void *log_ctx)
+{
+	static const char *const suffix[] = { "-wal", "-shm" };
+	char path[APIKEY_PATH_SIZE + 8];
+
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", db, suffix[i]);
+		if (unlink(path) == 0)
+			core_log(log, log_ctx, LOG_WARNING, "%s: removed, left over from a deleted key store", path);
+		else if (errno != ENOENT)
+			return core_log(log, log_ctx, LOG_ERR, "%s: %s", path, strerror(errno)), APIKEY_ERR_IO;
+	}
+	return 0;
+}
+
 int apikey_store_init(const struct apikey_config *c, apikey_log_fn log, void *log_ctx)
 {
 	char ppath[APIKEY_PATH_SIZE], dir[APIKEY_PATH_SIZE];
@@ -555,6 +722,8 @@ int apikey_store_init(const struct apikey_config *c, apikey_log_fn log, void *lo
 		core_log(log, log_ctx, LOG_ERR, "%s: %s", dir, strerror(errno));
 		return APIKEY_ERR_IO;
 	}
+	if ((r = remove_orphans(c->db_path, log, log_ctx)) != 0)
+		return r;
 	if ((r = pepper_create(ppath)) != 0) {
 		core_log(log, log_ctx, LOG_ERR, "%s: cannot create pepper: %s", ppath, strerror(errno));
 		return r;
@@ -564,28 +733,21 @@ int apikey_store_init(const struct apikey_config *c, apikey_log_fn log, void *lo
 		return APIKEY_ERR_NOMEM;
 	}
 	if ((r = store_connect(s, true)) == 0 && (r = exec_sql(s, "PRAGMA journal_mode = WAL", "enable WAL")) == 0 &&
-	    (r = store_migrate(s, 0)) == 0 && (r = first_presets(s)) == 0 && chmod(c->db_path, 0640) != 0)
+	    (r = store_migrate(s, 0)) == 0 && (r = first_presets(s)) == 0 && (r = pepper_open(s)) == 0 &&
+	    chmod(c->db_path, 0640) != 0)
 		r = APIKEY_ERR_IO;
+	/* the host's rate-limit table beside it (kept if one is there already) */
+	if (r == 0) {
+		struct apikey_limiter *l;
+		if ((r = store_limiter(s, &l)) != 0)
+			core_log(log, log_ctx, LOG_ERR, "%s.rl: cannot make the rate-limit table", c->db_path);
+	}
 	apikey_store_free(s);
 	if (r != 0) {
 		unlink(ppath);
 		unlink(c->db_path);
 	}
 	return r;
-}
-
-int store_load_pepper(struct apikey_store *s)
-{
-	unsigned char pepper[APIKEY_PEPPER_LEN];
-	char ppath[APIKEY_PATH_SIZE];
-
-	if (apikey_config_pepper_path(&s->cfg, ppath, sizeof(ppath)) != 0 || pepper_load(ppath, pepper) != 0) {
-		store_log(s, LOG_ERR, "%s: pepper must be a 32-byte file, mode 0600 or 0640", ppath);
-		return APIKEY_ERR_PEPPER;
-	}
-	s->mac = hmac_new(pepper);
-	OPENSSL_cleanse(pepper, sizeof(pepper));
-	return s->mac ? 0 : APIKEY_ERR_CRYPTO;
 }
 
 int apikey_store_open(struct apikey_store **out, const struct apikey_config *c,
@@ -613,13 +775,35 @@ int apikey_store_open(struct apikey_store **out, const struct apikey_config *c,
 	}
 	if (v < SCHEMA_VERSION && (r = store_migrate(s, v)) != 0)
 		goto fail;
-	if ((r = store_load_pepper(s)) != 0)
+	if (!(c->store_flags & APIKEY_STORE_NO_PEPPER) && (r = pepper_open(s)) != 0)
 		goto fail;
+	store_files_seen(s);
 	*out = s;   /* transferred */
 	return 0;
 fail:
 	apikey_store_free(s);
 	return r;
+}
+
+/*
+ * A short-lived process (a PAM login) does not checkpoint when it closes
+ * (SQLite's last close would: two fsyncs per login).  The next opener then
+ * rebuilds the WAL-index from the WAL (recovery reads every frame, and
+ * forgets what was checkpointed, so the WAL would never restart): the WAL is
+ * kept short instead — once it holds more than WAL_CAP_BYTES, the closing
+ * process checkpoints it and truncates it to zero.
+ */
+#define WAL_CAP_BYTES (64 * (4096 + 24))
+
+static void close_short_lived(struct apikey_store *s)
+{
+	char wal[APIKEY_PATH_SIZE + 8];
+	struct stat st;
+
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+	snprintf(wal, sizeof(wal), "%s-wal", s->cfg.db_path);
+	if (!s->readonly && stat(wal, &st) == 0 && st.st_size > WAL_CAP_BYTES)
+		sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 }
 
 void apikey_store_free(struct apikey_store *s)
@@ -632,16 +816,32 @@ void apikey_store_free(struct apikey_store *s)
 	for (int i = 0; s->stmts && i < ST_COUNT; i++)
 		sqlite3_finalize(s->stmts[i]);
 	free(s->stmts);
-	if (s->db)
+	if (s->db) {
+		/* A connection whose path now names other files must leave them
+		 * alone: SQLite's last close checkpoints and then deletes the -wal
+		 * and -shm *by name*, which would take them from the new store. */
+		if (s->replaced || store_files_moved(s))
+			sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+		else if (s->cfg.store_flags & APIKEY_STORE_NO_CHECKPOINT)
+			close_short_lived(s);
 		sqlite3_close(s->db);
+	}
 	hmac_free(s->mac);
+	apikey_limiter_free(s->limiter);
 	free(s);
 }
 
 int apikey_store_check(struct apikey_store *s)
 {
+	struct apikey_limiter *lim;
 	sqlite3_stmt *st;
 	int rc, bad = 0;
+
+	/* the rate-limit table too: made when missing, aligned with the store's
+	 * owner, group and mode when run as root (packaging changes them after
+	 * init), refused (and said so) when damaged */
+	if (store_limiter(s, &lim) != 0)
+		bad = 1;
 
 	rc = sqlite3_prepare_v2(s->db, "PRAGMA integrity_check", -1, &st, NULL);
 	if (rc != SQLITE_OK)
@@ -659,7 +859,7 @@ int apikey_store_check(struct apikey_store *s)
 	return bad ? APIKEY_ERR_STORE : 0;
 }
 
-static int one_int64(struct apikey_store *s, enum stmt_id id, int64_t *v)
+int one_int64(struct apikey_store *s, enum stmt_id id, int64_t *v)
 {
 	sqlite3_stmt *st = stmt(s, id);
 	int rc;
@@ -672,28 +872,9 @@ static int one_int64(struct apikey_store *s, enum stmt_id id, int64_t *v)
 	return rc == SQLITE_ROW ? 0 : store_err(s, rc, "read version");
 }
 
-bool apikey_store_changed(struct apikey_store *s)
-{
-	int64_t dv, gen;
-
-	if (one_int64(s, ST_DATA_VERSION, &dv) != 0)
-		return true;
-	if (s->seen_version && dv == s->data_version)
-		return false;
-	s->data_version = dv;
-	if (one_int64(s, ST_GENERATION, &gen) != 0)
-		return true;
-	if (s->seen_version && gen == s->generation)
-		return false;     /* only usage or events were written */
-	s->generation = gen;
-	s->seen_version = true;
-	s->foreign_hint_lens = -1;
-	return true;
-}
-
 bool apikey_store_ready(struct apikey_store *s)
 {
 	int64_t gen;
 
-	return s && one_int64(s, ST_GENERATION, &gen) == 0;
+	return s && !s->replaced && one_int64(s, ST_GENERATION, &gen) == 0;
 }

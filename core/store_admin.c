@@ -218,13 +218,12 @@ int sql_row_prune_keys(struct apikey_store *s, int64_t dead_before_s, unsigned *
 		"  WHEN revoked_at IS NOT NULL AND (expires_at IS NULL OR revoked_at <= expires_at) THEN 'revoked'"
 		"  ELSE 'expired' END FROM keys WHERE revoked_at < ?1 OR expires_at < ?1",
 		"DELETE FROM usage WHERE key_id IN (SELECT id FROM temp.gone)",
-		"DELETE FROM ratelimit WHERE key_id IN (SELECT id FROM temp.gone)",
 		"DELETE FROM usage_series WHERE key_id IN (SELECT id FROM temp.gone)",
 		"DELETE FROM keys WHERE id IN (SELECT id FROM temp.gone)",
 	};
 
 	*keys = 0;
-	return prune_steps(s, sql, sizeof(sql) / sizeof(sql[0]), dead_before_s, 0, 6, keys);
+	return prune_steps(s, sql, sizeof(sql) / sizeof(sql[0]), dead_before_s, 0, 5, keys);
 }
 
 int row_prune_usage(struct apikey_store *s, int64_t before_s, int64_t fold_before_s)

@@ -1,8 +1,9 @@
 /* store_keys.c — key rows in SQLite: the row primitives of core/rows.h for
- * keys, their rate-limit state and usage counts, the verification lookups,
+ * keys and their usage counts, the verification lookups,
  * and the public reads of keys (apikey_key_get, apikey_key_list).  Nothing
  * here judges a value or writes an event: core/keys.c and core/import.c do. */
 #include <string.h>
+#include <syslog.h>
 #define APIKEY_STORE_IMPL   /* one of the SQLite files: see store_sql.h */
 #include "backend.h"
 #include "store_sql.h"
@@ -90,9 +91,12 @@ static int hint_lengths(struct apikey_store *s)
 	return mask;
 }
 
-int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, struct key_record *rec)
+int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, unsigned slow_ms,
+                       unsigned *cheapest_skipped_ms, struct key_record *rec)
 {
 	int mask = hint_lengths(s);
+	unsigned cheapest = ROW_FOREIGN_ALL;
+	bool skipped = false;
 
 	if (mask < 0)
 		return APIKEY_ERR_STORE;
@@ -107,17 +111,40 @@ int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, stru
 		sqlite3_bind_text(st, 1, key, n, SQLITE_STATIC);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW && tried++ < FOREIGN_CANDIDATES_MAX) {
 			const char *fh = (const char *)sqlite3_column_text(st, 17);
-			if (fh && foreign_verify(fh, key, len) == 0) {
+			unsigned cost = fh && slow_ms != ROW_FOREIGN_ALL ? foreign_cost_ms(fh) : 0;
+			int v;
+
+			if (cost > slow_ms) {
+				skipped = true;     /* checked off the request path (core/slowhash.c) */
+				if (cost < cheapest)
+					cheapest = cost;
+				continue;
+			}
+			v = fh ? foreign_verify(fh, key, len) : APIKEY_ERR_INVALID;
+
+			if (v == 0) {
 				row_to_record(st, rec);
 				sqlite3_reset(st);
 				return 0;
+			}
+			if (v == APIKEY_ERR_CRYPTO || v == APIKEY_ERR_NOMEM) {
+				/* cannot check it (a library missing): UNAVAILABLE, not "no such key"
+				 * (fh is the statement's: named before the reset frees it) */
+				const char *alg = apikey_hash_scheme(fh);
+
+				store_log(s, LOG_ERR, "imported %s key: cannot check its hash (%s)", alg ? alg : "?",
+				          apikey_strerror(v));
+				sqlite3_reset(st);
+				return v;
 			}
 		}
 		sqlite3_reset(st);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			return store_err(s, rc, "lookup imported key");
 	}
-	return APIKEY_ERR_NOT_FOUND;
+	if (cheapest_skipped_ms)
+		*cheapest_skipped_ms = cheapest;
+	return skipped ? APIKEY_ERR_PENDING : APIKEY_ERR_NOT_FOUND;
 }
 
 int row_json_object(struct apikey_store *s, const char *text)
@@ -230,31 +257,6 @@ int row_key_set_digest(struct apikey_store *s, const char *id, const unsigned ch
 	if ((r = exec_stmt(s, st, "re-hash imported key")) != 0)
 		return r;
 	return sqlite3_changes(s->db) ? 0 : APIKEY_ERR_NOT_FOUND;
-}
-
-int row_tat_get(struct apikey_store *s, const char *id, int64_t *tat_us)
-{
-	sqlite3_stmt *st = stmt(s, ST_TAT_GET);
-	int rc;
-
-	if (!st)
-		return APIKEY_ERR_STORE;
-	bind_text(st, 1, id);
-	rc = sqlite3_step(st);
-	*tat_us = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_err(s, rc, "rate-limit state");
-}
-
-int row_tat_set(struct apikey_store *s, const char *id, int64_t tat_us)
-{
-	sqlite3_stmt *st = stmt(s, ST_TAT_SET);
-
-	if (!st)
-		return APIKEY_ERR_STORE;
-	bind_text(st, 1, id);
-	sqlite3_bind_int64(st, 2, tat_us);
-	return exec_stmt(s, st, "rate-limit state");
 }
 
 int row_usage_add(struct apikey_store *s, const char *id, uint64_t count, int64_t last_s)

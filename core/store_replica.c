@@ -23,7 +23,7 @@
 #define KEY_VALUES "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15"
 
 enum rstmt {
-	R_KEY_PUT, R_KEY_INSERT, R_KEY_DEL, R_KEY_DEL_USAGE, R_KEY_DEL_FLEET, R_KEY_DEL_TAT, R_KEY_DEL_SERIES,
+	R_KEY_PUT, R_KEY_INSERT, R_KEY_DEL, R_KEY_DEL_USAGE, R_KEY_DEL_FLEET, R_KEY_DEL_SERIES,
 	R_KEY_DEL_HASH,
 	R_ACCOUNT_PUT, R_ACCOUNT_DEL, R_PRESET_PUT, R_PRESET_DEL, R_FLEET_SET, R_FLEET_GET,
 	R_USAGE_SINCE, R_FLEET_USAGE_PUT, R_EVENTS_AFTER, R_BEGIN, R_COMMIT, R_ROLLBACK,
@@ -49,7 +49,6 @@ static const char *const rsql[R_COUNT] = {
 	[R_KEY_DEL] = "DELETE FROM keys WHERE id = ?1",
 	[R_KEY_DEL_USAGE] = "DELETE FROM usage WHERE key_id = ?1",
 	[R_KEY_DEL_FLEET] = "DELETE FROM usage_fleet WHERE key_id = ?1",
-	[R_KEY_DEL_TAT] = "DELETE FROM ratelimit WHERE key_id = ?1",
 	[R_KEY_DEL_SERIES] = "DELETE FROM usage_series WHERE key_id = ?1",
 	/* a digest the upstream gave to another id (never in practice: ids and
 	 * HMACs are not reused) must not block the row that holds it now */
@@ -284,8 +283,7 @@ int apikey_replica_key_put(struct apikey_store *s, const struct replica_key *k)
 
 int apikey_replica_key_delete(struct apikey_store *s, const char *id)
 {
-	static const enum rstmt dels[] = { R_KEY_DEL, R_KEY_DEL_USAGE, R_KEY_DEL_FLEET, R_KEY_DEL_TAT,
-	                                   R_KEY_DEL_SERIES };
+	static const enum rstmt dels[] = { R_KEY_DEL, R_KEY_DEL_USAGE, R_KEY_DEL_FLEET, R_KEY_DEL_SERIES };
 
 	for (size_t i = 0; i < sizeof(dels) / sizeof(dels[0]); i++) {
 		sqlite3_stmt *st = rstmt(s, dels[i]);

@@ -302,6 +302,14 @@ out:
 	return r;
 }
 
+void apikey_usage_forget_rehash(struct apikey_usage *u)
+{
+	pthread_mutex_lock(&u->lock);
+	OPENSSL_cleanse(u->rehash, sizeof(u->rehash));
+	u->n_rehash = 0;
+	pthread_mutex_unlock(&u->lock);
+}
+
 uint64_t apikey_usage_dropped(const struct apikey_usage *u)
 {
 	return __atomic_load_n(&u->dropped, __ATOMIC_RELAXED);

@@ -1,5 +1,5 @@
 /* verify.c — the SPEC §3 checks in order, in two modes: persisted (PAM, CLI:
- * rate-limit state and usage written in one short transaction) and cached
+ * the host's rate-limit table, then usage written in one short transaction) and cached
  * (the sidecar: no SQL on a cache hit, no write on the request path). */
 #include <stdio.h>
 #include <string.h>
@@ -96,25 +96,26 @@ static int verify_event(struct apikey_store *s, int64_t at_s, const char *key_id
 	return row_event_append(s, &e);
 }
 
-/* Persisted mode: one BEGIN IMMEDIATE for rate-limit state, usage, re-hash. */
+/* Persisted mode: the rate limit from the host's table, then usage and a
+ * re-hash in one short, unsynced transaction (SPEC §6: counters may lose the
+ * last second).  A request admitted but not recorded is UNAVAILABLE. */
 static int charge(struct apikey_store *s, const struct apikey_verify_request *rq,
                   struct apikey_verify_result *res, int64_t now, const unsigned char *rehash)
 {
-	int64_t tat;
+	struct apikey_limiter *lim;
 	int r;
 
-	if ((r = row_begin(s)) != 0)
+	if ((r = store_limiter(s, &lim)) != 0 ||
+	    (r = apikey_limiter_consume(lim, res->key.id, res->key.rate_limit, now * 1000, 1, &res->ratelimit)) != 0)
 		return r;
-	if ((r = row_tat_get(s, res->key.id, &tat)) != 0)
-		goto fail;
-	apikey_gcra(&tat, now * 1000, res->key.rate_limit, &res->ratelimit);
 	res->rate_checked = true;
+	if ((r = row_begin_usage(s)) != 0)
+		return r;
 	if (!res->ratelimit.allowed) {
 		res->outcome = APIKEY_RATE_LIMITED;
 		if ((r = verify_event(s, now / 1000, res->key.id, "failed", "RATE_LIMITED", rq->source)) == 0)
 			r = row_series_add(s, res->key.id, now / 1000, APIKEY_RATE_LIMITED, 1);
-	} else if ((r = row_tat_set(s, res->key.id, tat)) == 0 &&
-	           (r = row_usage_add(s, res->key.id, 1, now / 1000)) == 0 &&
+	} else if ((r = row_usage_add(s, res->key.id, 1, now / 1000)) == 0 &&
 	           (r = row_series_add(s, res->key.id, now / 1000, APIKEY_VALID, 1)) == 0 && rehash) {
 		/* NOT_FOUND: another process re-hashed it since the lookup */
 		r = row_key_set_digest(s, res->key.id, rehash);
@@ -148,7 +149,7 @@ static void verify_stored(struct apikey_store *s, const struct apikey_verify_req
 		goto out;
 	}
 	r = row_key_by_digest(s, d, &rec);
-	if (r == APIKEY_ERR_NOT_FOUND && (r = row_key_by_foreign(s, rq->key, rq->key_len, &rec)) == 0)
+	if (r == APIKEY_ERR_NOT_FOUND && (r = row_key_by_foreign(s, rq->key, rq->key_len, ROW_FOREIGN_ALL, NULL, &rec)) == 0)
 		foreign = true;
 	if (r == APIKEY_ERR_NOT_FOUND) {
 		res->outcome = unknown;
@@ -165,7 +166,7 @@ static void verify_stored(struct apikey_store *s, const struct apikey_verify_req
 		}
 	}
 	if (worth_an_event(res->outcome) && res->outcome != APIKEY_RATE_LIMITED &&
-	    row_begin(s) == 0) {
+	    row_begin_usage(s) == 0) {
 		if (verify_event(s, now / 1000, res->found ? res->key.id : "", "failed",
 		                 apikey_outcome_code(res->outcome), rq->source) == 0 &&
 		    (!res->found || row_series_add(s, res->key.id, now / 1000, res->outcome, 1) == 0))
@@ -208,6 +209,36 @@ int apikey_verify_open(struct apikey_store **store, const struct apikey_config *
 	return 0;
 }
 
+/*
+ * Cached mode, a key its HMAC did not find: an imported one?  sha256 hashes
+ * are checked here; bcrypt and argon2id, which cost milliseconds, are not
+ * checked on the request path when the verifier has a slow queue: the key
+ * goes to it (APIKEY_ERR_PENDING, answered UNAVAILABLE, "try again") unless
+ * an earlier check found it matches nothing (the negative cache: a repeated
+ * wrong key costs nothing).  core/slowhash.c runs the queue.
+ */
+static int by_foreign(const struct apikey_verifier *v, const struct apikey_verify_request *rq,
+                      const unsigned char d[DIGEST_LEN], uint64_t epoch, struct key_record *rec, int64_t now)
+{
+	unsigned cheapest = ROW_FOREIGN_ALL;
+	int r;
+
+	if (v->slow && v->cache && cache_negative(v->cache, d))
+		return APIKEY_ERR_NOT_FOUND;
+	r = row_key_by_foreign(v->store, rq->key, rq->key_len, v->slow ? 0 : ROW_FOREIGN_ALL, &cheapest, rec);
+	/* a hash that costs a couple of milliseconds (bcrypt cost 4) is checked
+	 * here while the key's hint is within its budget */
+	if (r == APIKEY_ERR_PENDING && cheapest <= SLOW_INLINE_MS && slow_inline_ok(v->slow, rq->key, rq->key_len) &&
+	    (r = row_key_by_foreign(v->store, rq->key, rq->key_len, SLOW_INLINE_MS, NULL, rec)) ==
+	    APIKEY_ERR_NOT_FOUND && v->cache)
+		cache_put_negative(v->cache, epoch, d);
+	if (r == 0 && v->usage)
+		usage_queue_rehash(v->usage, &rec->info, d, now / 1000, rq->source);
+	if (r == APIKEY_ERR_PENDING)
+		r = slow_enqueue(v->slow, d, rq->key, rq->key_len, epoch, rq->source);
+	return r;
+}
+
 int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_verify_request *rq,
                          struct apikey_verify_result *res)
 {
@@ -227,15 +258,19 @@ int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_ve
 		goto out;
 	}
 	/* Any committed change to keys or accounts empties the cache before
-	 * this request looks in it: revocation is never served stale. */
-	if (v->cache && apikey_store_changed(s))
+	 * this request looks in it: revocation is never served stale.  A store
+	 * whose path now names another file is never read again. */
+	if ((r = apikey_store_changed(s)) < 0) {
+		unavailable(res, r);
+		goto out;
+	}
+	if (r > 0 && v->cache)
 		apikey_cache_clear(v->cache);
 	r = v->cache && cache_get(v->cache, d, &rec, &epoch) ? 0 : APIKEY_ERR_NOT_FOUND;
 	if (r == APIKEY_ERR_NOT_FOUND) {
 		r = row_key_by_digest(s, d, &rec);
-		if (r == APIKEY_ERR_NOT_FOUND && (r = row_key_by_foreign(s, rq->key, rq->key_len, &rec)) == 0 &&
-		    v->usage)
-			usage_queue_rehash(v->usage, &rec.info, d, now / 1000, rq->source);
+		if (r == APIKEY_ERR_NOT_FOUND)
+			r = by_foreign(v, rq, d, epoch, &rec, now);
 		if (r == 0 && v->cache)
 			cache_put(v->cache, epoch, d, &rec);
 	}
@@ -248,8 +283,8 @@ int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_ve
 		found(res, &rec);
 		res->outcome = check_record(&rec, rq, now, res->missing_scope);
 		if (res->outcome == APIKEY_VALID) {
-			r = apikey_limiter_check(v->limiter, rec.info.id, now * 1000, rec.info.rate_limit,
-			                         &res->ratelimit);
+			r = apikey_limiter_consume(v->limiter, rec.info.id, rec.info.rate_limit, now * 1000, 1,
+			                           &res->ratelimit);
 			if (r != 0) {
 				/* A limit we cannot track is a limit we cannot enforce. */
 				unavailable(res, r);

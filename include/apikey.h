@@ -60,8 +60,6 @@
 /* Verified-key cache bound: an entry is ~1.4 kB (fixed-size record without
  * metadata), so the default costs at most ~11.5 MB; a miss costs one probe. */
 #define APIKEY_CACHE_ENTRIES_DEFAULT 8192
-/* In-memory rate limiter bound: ~100 bytes an entry, so at most ~26 MB. */
-#define APIKEY_LIMITER_ENTRIES_DEFAULT 262144
 
 /* ---- errors -------------------------------------------------------------- */
 enum {
@@ -84,7 +82,10 @@ enum {
 	APIKEY_ERR_CONFLICT = -16,  /* not allowed in the key's state (revoked, rotated…) */
 	APIKEY_ERR_FULL = -17,      /* a bounded in-memory table is full */
 	APIKEY_ERR_FORBIDDEN = -18, /* the actor may not grant these scopes (struct apikey_actor.within) */
-	APIKEY_ERR_UPSTREAM = -19,  /* fleet mode: the upstream cannot be reached or refused: nothing written */
+	APIKEY_ERR_REPLACED = -19,  /* the store's path now names another file: reopen it */
+	APIKEY_ERR_PENDING = -20,   /* an imported key's slow hash is being checked: ask again */
+	APIKEY_ERR_DISK_FULL = -21, /* no space (or quota) left where the store lives */
+	APIKEY_ERR_UPSTREAM = -22,  /* fleet mode: the upstream cannot be reached or refused: nothing written */
 };
 const char *apikey_strerror(int err);
 
@@ -330,7 +331,15 @@ struct apikey_config {
 	unsigned busy_timeout_ms;
 	unsigned default_rate_limit;        /* per minute, for keys created without one */
 	struct apikey_profile profile;      /* compatible answers and write rules (SPEC §10) */
+	unsigned store_flags;               /* APIKEY_STORE_*: set by a front end, not a file */
 };
+/* Closing a connection never checkpoints the WAL (SQLite's last close does,
+ * with two fsyncs).  Not for the PAM module: docs/design/pam.md says why. */
+#define APIKEY_STORE_NO_CHECKPOINT 0x1
+/* Open without reading the pepper: for re-checks by key id (the PAM account
+ * phase), which hash nothing; anything that needs a key's HMAC on such a
+ * store fails with APIKEY_ERR_PEPPER. */
+#define APIKEY_STORE_NO_PEPPER 0x2
 
 void apikey_config_defaults(struct apikey_config *c);
 /* The pepper file: pepper_path, or "<db_path>.pepper".  0 or APIKEY_ERR_TOO_LONG. */
@@ -505,23 +514,43 @@ void apikey_gcra(int64_t *tat_us, int64_t now_us, uint32_t per_minute,
 void apikey_gcra_rescale(int64_t *tat_us, int64_t now_us, uint32_t old_per_minute, uint32_t new_per_minute);
 
 /*
- * In-memory limiter for one process, shared by its threads (thread-safe).
- * At most max_entries keys are tracked (0 = APIKEY_LIMITER_ENTRIES_DEFAULT).
- * A key whose bucket is full again carries no state and is dropped when
- * room is needed.  When every tracked key still carries state, a key not
- * yet tracked is refused (APIKEY_ERR_FULL): never an allow that its limit
- * forbids, for any key.
+ * The host's rate-limit table: a file beside the store (<db_path>.rl) that
+ * every process using the store maps — apikeyd, the PAM module, apikeyctl
+ * verify — so a key has one limit on the host (docs/DESIGN.md "Rate limits").
+ * Thread-safe: one handle may serve every thread of a process.
+ *
+ * Open maps it, creating it when missing if this process is root or the
+ * store's owner (owner, group and mode copied from the store).  A table that
+ * is not what it must be (not a regular file, a link, accessible to others,
+ * owned by someone else, a bad header or size) is refused with
+ * APIKEY_ERR_STORE and the reason logged: verification then answers
+ * UNAVAILABLE, never "allowed".
  */
 struct apikey_limiter;
-int apikey_limiter_new(struct apikey_limiter **out, size_t max_entries);
+int apikey_limiter_open(struct apikey_limiter **out, const char *db_path, apikey_log_fn log, void *log_ctx);
 void apikey_limiter_free(struct apikey_limiter *l);
 /*
- * Charge one request of key_id.  0 with the answer in out, or
- * APIKEY_ERR_NOMEM / APIKEY_ERR_FULL when the key cannot be tracked: then
- * out->allowed is false (verification answers UNAVAILABLE).
+ * Consume n requests (n >= 1, all or none) of key_id at now_us under a limit
+ * of per_minute.  0 with the answer in out (out->allowed false: refused,
+ * nothing consumed); APIKEY_ERR_FULL when the key's bucket of the table
+ * holds only keys that still carry state (it is not let in by forgetting
+ * theirs); APIKEY_ERR_BUSY after 64 lost compare-and-swaps in a row.  Both
+ * errors leave out->allowed false: verification answers UNAVAILABLE.
  */
-int apikey_limiter_check(struct apikey_limiter *l, const char *key_id, int64_t now_us,
-                         uint32_t per_minute, struct apikey_ratelimit *out);
+int apikey_limiter_consume(struct apikey_limiter *l, const char *key_id, uint32_t per_minute, int64_t now_us,
+                           uint32_t n, struct apikey_ratelimit *out);
+/* For long-lived processes, about once a second: when the file at the path
+ * is no longer the one mapped (replaced, removed and re-made, resized), map
+ * the new one.  0, or an error (logged) with the current mapping kept. */
+int apikey_limiter_refresh(struct apikey_limiter *l);
+/* A key's limit was edited: the state in the table stands for the same
+ * number of requests under the new limit (apikey_gcra_rescale).  0, or
+ * APIKEY_ERR_BUSY after 64 lost compare-and-swaps. */
+int apikey_limiter_rescale(struct apikey_limiter *l, const char *key_id, int64_t now_us, uint32_t old_per_minute,
+                           uint32_t new_per_minute);
+/* Counters kept in the table, for every process since it was made. */
+struct apikey_limiter_stats { uint64_t slots, full, cas_retries, fail_closed; };
+void apikey_limiter_stats(struct apikey_limiter *l, struct apikey_limiter_stats *out);
 
 /* ---- records -------------------------------------------------------------- */
 struct apikey_key_info {
@@ -574,5 +603,6 @@ struct apikey_actor {
 };
 
 #include "apikey_store.h"
+#include "apikey_text.h"
 
 #endif /* APIKEY_H */

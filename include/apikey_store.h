@@ -35,12 +35,51 @@ void apikey_store_free(struct apikey_store *s);
 /* PRAGMA integrity_check + schema version; problems go to log. */
 int apikey_store_check(struct apikey_store *s);
 /*
- * Has any key or account changed since the last call on this
- * connection?  Cheap (PRAGMA data_version, then a generation counter that
- * usage writes do not bump).  First call returns true; so does an error.
+ * Has any key or account changed since the last call on this connection?
+ * 1 yes (or cannot tell: the first call, an error), 0 no, or
+ * APIKEY_ERR_REPLACED when the path names another file than the one open
+ * (sticky: free the store and open it again).  Exact, and in the steady
+ * state free of system calls: it compares the WAL-index header in SQLite's
+ * own -shm mapping with the one seen last, and only when a commit changed it
+ * asks PRAGMA data_version and a generation value that usage writes do not
+ * move (docs/DESIGN.md, "Store watch").
  */
-bool apikey_store_changed(struct apikey_store *s);
-/* Is the store readable right now (for /readyz)?  false for NULL. */
+int apikey_store_changed(struct apikey_store *s);
+/*
+ * Call when something outside SQLite may have touched the store's files (a
+ * watcher saw the db, -wal or -shm created, removed, renamed or written):
+ * APIKEY_ERR_REPLACED (sticky) when any descriptor this process holds on
+ * them is not the file the path names now; otherwise 0 (or an error when it
+ * cannot tell), this connection's page cache is dropped and the next
+ * apikey_store_changed reports a change.  A few system calls; Linux /proc.
+ */
+int apikey_store_check_files(struct apikey_store *s);
+/*
+ * The same question without a watcher, for every request: the db by
+ * SQLite's own identity check, the -wal and -shm by stat() against what the
+ * last apikey_store_check_files found (three system calls).  It cannot see
+ * a write in place (a file copied over the db keeping its inode).
+ */
+int apikey_store_check_paths(struct apikey_store *s);
+/*
+ * Make the commits other processes did not sync (synchronous=NORMAL: a PAM
+ * login's usage) durable: when the WAL-index says the WAL grew since the
+ * last call, fdatasync the -wal.  For a long-lived process, about once a
+ * second (apikeyd's flush timer): the bound SPEC §6 puts on lost counters.
+ * 0 or APIKEY_ERR_IO.
+ */
+int apikey_store_sync_wal(struct apikey_store *s);
+/*
+ * Which files (the db, its -wal, its -shm) the last apikey_store_check_files
+ * of s found (false: none yet), and which the path names now.  A front end
+ * reopening a replaced store compares them: a new db beside the *old* -wal
+ * and -shm would have SQLite replay the old file's WAL into it.
+ */
+struct apikey_file_id { uint64_t dev, ino; bool exists; };
+bool apikey_store_file_ids(const struct apikey_store *s, struct apikey_file_id ids[3]);
+int apikey_file_ids_now(const char *db_path, struct apikey_file_id ids[3]);
+/* Is the store readable right now (for /readyz)?  false for NULL and for a
+ * store found replaced. */
 bool apikey_store_ready(struct apikey_store *s);
 /*
  * Why the last write on s was refused with APIKEY_ERR_INVALID, in words for
@@ -261,7 +300,8 @@ int apikey_event_page(struct apikey_store *s, const struct apikey_event_filter *
  * Remove what is dead and old (apikeyctl(1) prune).  The cut-off is
  * min(before_s, now): a cut-off in the future prunes as of now.
  *  - Keys revoked or expired (rotation grace included) before the cut-off,
- *    with their usage (counts and series) and rate-limit state.  A key that
+ *    with their usage (counts and series; rate-limit state is in the host's
+ *    table, where a removed key's slot falls free by itself).  A key that
  *    could still verify without an edit — not yet revoked, not yet expired,
  *    rotating within its grace — is never removed, whatever the cut-off.
  *  - Events older than the cut-off, except the lifecycle of every key that
@@ -330,6 +370,10 @@ void apikey_usage_record(struct apikey_usage *u, const char *key_id, int64_t now
 /* Returns 0 (buffer emptied) or an error (buffer kept for the next try). */
 int apikey_usage_flush(struct apikey_usage *u, struct apikey_store *s);
 uint64_t apikey_usage_dropped(const struct apikey_usage *u);
+/* Drop the queued re-hashes of imported keys: the store they were verified
+ * against was replaced (a re-hash proven by one file must never be written
+ * into another).  Counts and events are kept. */
+void apikey_usage_forget_rehash(struct apikey_usage *u);
 
 /*
  * Usage over time: every verification of a stored key (VALID and each
@@ -397,8 +441,10 @@ struct apikey_verify_result {
  * The verification functions always return 0: every answer, a store or
  * memory failure included (UNAVAILABLE with res->err), is in res.
  *
- * Persisted mode (PAM, CLI: many short-lived processes): rate-limit state,
- * usage count and the audit event are written in one short transaction.
+ * Persisted mode (PAM, CLI: many short-lived processes): the rate limit is
+ * charged in the host's table (<db>.rl, opened on first use and kept with
+ * the store); usage count and the audit event are written in one short
+ * transaction that is not synced (SPEC §6).
  */
 int apikey_verify(struct apikey_store *s, const struct apikey_verify_request *rq,
                   struct apikey_verify_result *res);
@@ -414,15 +460,18 @@ int apikey_verify_open(struct apikey_store **store, const struct apikey_config *
                        const struct apikey_verify_request *rq, struct apikey_verify_result *res);
 
 /*
- * In-memory mode (the sidecar): lookups go through cache (invalidated by
- * apikey_store_changed on this thread's store), rate limits through lim,
+ * Cached mode (the sidecar): lookups go through cache (invalidated by
+ * apikey_store_changed on this thread's store), rate limits through the
+ * host's table (limiter, shared by the process's threads),
  * usage is recorded into u for a later flush.  Does no write on this path.
  */
+struct apikey_slow;
 struct apikey_verifier {
 	struct apikey_store *store;   /* this thread's connection */
 	struct apikey_cache *cache;   /* shared; may be NULL */
-	struct apikey_limiter *limiter; /* shared; required */
+	struct apikey_limiter *limiter; /* the host's table (apikey_limiter_open); required */
 	struct apikey_usage *usage;   /* shared; may be NULL */
+	struct apikey_slow *slow;     /* shared; NULL = slow imported hashes checked inline */
 	/* fleet mode: the fleet's share of the limit, asked once the local
 	 * limiter allowed (apikeyd: apikey_follower_rate_check); may be NULL.
 	 * 0 with out->allowed, or an error (then UNAVAILABLE). */
@@ -433,6 +482,37 @@ struct apikey_verifier {
 int apikey_verify_cached(const struct apikey_verifier *v,
                          const struct apikey_verify_request *rq,
                          struct apikey_verify_result *res);
+
+/*
+ * Imported keys with slow hashes (bcrypt, argon2id: milliseconds a check)
+ * checked off the request path, for a server whose workers must not stall
+ * (apikeyd): with v->slow set, apikey_verify_cached answers a key that only
+ * such a hash could match UNAVAILABLE (res->err APIKEY_ERR_PENDING: "ask
+ * again", or APIKEY_ERR_BUSY when the queue or that hint's budget is full)
+ * and queues it.  A thread of the caller's runs the queue: a match is put in
+ * the cache (the next request is answered from it) and re-hashed at the
+ * next usage flush; a mismatch is remembered (the same wrong key costs
+ * nothing again).  At most SLOW_QUEUE_MAX keys wait; per hint (the key's
+ * first 6 characters) one waits and at most 2 are checked a second; the
+ * runner hashes at most a quarter of the time (it sleeps three times as
+ * long as each check took).  Thread-safe.
+ */
+int apikey_slow_new(struct apikey_slow **out);
+void apikey_slow_free(struct apikey_slow *q);
+/* Wake every apikey_slow_run and make them return (shutdown). */
+void apikey_slow_stop(struct apikey_slow *q);
+/*
+ * Run one queued check with v (v->store: the caller's own connection, not
+ * shared; v->cache and v->usage: those of the verifiers).  Waits up to
+ * wait_ms for a job.  0 when one ran, APIKEY_ERR_NOT_FOUND when none came,
+ * APIKEY_ERR_CONFLICT after apikey_slow_stop.
+ */
+int apikey_slow_run(struct apikey_slow *q, const struct apikey_verifier *v, unsigned wait_ms);
+/* Wait up to wait_ms until a check is queued (without taking it): 0, or
+ * APIKEY_ERR_NOT_FOUND, or APIKEY_ERR_CONFLICT after apikey_slow_stop. */
+int apikey_slow_wait(struct apikey_slow *q, unsigned wait_ms);
+struct apikey_slow_stats { uint64_t queued, checked, matched, refused; };
+void apikey_slow_stats(struct apikey_slow *q, struct apikey_slow_stats *out);
 
 /*
  * Re-check a key by id without the secret (PAM account phase): revoked,

@@ -124,6 +124,10 @@ struct pam_opts *opts_parse(pam_handle_t *pamh, int argc, const char **argv)
 		pam_syslog(pamh, LOG_ERR, "key format profile is inconsistent; using the default profile");
 		apikey_format_default(&o->cfg.format);
 	}
+	/* A login opens the store and closes it again: no checkpoint (two
+	 * fsyncs) on each close; the WAL is kept short instead (core/store.c,
+	 * docs/design/pam.md "Store and locking"). */
+	o->cfg.store_flags |= APIKEY_STORE_NO_CHECKPOINT;
 	if (o->use_first_pass && o->try_first_pass) {
 		pam_syslog(pamh, LOG_WARNING, "use_first_pass and try_first_pass given: use_first_pass wins");
 		o->try_first_pass = false;

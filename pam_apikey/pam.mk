@@ -10,7 +10,7 @@ EXTRA_CFLAGS_pam_apikey := -fvisibility=hidden
 
 $(PAM_SO): $(PAM_OBJ) $(LIBAPIKEY) $(PAM_MAP)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -shared $(ALL_LDFLAGS) -Wl,-z,defs -Wl,--version-script=$(PAM_MAP) \
+	$(Q)$(CC) $(ALL_CFLAGS) -shared $(ALL_LDFLAGS) -Wl,-z,defs -Wl,-z,nodelete -Wl,--version-script=$(PAM_MAP) \
 	  -o $@ $(PAM_OBJ) $(LIBAPIKEY) $(CORE_LIBS) $(PAM_LIBS)
 
 all: $(PAM_SO)

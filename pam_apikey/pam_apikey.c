@@ -119,8 +119,21 @@ struct attempt {
 	struct log_ctx lc;
 	struct apikey_store *store;   /* opened on first need, freed by auth */
 	const char *user;
+	char user_log[APIKEY_LOG_TEXT_SIZE];  /* user as log lines show it */
 	char source[SOURCE_SIZE];
 };
+
+/*
+ * The user name is whatever was typed at a login prompt: a key typed there
+ * by mistake must not reach the auth log, nor a newline or an escape
+ * sequence forge or colour a line.  Log lines show it through the core's
+ * apikey_log_text(): escaped, bounded, or "<key-like user name withheld>".
+ */
+static void user_for_log(struct attempt *a)
+{
+	apikey_log_text(&a->o->cfg.format, a->user, a->user ? strlen(a->user) : 0, "user name",
+	                a->user_log, sizeof(a->user_log));
+}
 
 /* This call's options (*o: the caller frees it) and log context: PAM_SUCCESS,
  * or the answer to give when they cannot be honoured. */
@@ -228,13 +241,13 @@ static void log_outcome(struct attempt *a, const char *phase, const struct apike
 	if (strcmp(code, outcome) != 0)
 		snprintf(mapped, sizeof(mapped), " code=%s", code);
 	if (res->outcome == APIKEY_RATE_LIMITED)
-		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s%s retry_after=%u", phase, a->user,
+		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s%s retry_after=%u", phase, a->user_log,
 		           res->key.id, outcome, mapped, res->ratelimit.retry_after_s);
 	else if (res->outcome == APIKEY_UNAVAILABLE)
-		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s%s (%s)", phase, a->user,
+		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s%s (%s)", phase, a->user_log,
 		           res->found ? res->key.id : "-", outcome, mapped, apikey_strerror(res->err));
 	else
-		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s%s", phase, a->user,
+		pam_syslog(a->pamh, prio, "%s: user=%s key=%s outcome=%s%s", phase, a->user_log,
 		           res->found ? res->key.id : "-", outcome, mapped);
 }
 
@@ -242,7 +255,7 @@ static void log_outcome(struct attempt *a, const char *phase, const struct apike
 static int effective_scope(pam_handle_t *pamh, struct pam_opts *o)
 {
 	const char *service = item_str(pamh, PAM_SERVICE);
-	char want[APIKEY_SCOPES_SIZE];
+	char want[APIKEY_SCOPES_SIZE], shown[APIKEY_LOG_TEXT_SIZE];
 
 	if (o->set.scope[0]) {
 		memcpy(o->scope, o->set.scope, sizeof(o->scope));
@@ -251,8 +264,9 @@ static int effective_scope(pam_handle_t *pamh, struct pam_opts *o)
 	if (!service || !service[0] ||
 	    (size_t)snprintf(want, sizeof(want), "pam:%s", service) >= sizeof(want) ||
 	    apikey_scopes_normalize(want, o->scope, sizeof(o->scope)) != 0 || strchr(o->scope, ',')) {
-		pam_syslog(pamh, LOG_ERR, "service name '%.64s' is not a valid scope part; set scope=",
-		           service ? service : "");
+		pam_syslog(pamh, LOG_ERR, "service name '%s' is not a valid scope part; set scope=",
+		           apikey_log_text(&o->cfg.format, service, service ? strlen(service) : 0, "service name",
+		                           shown, sizeof(shown)));
 		o->scope[0] = '\0';
 		return PAM_SERVICE_ERR;
 	}
@@ -288,10 +302,14 @@ PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const ch
 		goto out;
 	if ((r = login_user(pamh, &a.user)) != PAM_SUCCESS)
 		goto out;
+	user_for_log(&a);
 	user_known = pam_modutil_getpwnam(pamh, a.user) != NULL;
 	make_source(pamh, a.source, sizeof(a.source));
-	if (o->debug)
-		pam_syslog(pamh, LOG_DEBUG, "auth: user=%s scope=%s source=%s", a.user, o->scope, a.source);
+	if (o->debug) {
+		char src[APIKEY_LOG_TEXT_SIZE];
+		pam_syslog(pamh, LOG_DEBUG, "auth: user=%s scope=%s source=%s", a.user_log, o->scope,
+		           apikey_log_text(&o->cfg.format, a.source, strlen(a.source), "source", src, sizeof(src)));
+	}
 
 	if (o->ignore_unknown_user) {
 		bool has = false;
@@ -301,7 +319,7 @@ PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const ch
 			goto out;
 		}
 		if (!has) {
-			pam_syslog(pamh, LOG_INFO, "auth: user=%s has no keys: ignored", a.user);
+			pam_syslog(pamh, LOG_INFO, "auth: user=%s has no keys: ignored", a.user_log);
 			r = PAM_IGNORE;
 			goto out;
 		}
@@ -327,7 +345,7 @@ PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const ch
 	}
 	if (!user_known) {
 		/* asked all the same, so a prompt tells nothing about who exists */
-		pam_syslog(pamh, LOG_NOTICE, "auth: user=%s is not a known user", a.user);
+		pam_syslog(pamh, LOG_NOTICE, "auth: user=%s is not a known user", a.user_log);
 		r = PAM_USER_UNKNOWN;
 		goto out;
 	}
@@ -391,10 +409,13 @@ PUBLIC int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char 
 		goto out;
 	if ((r = login_user(pamh, &a.user)) != PAM_SUCCESS)
 		goto out;
+	user_for_log(&a);
 	/* The store the key came from; this line's own require_plan= wins over
 	 * the one auth checked. */
 	memcpy(o->cfg.db_path, st->db_path, sizeof(o->cfg.db_path));
 	memcpy(o->cfg.pepper_path, st->pepper_path, sizeof(o->cfg.pepper_path));
+	/* a re-check by id hashes nothing: no pepper to read */
+	o->cfg.store_flags |= APIKEY_STORE_NO_PEPPER;
 	if (!o->set.require_plan[0])
 		memcpy(o->set.require_plan, st->require_plan, sizeof(o->set.require_plan));
 	if ((r = open_store(&a)) != 0) {
@@ -439,9 +460,12 @@ PUBLIC int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const ch
 	if (r != PAM_SUCCESS)
 		pam_syslog(pamh, LOG_ERR, "cannot export APIKEY_* to the environment: %s",
 		           pam_strerror(pamh, r));
-	else if (o->debug)
+	else if (o->debug) {
+		char owner[APIKEY_LOG_TEXT_SIZE];
 		pam_syslog(pamh, LOG_DEBUG, "session: exported APIKEY_ID=%s APIKEY_OWNER=%s", st->id,
-		           st->owner);
+		           apikey_log_text(&o->cfg.format, st->owner, strlen(st->owner), "owner", owner,
+		                           sizeof(owner)));
+	}
 	free(o);
 	return r == PAM_SUCCESS ? PAM_SUCCESS : PAM_SESSION_ERR;
 }

@@ -494,7 +494,7 @@ static bool authenticate(struct areq *a)
 		admin_bad(a, &bad);
 		return false;
 	}
-	sc_ratelimit_headers(oh, &a->caller);
+	sc_ratelimit_headers(a->w, oh, &a->caller);
 	if (a->caller.outcome != APIKEY_VALID) {
 		admin_refused(a, &a->caller);
 		return false;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -24,7 +25,8 @@ struct sc_admin {
 	struct sc_admin_job *head, *tail;   /* queued, oldest first */
 	unsigned queued;
 	bool stop;
-	struct apikey_store *store;         /* the writer's own connection */
+	struct sc_shared *sh;
+	const struct sc_config *cfg;        /* fleet mode: the upstream its writes go to */
 	char cors[APIKEY_SCOPES_SIZE];
 };
 
@@ -50,6 +52,30 @@ void sc_admin_job_free(struct sc_admin_job *j)
 	free(j);
 }
 
+/* A connection of its own for each write (watch.c: it holds none while the
+ * store is reopened after a replacement, and never writes to an old file). */
+static void run_job(struct sc_admin *a, struct sc_admin_job *j)
+{
+	struct sc_shared *sh = a->sh;
+	struct apikey_store *s = NULL;
+	uint64_t epoch;
+	int r;
+
+	for (int i = 0; (r = sc_store_open(sh, &s, &epoch)) == APIKEY_ERR_REPLACED && i < 200; i++) {
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);            /* every thread closing the old file: ms */
+	}
+	/* fleet mode: the write goes to the upstream, like apikeyctl's */
+	if (r == 0 && (r = sc_fleet_attach(a->cfg, s)) != 0)
+		sc_store_close(sh, &s, epoch);
+	if (r != 0) {
+		j->r = r;
+		return;
+	}
+	sc_admin_run(s, j);
+	sc_store_close(sh, &s, epoch);
+}
+
 static void *writer_main(void *arg)
 {
 	struct sc_admin *a = arg;
@@ -72,7 +98,7 @@ static void *writer_main(void *arg)
 		a->queued--;
 		pthread_mutex_unlock(&a->lock);
 
-		sc_admin_run(a->store, j);
+		run_job(a, j);
 		p = j->w->admin;
 		pthread_mutex_lock(&p->lock);
 		j->next = p->done;
@@ -147,11 +173,8 @@ int sc_admin_start(struct sc_shared *sh, const struct sc_config *cfg)
 	pthread_cond_init(&a->cond, NULL);
 	snprintf(a->cors, sizeof(a->cors), "%s", cfg->set.admin_cors_origins);
 	sh->admin = a;
-	if ((r = apikey_store_open(&a->store, &cfg->core, sc_core_log, NULL)) != 0)
-		return log_errx("admin writer: %s", apikey_strerror(r)), -1;
-	/* fleet mode: the admin API writes to the upstream, like apikeyctl */
-	if ((r = sc_fleet_attach(cfg, a->store)) != 0)
-		return log_errx("admin writer: %s", apikey_strerror(r)), -1;
+	a->sh = sh;
+	a->cfg = cfg;
 	if ((r = pthread_create(&a->thread, NULL, writer_main, a)) != 0) {
 		errno = r;
 		return log_warn("admin writer: pthread_create"), -1;
@@ -173,7 +196,6 @@ void sc_admin_stop(struct sc_shared *sh)
 		pthread_mutex_unlock(&a->lock);
 		pthread_join(a->thread, NULL);
 	}
-	apikey_store_free(a->store);
 	pthread_cond_destroy(&a->cond);
 	pthread_mutex_destroy(&a->lock);
 	free(a);

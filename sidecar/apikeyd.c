@@ -4,6 +4,7 @@
  * the usage flush timer.  It runs in the foreground and logs to stderr. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 #include "sidecar.h"
+#include "guard.h"
 
 /* A parsed listen address. */
 struct address {
@@ -36,13 +38,17 @@ struct daemon {
 	struct address addr[SIDECAR_LISTEN_MAX];
 	unsigned n_addr;
 	struct apikey_store *store;       /* main thread's connection: usage flush */
+	uint64_t store_epoch;
+	struct sc_watch watch;            /* main's: no signal, an event in its loop */
+	int wake_rd;                      /* read end of sh.main_wake */
 	struct sc_shared sh;
 	int *wake;                        /* per worker: write end of its drain pipe */
 	struct event_base *base;
-	struct event *ev_term, *ev_int, *ev_hup, *ev_flush, *ev_fatal;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_flush, *ev_watch, *ev_wake, *ev_fatal;
 	int fatal[2];                     /* the follower refused: written from its thread */
 	bool stopping, refused;
 	bool flush_failing;
+	unsigned conn_peak;               /* connections open at most since the last trim */
 };
 
 int64_t sc_now_ns(void)
@@ -126,10 +132,28 @@ static void unlink_unix(const struct address *a)
 
 /* ---- workers ------------------------------------------------------------------- */
 
+static void on_worker_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct sc_worker *w = arg;
+
+	(void)fd; (void)what;
+	sc_worker_watch(w, sc_watch_drain(&w->watch));
+}
+
 static void *worker_main(void *arg)
 {
 	struct sc_worker *w = arg;
 
+	/* The watch signals this thread, so it is made here.  Then one look at
+	 * the files: a change between the store's open and the watch is seen. */
+	if (sc_watch_open(&w->watch, w->sh->core, true) != 0) {
+		log_warn("worker %u: cannot watch the key store's directory (checking its files on every "
+		         "request instead)", w->idx);
+	} else if (!(w->watch_ev = event_new(w->base, w->watch.fd, EV_READ | EV_PERSIST, on_worker_watch, w)) ||
+	           event_add(w->watch_ev, NULL) != 0) {
+		log_warnx("worker %u: cannot add the watch event", w->idx);
+	}
+	sc_worker_watch(w, WATCH_FILES);
 	log_debug("worker %u: serving", w->idx);
 	event_base_dispatch(w->base);
 	log_debug("worker %u: done", w->idx);
@@ -165,13 +189,24 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 	struct timeval tick = { 0, 50000 };
 	char buf[16];
 
+	ssize_t n;
+	bool drain = false;
+
 	(void)what;
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-	if (w->draining)
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == 's')       /* the store's epoch moved: close ours */
+				sc_worker_watch(w, 0);
+			else
+				drain = true;
+		}
+	if (!drain || w->draining)
 		return;
 	w->draining = true;
 	event_del(w->drain_ev);
+	if (w->watch_ev)      /* requests still check the watch's flag */
+		event_del(w->watch_ev);
+	sc_guard_listeners_gone(w);
 	for (unsigned i = 0; i < w->n_bound; i++)
 		evhttp_del_accept_socket(w->http, w->bound[i]);
 	w->n_bound = 0;
@@ -198,6 +233,7 @@ static int bind_tcp(struct sc_worker *w, const struct address *a)
 		return log_errx("listen %s: evhttp_bind_listener failed", a->text), -1;
 	}
 	w->bound[w->n_bound++] = b;
+	sc_guard_listener(w, b);
 	return 0;
 }
 
@@ -217,6 +253,7 @@ static int bind_unix_listener(struct sc_worker *w, struct address *a)
 		return log_errx("listen %s: evhttp_bind_listener failed", a->text), -1;
 	}
 	w->bound[w->n_bound++] = b;
+	sc_guard_listener(w, b);
 	return 0;
 }
 
@@ -233,10 +270,13 @@ static int worker_setup(struct daemon *d, struct sc_worker *w, unsigned idx, int
 		return log_errx("worker %u: cannot create the event base", idx), -1;
 	if (sc_http_setup(w) != 0)
 		return log_errx("worker %u: cannot set up the routes", idx), -1;
-	if ((r = apikey_store_open(&w->store, &d->cfg->core, sc_core_log, NULL)) != 0)
+	w->watch.fd = -1;
+	if (sc_guard_worker_init(w) != 0)
+		return log_errx("worker %u: out of memory", idx), -1;
+	if ((r = sc_store_open(&d->sh, &w->store, &w->store_epoch)) != 0)
 		return log_errx("worker %u: %s", idx, apikey_strerror(r)), -1;
 	w->verifier = (struct apikey_verifier){ .store = w->store, .cache = d->sh.cache, .limiter = d->sh.limiter,
-	                                        .usage = d->sh.usage };
+	                                        .usage = d->sh.usage, .slow = d->sh.slow };
 	sc_fleet_verifier(&d->sh, &w->verifier);
 	if (sc_admin_worker_setup(w) != 0)
 		return log_errx("worker %u: cannot set up the admin API", idx), -1;
@@ -259,6 +299,9 @@ static int worker_setup(struct daemon *d, struct sc_worker *w, unsigned idx, int
 /* Free in reverse order of creation. */
 static void worker_free(struct sc_worker *w)
 {
+	if (w->watch_ev)
+		event_free(w->watch_ev);
+	sc_watch_close(&w->watch);
 	if (w->drain_tick)
 		event_free(w->drain_tick);
 	if (w->drain_ev) {
@@ -268,21 +311,90 @@ static void worker_free(struct sc_worker *w)
 	}
 	sc_admin_worker_free(w);
 	apikey_store_free(w->store);
+	sc_guard_listeners_gone(w);
 	if (w->http)
 		evhttp_free(w->http);   /* closes its listeners and connections */
+	sc_guard_worker_free(w);
 	free(w->route_ctx);
 	if (w->base)
 		event_base_free(w->base);
 }
 
+/* The thread that checks imported keys' bcrypt and argon2id hashes, so no
+ * worker spends milliseconds on one (core/slowhash.c): it opens a
+ * connection for each check, so it holds none while the store is reopened. */
+static void *slow_main(void *arg)
+{
+	struct sc_shared *sh = arg;
+	int r;
+
+	while ((r = apikey_slow_wait(sh->slow, 1000)) != APIKEY_ERR_CONFLICT) {
+		struct apikey_store *s = NULL;
+		uint64_t epoch;
+
+		if (r != 0)
+			continue;
+		if (sc_store_open(sh, &s, &epoch) != 0) {
+			struct timespec ts = { 0, 50000000 };
+			nanosleep(&ts, NULL);      /* reopening: the checks wait */
+			continue;
+		}
+		struct apikey_verifier v = { .store = s, .cache = sh->cache, .limiter = sh->limiter, .usage = sh->usage };
+		apikey_slow_run(sh->slow, &v, 0);
+		sc_store_close(sh, &s, epoch);
+	}
+	return NULL;
+}
+
 /* ---- main thread: signals, flush, reload ------------------------------------ */
+
+/* Main's connection: closed when the store's epoch moves, reopened (when no
+ * older connection is left) at the next flush. */
+static void main_store_sync(struct daemon *d, unsigned what)
+{
+	if (d->store && (what & WATCH_PEPPER))
+		sc_store_replaced(&d->sh, d->store, d->store_epoch, "the pepper file changed");
+	else if (d->store && (what & WATCH_FILES) &&
+	         apikey_store_check_files(d->store) == APIKEY_ERR_REPLACED)
+		sc_store_replaced(&d->sh, d->store, d->store_epoch, "the file at its path was replaced");
+	if (d->store && d->store_epoch != sc_store_epoch(&d->sh))
+		sc_store_close(&d->sh, &d->store, d->store_epoch);
+}
+
+static void on_main_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd; (void)what;
+	main_store_sync(d, sc_watch_drain(&d->watch));
+}
+
+static void on_main_wake(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[64];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	main_store_sync(arg, 0);
+}
 
 static void flush_usage(struct daemon *d, bool final)
 {
 	int r;
 
 	__atomic_add_fetch(&d->sh.flushes, 1, __ATOMIC_RELAXED);
-	r = apikey_usage_flush(d->sh.usage, d->store);
+	main_store_sync(d, 0);
+	/* a replaced store: kept for the next flush, once every thread closed the old file */
+	if (!d->store && (r = sc_store_open(&d->sh, &d->store, &d->store_epoch)) == APIKEY_ERR_REPLACED && !final)
+		return;
+	if (d->store)
+		r = apikey_usage_flush(d->sh.usage, d->store);
+	/* A store opened read-only stays so in this process (SQLite shares one
+	 * -shm mapping per file between its connections): once the file can be
+	 * written, every connection is reopened. */
+	if (r == APIKEY_ERR_READONLY && d->store && access(d->cfg->core.db_path, W_OK) == 0)
+		sc_store_replaced(&d->sh, d->store, d->store_epoch, "it can be written now");
 	if (r != 0) {
 		__atomic_add_fetch(&d->sh.flush_errors, 1, __ATOMIC_RELAXED);
 		if (!d->flush_failing || final)
@@ -295,10 +407,34 @@ static void flush_usage(struct daemon *d, bool final)
 	}
 }
 
+/* After a burst of connections, give the memory they held back to the
+ * system: glibc keeps freed heap in each thread's arena otherwise (a
+ * 10,000-connection burst left RSS 25 MB higher, BENCHMARKS.md). */
+static void trim_after_burst(struct daemon *d)
+{
+	unsigned peak, open = sc_guard_open_total(d->sh.workers, d->sh.n_workers, &peak);
+
+	if (peak > d->conn_peak)
+		d->conn_peak = peak;
+	if (d->conn_peak - open >= SIDECAR_TRIM_AFTER && open <= d->conn_peak / 2) {
+		log_debug("connections down from %u to %u: returning free memory", d->conn_peak, open);
+		malloc_trim(0);
+		d->conn_peak = open;
+	}
+}
+
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
+	struct daemon *d = arg;
+
 	(void)fd; (void)what;
-	flush_usage(arg, false);
+	flush_usage(d, false);
+	/* other processes' unsynced commits (PAM logins' usage) made durable
+	 * within a second, and the rate-limit table remapped if it was replaced */
+	if (d->store && apikey_store_sync_wal(d->store) != 0)
+		log_warn("key store: cannot sync its WAL");
+	apikey_limiter_refresh(d->sh.limiter);
+	trim_after_burst(d);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -339,6 +475,7 @@ static void set_runtime(struct sc_shared *sh, const struct sc_settings *c,
 	snprintf(sh->rt.key_query, sizeof(sh->rt.key_query), "%s", c->key_query);
 	snprintf(sh->rt.require_plan, sizeof(sh->rt.require_plan), "%s", c->require_plan);
 	sh->rt.auth_error_body = c->auth_error_body;
+	sh->rt.ratelimit_draft_headers = c->ratelimit_draft_headers;
 	__atomic_add_fetch(&sh->rt_gen, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&sh->rt_lock);
 }
@@ -401,12 +538,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	memcpy(run->require_plan, c->require_plan, sizeof(c->require_plan));
 	memcpy(run->access_log, c->access_log, sizeof(c->access_log));
 	run->auth_error_body = c->auth_error_body;
+	run->ratelimit_draft_headers = c->ratelimit_draft_headers;
 	d->cfg->core.profile.answers = core->profile.answers;
 	set_runtime(&d->sh, run, &d->cfg->core.profile.answers);
 	open_access_log(run->access_log);
-	log_info("SIGHUP: configuration reloaded (error answers, auth_error_body=%s key_header=%s "
-	         "key_query=%s require_plan=%s access_log=%s)",
+	log_info("SIGHUP: configuration reloaded (error answers, auth_error_body=%s ratelimit_draft_headers=%s "
+	         "key_header=%s key_query=%s require_plan=%s access_log=%s)",
 	         c->auth_error_body == SC_BODY_HEADER ? "header" : c->auth_error_body ? "yes" : "no",
+	         c->ratelimit_draft_headers ? "yes" : "no",
 	         c->key_header[0] ? c->key_header : "-", c->key_query[0] ? c->key_query : "-",
 	         c->require_plan[0] ? c->require_plan : "-", c->access_log[0] ? c->access_log : "-");
 	free(nc);
@@ -427,11 +566,17 @@ static int start(struct daemon *d)
 	int r;
 
 	n = d->opt.no_http ? 0 : d->cfg->set.threads ? d->cfg->set.threads : online_cpus();
-	/* the core's default bounds, APIKEY_CACHE_ENTRIES_DEFAULT and
-	 * APIKEY_LIMITER_ENTRIES_DEFAULT: they bound RSS */
+	if (sc_watch_install() != 0)
+		return log_warn("SIGIO handler"), -1;
+	if (sc_guard_init(n) != 0)
+		return -1;
+	/* the core's default bound, APIKEY_CACHE_ENTRIES_DEFAULT: it bounds RSS;
+	 * the rate-limit table is the host's file beside the store */
 	if ((r = apikey_cache_new(&d->sh.cache, 0)) != 0 ||
-	    (r = apikey_limiter_new(&d->sh.limiter, 0)) != 0 || (r = apikey_usage_new(&d->sh.usage)) != 0)
+	    (r = apikey_limiter_open(&d->sh.limiter, d->cfg->core.db_path, sc_core_log, NULL)) != 0 ||
+	    (r = apikey_usage_new(&d->sh.usage)) != 0 || (r = apikey_slow_new(&d->sh.slow)) != 0)
 		return log_errx("%s", apikey_strerror(r)), -1;
+	d->sh.format = d->cfg->core.format;
 	pthread_mutex_init(&d->sh.rt_lock, NULL);
 	set_runtime(&d->sh, &d->cfg->set, &d->cfg->core.profile.answers);
 	d->sh.started_s = (int64_t)time(NULL);
@@ -448,6 +593,7 @@ static int start(struct daemon *d)
 		return log_errx("out of memory"), -1;
 	for (unsigned i = 0; i < n; i++)
 		d->wake[i] = -1;
+	d->sh.wake = d->wake;
 	for (unsigned i = 0; i < n; i++) {
 		int p[2];
 		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
@@ -469,6 +615,20 @@ static int start(struct daemon *d)
 	    !(d->ev_hup = evsignal_new(d->base, SIGHUP, on_hup, d)) || event_add(d->ev_hup, NULL) ||
 	    !(d->ev_flush = event_new(d->base, -1, EV_PERSIST, on_flush, d)) || event_add(d->ev_flush, &every))
 		return log_errx("cannot set up signals and timers"), -1;
+	{
+		int p[2];
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+			return log_warn("pipe"), -1;
+		d->wake_rd = p[0];
+		d->sh.main_wake = p[1];
+		if (!(d->ev_wake = event_new(d->base, p[0], EV_READ | EV_PERSIST, on_main_wake, d)) ||
+		    event_add(d->ev_wake, NULL) != 0)
+			return log_errx("cannot set up the main wake-up"), -1;
+	}
+	if (sc_watch_open(&d->watch, &d->cfg->core, false) == 0 &&
+	    (!(d->ev_watch = event_new(d->base, d->watch.fd, EV_READ | EV_PERSIST, on_main_watch, d)) ||
+	     event_add(d->ev_watch, NULL) != 0))
+		return log_errx("cannot set up the store watch"), -1;
 
 	/* Workers never see the signals: main's event loop handles them. */
 	sigemptyset(&all);
@@ -484,6 +644,12 @@ static int start(struct daemon *d)
 		}
 		d->sh.workers[i].started = true;
 	}
+	if ((r = pthread_create(&d->sh.slow_thread, NULL, slow_main, &d->sh)) != 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		errno = r;
+		return log_warn("pthread_create"), -1;
+	}
+	d->sh.slow_started = true;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	for (unsigned i = 0; i < d->n_addr && !d->opt.no_http; i++)
 		log_info("listening on %s%s", d->addr[i].text, d->addr[i].is_unix ? " (worker 0)" : "");
@@ -518,10 +684,23 @@ static int stop(struct daemon *d)
 		if (d->sh.workers[i].started)
 			pthread_join(d->sh.workers[i].thread, NULL);
 	sc_admin_stop(&d->sh);   /* after the workers: it finishes what they queued */
-	if (d->store && d->sh.usage) {
+	if (d->sh.slow_started) {
+		apikey_slow_stop(d->sh.slow);
+		pthread_join(d->sh.slow_thread, NULL);
+	}
+	if (d->sh.usage) {
 		flush_usage(d, true);
 		rc = d->flush_failing ? 1 : 0;
 	}
+	if (d->ev_watch)
+		event_free(d->ev_watch);
+	sc_watch_close(&d->watch);
+	if (d->ev_wake)
+		event_free(d->ev_wake);
+	if (d->sh.main_wake >= 0)
+		close(d->sh.main_wake);
+	if (d->wake_rd >= 0)
+		close(d->wake_rd);
 	if (d->ev_flush)
 		event_free(d->ev_flush);
 	if (d->ev_fatal)
@@ -549,9 +728,11 @@ static int stop(struct daemon *d)
 	if (d->sh.rt_gen)
 		pthread_mutex_destroy(&d->sh.rt_lock);
 	sc_fleet_stop(&d->sh);
+	apikey_slow_free(d->sh.slow);
 	apikey_usage_free(d->sh.usage);
 	apikey_limiter_free(d->sh.limiter);
 	apikey_cache_free(d->sh.cache);
+	sc_guard_cleanup();
 	sc_access_close();
 	return rc;
 }
@@ -562,6 +743,8 @@ int main(int argc, char **argv)
 	int r, rc = 1;
 
 	memset(&d, 0, sizeof(d));
+	d.watch.fd = d.wake_rd = d.sh.main_wake = -1;
+	pthread_mutex_init(&d.sh.store_lock, NULL);
 	if ((r = sc_parse_options(argc, argv, &d.opt)) != 0)
 		return r;
 	if (d.opt.routes) {
@@ -577,6 +760,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < d.cfg->set.n_listen; i++, d.n_addr++)
 		if (parse_address(d.cfg->set.listen[i], &d.addr[i]) != 0)
 			goto out;
+	d.sh.core = &d.cfg->core;
 	if (d.opt.no_http && !apikey_upstream_set(&d.cfg->set.up)) {
 		log_errx("--no-http: only with upstream= (fleet mode), where apikeyd follows the upstream");
 		goto out;
@@ -609,7 +793,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((r = apikey_store_open(&d.store, &d.cfg->core, sc_core_log, NULL)) != 0) {
+	if ((r = sc_store_open(&d.sh, &d.store, &d.store_epoch)) != 0) {
 		log_errx("%s: %s", d.cfg->core.db_path, apikey_strerror(r));
 		sc_fleet_stop(&d.sh);
 		goto out;

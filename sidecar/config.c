@@ -17,6 +17,7 @@ static const struct apikey_binding bindings[] = {
 	APIKEY_BIND(struct sc_settings, key_header, "key_header", APIKEY_OPT_TEXT),
 	APIKEY_BIND(struct sc_settings, key_query, "key_query", APIKEY_OPT_TEXT),
 	APIKEY_BIND(struct sc_settings, auth_error_body, "auth_error_body", APIKEY_OPT_CHOICE),
+	APIKEY_BIND(struct sc_settings, ratelimit_draft_headers, "ratelimit_draft_headers", APIKEY_OPT_BOOL),
 	APIKEY_BIND(struct sc_settings, access_log, "access_log", APIKEY_OPT_TEXT),
 	APIKEY_BIND(struct sc_settings, require_plan, "require_plan", APIKEY_OPT_TEXT),
 	APIKEY_BIND(struct sc_settings, admin_api, "admin_api", APIKEY_OPT_BOOL),

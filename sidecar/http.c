@@ -10,9 +10,11 @@
 #include <sys/queue.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include "sidecar.h"
+#include "guard.h"
 #include "request.h"
 
 #define M_ANY  (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | \
@@ -78,24 +80,22 @@ static const char *methods_text(unsigned mask, const char *sep, char *buf, size_
 	return buf;
 }
 
-/* The access-log line: time, peer, method, path (never the query: it may
- * carry a key), status, outcome, key id, latency. */
-static void access_line(struct evhttp_request *req, int status, int result, const char *key_id,
-                        int64_t ns)
+/* The access-log line: time, peer, method, path (never the query, and no
+ * key-like path segment: either may carry a key), status, outcome, key id,
+ * latency. */
+static void access_line(const struct sc_worker *w, struct evhttp_request *req, int status, int result,
+                        const char *key_id, int64_t ns)
 {
 	char line[SIDECAR_LOG_LINE], path[SIDECAR_LOG_PATH_MAX], when[32];
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *p = u ? evhttp_uri_get_path(u) : NULL, *host = NULL;
 	struct evhttp_connection *c = evhttp_request_get_connection(req);
 	ev_uint16_t port = 0;
-	size_t i;
 	int n;
 
 	if (c)
 		evhttp_connection_get_peer(c, (char **)&host, &port);
-	for (i = 0; p && p[i] && i < sizeof(path) - 1; i++)
-		path[i] = ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] >= 0x7f || p[i] == '"') ? '?' : p[i];
-	path[i] = '\0';
+	sc_access_path(&w->sh->format, p, path, sizeof(path));
 	apikey_format_time((int64_t)time(NULL), when);
 	n = snprintf(line, sizeof(line), "%s %s:%u %s \"%s\" %d %s %s %.3fms\n", when,
 	             host && host[0] ? host : "-", (unsigned)port,
@@ -103,6 +103,20 @@ static void access_line(struct evhttp_request *req, int status, int result, cons
 	             sc_result_name(result), key_id && key_id[0] ? key_id : "-", (double)ns / 1e6);
 	if (n > 0)
 		sc_access_write(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* The Date header, formatted once a second per worker (libevent formats it
+ * for every response it has none for; time() is the vDSO's, no syscall). */
+static const char *date_now(struct sc_worker *w)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != w->date_s && gmtime_r(&now, &tm)) {
+		evutil_date_rfc1123(w->date, sizeof(w->date), &tm);
+		w->date_s = now;
+	}
+	return w->date;
 }
 
 /* The one way a handler answers. */
@@ -114,11 +128,12 @@ static void finish(struct sc_worker *w, struct evhttp_request *req, enum sc_endp
 
 	if (evbuffer_get_length(evhttp_request_get_output_buffer(req)) == 0)
 		evhttp_add_header(oh, "Content-Length", "0");
-	if (w->draining)
+	evhttp_add_header(oh, "Date", date_now(w));
+	if (sc_guard_reply(w, req) || w->draining)
 		evhttp_add_header(oh, "Connection", "close");
 	ns = sc_now_ns() - t0;
 	if (sc_access_enabled())
-		access_line(req, status, result, key_id, ns);
+		access_line(w, req, status, result, key_id, ns);
 	sc_metrics_count(w, ep, result, ns);
 	evhttp_send_reply(req, status, reason(status), NULL);
 }
@@ -236,10 +251,18 @@ static void refresh_runtime(struct sc_worker *w)
 	pthread_mutex_unlock(&w->sh->rt_lock);
 }
 
+/* Header names compare without case.  Most differ in their first letter,
+ * which settles it without a call (/auth compares each header with five
+ * names, and pays for the head check of guard.c with what this saves). */
+static inline bool is_name(const char *k, const char *name)
+{
+	return ((k[0] ^ name[0]) & ~0x20) == 0 && !strcasecmp(k, name);
+}
+
 static bool is_key_header(const struct sc_worker *w, const char *name)
 {
-	return !strcasecmp(name, "Authorization") || !strcasecmp(name, "X-API-Key") ||
-	       (w->rt.key_header[0] && !strcasecmp(name, w->rt.key_header));
+	return is_name(name, "Authorization") || is_name(name, "X-API-Key") ||
+	       (w->rt.key_header[0] && is_name(name, w->rt.key_header));
 }
 
 /* Header values may carry a key: wipe every one that could, once read
@@ -266,20 +289,20 @@ static void gather(struct sc_worker *w, struct evhttp_request *req, bool want_sc
 		const char *k = kv->key;
 
 		/* not else-if: key_header may name one of the standard headers */
-		if (!rq->authorization && !strcasecmp(k, "Authorization"))
+		if (!rq->authorization && is_name(k, "Authorization"))
 			rq->authorization = kv->value;
-		if (!rq->x_api_key && !strcasecmp(k, "X-API-Key"))
+		if (!rq->x_api_key && is_name(k, "X-API-Key"))
 			rq->x_api_key = kv->value;
-		if (!rq->custom_header && w->rt.key_header[0] && !strcasecmp(k, w->rt.key_header))
+		if (!rq->custom_header && w->rt.key_header[0] && is_name(k, w->rt.key_header))
 			rq->custom_header = kv->value;
 		if (!want_scopes)
 			continue;
-		if (!strcasecmp(k, "X-Required-Scope")) {
+		if (is_name(k, "X-Required-Scope")) {
 			if (rq->n_scope_headers == SC_SCOPE_HEADERS_MAX)
 				rq->scope_headers_overflow = true;
 			else
 				rq->scope_headers[rq->n_scope_headers++] = kv->value;
-		} else if (!rq->plan_header && !strcasecmp(k, "X-Required-Plan")) {
+		} else if (!rq->plan_header && is_name(k, "X-Required-Plan")) {
 			rq->plan_header = kv->value;
 		}
 	}
@@ -297,9 +320,20 @@ static void run_verify(struct sc_worker *w, struct sc_input *in, const char *sou
 		.require_plan = in->plans, .source = source,
 	};
 
-	apikey_verify_cached(&w->verifier, &vr, res);
+	if (sc_worker_store(w)) {
+		apikey_verify_cached(&w->verifier, &vr, res);
+		if (res->outcome == APIKEY_UNAVAILABLE && res->err == APIKEY_ERR_REPLACED) {
+			sc_store_replaced(w->sh, w->store, w->store_epoch, "the file at its path was replaced");
+			sc_worker_watch(w, 0);
+		}
+	} else {
+		memset(res, 0, sizeof(*res));
+		res->outcome = APIKEY_UNAVAILABLE;
+		res->err = APIKEY_ERR_REPLACED;
+	}
 	sc_input_wipe(in);
-	if (res->outcome == APIKEY_UNAVAILABLE) {
+	if (res->outcome == APIKEY_UNAVAILABLE && res->err != APIKEY_ERR_REPLACED && res->err != APIKEY_ERR_PENDING &&
+	    res->err != APIKEY_ERR_BUSY) {
 		int64_t now = (int64_t)time(NULL);
 		if (now != w->last_unavailable_log_s) {   /* at most one line a second per worker */
 			w->last_unavailable_log_s = now;
@@ -322,15 +356,46 @@ static const char *utoa(uint32_t v, char buf[12])
 	return p;
 }
 
-static void ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_result *res)
+/* Append s, or v in decimal, at p (the caller's buffer has room); return
+ * the new end. */
+static char *cat(char *p, const char *s)
 {
-	char v[12];
+	size_t n = strlen(s);
+
+	memcpy(p, s, n + 1);
+	return p + n;
+}
+
+static char *num(char *p, uint32_t v)
+{
+	char b[12];
+
+	return cat(p, utoa(v, b));
+}
+
+/*
+ * The rate-limit answer: SPEC §3's RateLimit-Limit, -Remaining, -Reset; or,
+ * with ratelimit_draft_headers=yes, the two fields of the current IETF draft
+ * (draft-ietf-httpapi-ratelimit-headers: RateLimit-Policy, quota q per
+ * window w; RateLimit, r remaining and t seconds to reset) — one header
+ * fewer on every answer (docs/BENCHMARKS.md).
+ */
+static void ratelimit_headers(struct sc_worker *w, struct evkeyvalq *oh, const struct apikey_verify_result *res)
+{
+	char v[64];
 
 	if (!res->rate_checked)
 		return;
-	evhttp_add_header(oh, "RateLimit-Limit", utoa(res->ratelimit.limit, v));
-	evhttp_add_header(oh, "RateLimit-Remaining", utoa(res->ratelimit.remaining, v));
-	evhttp_add_header(oh, "RateLimit-Reset", utoa(res->ratelimit.reset_s, v));
+	if (w->rt.ratelimit_draft_headers) {
+		cat(num(cat(v, "\"default\";q="), res->ratelimit.limit), ";w=60");
+		evhttp_add_header(oh, "RateLimit-Policy", v);
+		num(cat(num(cat(v, "\"default\";r="), res->ratelimit.remaining), ";t="), res->ratelimit.reset_s);
+		evhttp_add_header(oh, "RateLimit", v);
+	} else {
+		evhttp_add_header(oh, "RateLimit-Limit", utoa(res->ratelimit.limit, v));
+		evhttp_add_header(oh, "RateLimit-Remaining", utoa(res->ratelimit.remaining, v));
+		evhttp_add_header(oh, "RateLimit-Reset", utoa(res->ratelimit.reset_s, v));
+	}
 	if (res->outcome == APIKEY_RATE_LIMITED)
 		evhttp_add_header(oh, "Retry-After",
 		                  utoa(res->ratelimit.retry_after_s ? res->ratelimit.retry_after_s : 1, v));
@@ -350,10 +415,13 @@ static void outcome_error(struct sc_worker *w, struct evhttp_request *req, enum 
 
 	if (status == 401)
 		evhttp_add_header(oh, "WWW-Authenticate", "Bearer");
+	/* an imported key being checked (or its hint's budget spent): ask again */
+	if (res->outcome == APIKEY_UNAVAILABLE && (res->err == APIKEY_ERR_PENDING || res->err == APIKEY_ERR_BUSY))
+		evhttp_add_header(oh, "Retry-After", "1");
 	/* the code as a header too: nginx reads no subrequest body, but can put
 	 * $upstream_http_x_apikey_code into its own error page */
 	evhttp_add_header(oh, "X-ApiKey-Code", apikey_answer_code(&w->rt.answers, res->outcome));
-	ratelimit_headers(oh, res);
+	ratelimit_headers(w, oh, res);
 	evhttp_add_header(oh, "Cache-Control", "no-store");
 	if (how != RB_NONE) {
 		n = apikey_answer_render(&w->rt.answers, res->outcome, res->missing_scope, body);
@@ -436,7 +504,7 @@ static void h_auth(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
 	evhttp_add_header(oh, "X-ApiKey-Id", res.key.id);
 	evhttp_add_header(oh, "X-ApiKey-Owner", res.key.owner);
 	evhttp_add_header(oh, "X-ApiKey-Scopes", res.key.scopes);
-	ratelimit_headers(oh, &res);
+	ratelimit_headers(w, oh, &res);
 	finish(w, req, EP_AUTH, 200, APIKEY_VALID, res.key.id, t0);
 }
 
@@ -496,7 +564,7 @@ static void h_whoami(struct sc_worker *w, struct evhttp_request *req, int64_t t0
 
 	if (!key_valid(w, req, EP_WHOAMI, "http:/v1/whoami", &res, t0))
 		return;
-	ratelimit_headers(evhttp_request_get_output_headers(req), &res);
+	ratelimit_headers(w, evhttp_request_get_output_headers(req), &res);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
 	ok = json_body(w, req, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o}",
 	                                 "id", res.key.id, "hint", res.key.hint, "owner", jtext(res.key.owner),
@@ -515,13 +583,21 @@ static void h_healthz(struct sc_worker *w, struct evhttp_request *req, int64_t t
 	finish(w, req, EP_HEALTHZ, 200, RES_OK, NULL, t0);
 }
 
+/* Ready: this worker's connection reads the file its path names now. */
 static void h_readyz(struct sc_worker *w, struct evhttp_request *req, int64_t t0)
 {
-	bool ready;
+	struct apikey_store *s = sc_worker_store(w);
+	bool ready = false;
 
-	ready = apikey_store_ready(w->store);
+	if (s && apikey_store_check_files(s) == APIKEY_ERR_REPLACED) {
+		sc_worker_watch(w, WATCH_FILES);
+		s = sc_worker_store(w);
+	}
+	ready = s && apikey_store_ready(s);
 	if (ready)
 		text_body(req, "text/plain; charset=utf-8", "ready\n", 6);
+	else if (!s)
+		text_body(req, "text/plain; charset=utf-8", "key store unavailable (reopening)\n", 34);
 	else
 		text_body(req, "text/plain; charset=utf-8", "key store unavailable\n", 22);
 	/* fleet mode: still ready while the upstream is away; the lines say how stale */
@@ -570,11 +646,28 @@ static void dispatch(struct sc_worker *w, const struct route *r, struct evhttp_r
 	r->fn(w, req, t0);
 }
 
+/* The guard's framing check, once per request before anything else (a
+ * proxy might have framed the request differently: guard.c).  True when it
+ * refused the request: answered 400, and the connection closes after it. */
+static bool refused(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep, int64_t t0)
+{
+	const char *why = sc_guard_request(w, req);
+
+	if (!why)
+		return false;
+	refresh_runtime(w);
+	wipe_key_headers(w, req);
+	bad_request(w, req, ep, why, ep != EP_AUTH || w->rt.auth_error_body, t0);
+	return true;
+}
+
 static void on_route(struct evhttp_request *req, void *arg)
 {
 	const struct route_ctx *c = arg;
+	int64_t t0 = sc_now_ns();
 
-	dispatch(c->w, c->r, req, sc_now_ns());
+	if (!refused(c->w, req, c->r->ep, t0))
+		dispatch(c->w, c->r, req, t0);
 }
 
 /* Everything else: /auth/… (prefix route), or 404. */
@@ -583,14 +676,19 @@ static void on_other(struct evhttp_request *req, void *arg)
 	struct sc_worker *w = arg;
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
+	const struct route *r = NULL;
 	int64_t t0 = sc_now_ns();
 
-	for (size_t i = 0; path && i < N_ROUTES; i++) {
+	for (size_t i = 0; path && i < N_ROUTES && !r; i++) {
 		size_t n = strlen(routes[i].path);
-		if (routes[i].prefix && !strncmp(path, routes[i].path, n) && path[n] == '/') {
-			dispatch(w, &routes[i], req, t0);
-			return;
-		}
+		if (routes[i].prefix && !strncmp(path, routes[i].path, n) && path[n] == '/')
+			r = &routes[i];
+	}
+	if (refused(w, req, r ? r->ep : EP_OTHER, t0))
+		return;
+	if (r) {
+		dispatch(w, r, req, t0);
+		return;
 	}
 	refresh_runtime(w);
 	if (path && (sc_admin_dispatch(w, req, path, t0) || sc_ui_dispatch(w, req, path, t0)))
@@ -610,7 +708,8 @@ int sc_http_setup(struct sc_worker *w)
 	if (!c)
 		return APIKEY_ERR_NOMEM;
 	w->route_ctx = c;
-	evhttp_set_max_headers_size(w->http, SIDECAR_MAX_HEADERS_SIZE);
+	/* guard.c counts the head as it arrives and answers first (431/414) */
+	evhttp_set_max_headers_size(w->http, SIDECAR_MAX_HEADERS_SIZE + SIDECAR_HEAD_SLACK);
 	evhttp_set_max_body_size(w->http, SIDECAR_MAX_BODY_SIZE);
 	evhttp_set_timeout_tv(w->http, &tv);
 	evhttp_set_allowed_methods(w->http, M_ANY);
@@ -684,9 +783,9 @@ void sc_outcome_body(struct sc_worker *w, struct evhttp_request *req, const stru
 	rendered_body(req, body, n, RB_JSON);
 }
 
-void sc_ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_result *res)
+void sc_ratelimit_headers(struct sc_worker *w, struct evkeyvalq *oh, const struct apikey_verify_result *res)
 {
-	ratelimit_headers(oh, res);
+	ratelimit_headers(w, oh, res);
 }
 
 void sc_wipe_key_headers(struct sc_worker *w, struct evhttp_request *req)

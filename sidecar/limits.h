@@ -4,10 +4,14 @@
 
 #include "apikey.h"
 
-/* Request line + headers, bytes.  Large enough for a 10 kB junk key (which
- * then fails as MALFORMED_KEY, 401), small enough that an abusive header
- * block is refused by evhttp with a 4xx before any handler runs. */
+/* Request line + headers, bytes, line ends included.  Large enough for a
+ * 10 kB junk key (which then fails as MALFORMED_KEY, 401), small enough that
+ * an abusive header block is refused before any handler runs: 431, or 414
+ * when the request line alone is longer (sidecar/guard.c counts as the bytes
+ * arrive; evhttp's own limit is set SIDECAR_HEAD_SLACK higher, so it never
+ * answers first with its 400). */
 #define SIDECAR_MAX_HEADERS_SIZE  16384
+#define SIDECAR_HEAD_SLACK        1024
 /* Request body, bytes: only POST /v1/verify reads one ({"key":…,"scopes":[…]}). */
 #define SIDECAR_MAX_BODY_SIZE     8192
 /* Read/write timeout per connection, seconds: a client that stalls mid-request
@@ -15,6 +19,31 @@
  * upstream connections alive should use a shorter keep-alive timeout (nginx:
  * keepalive_timeout 4s in the upstream block). */
 #define SIDECAR_IO_TIMEOUT_S      5
+/* A whole request — first byte to last, head and body — must arrive within
+ * this many seconds of its first byte (of the connection's opening for the
+ * first request): the I/O timeout restarts with every byte, so without it a
+ * client sending a byte every few seconds would hold a connection for hours.
+ * Answered 408 and closed. */
+#define SIDECAR_REQUEST_DEADLINE_S 10
+/* Connections open at once, all workers together, at most: the descriptor
+ * limit (RLIMIT_NOFILE, whose soft value apikeyd raises towards its hard
+ * one up to what this needs) minus a reserve for the store, logs, pipes and
+ * listeners, and never more than SIDECAR_CONN_MAX (~2.5 kB of memory each).
+ * Each worker takes an equal share; at its share it stops accepting until
+ * a connection closes (the kernel queues new ones in the listen backlog). */
+#define SIDECAR_CONN_MAX          16384
+#define SIDECAR_FD_RESERVE        64   /* descriptors kept for everything else */
+#define SIDECAR_FD_RESERVE_WORKER 16   /* and per worker thread */
+#define SIDECAR_CONN_MIN_WORKER   4    /* fewer per worker: refuse to start */
+/* accept() failing for want of descriptors or memory (another process, or
+ * more than the reserve in use): the worker stops accepting for this long,
+ * doubling up to the maximum while it keeps failing, milliseconds. */
+#define SIDECAR_ACCEPT_RETRY_MS     100
+#define SIDECAR_ACCEPT_RETRY_MAX_MS 1000
+/* After a burst of connections, memory freed by them is given back to the
+ * system (malloc_trim) once this many fewer are open than at the peak and
+ * at most half the peak remain. */
+#define SIDECAR_TRIM_AFTER        512
 /* SIGTERM: how long workers keep serving open connections after they stop
  * accepting, seconds. */
 #define SIDECAR_DRAIN_S           5

@@ -7,6 +7,7 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <event2/event.h>
 #include "sidecar.h"
 
 static bool log_debug_on;
@@ -67,30 +68,41 @@ LOGFN(log_warnx, "warning", 1, 0)
 LOGFN(log_warn, "warning", 1, e)
 LOGFN(log_errx, "error", 1, 0)
 
-/* The core logs a store error on every request that meets it: at most
- * CORE_LOG_BURST such lines a second reach stderr, the rest are counted. */
-#define CORE_LOG_BURST 10
-static int64_t core_log_second;
-static unsigned core_log_count, core_log_suppressed;
+/* At most LOG_BURST lines a second from a source that may repeat itself on
+ * every request (the core's store errors, libevent's warnings); the rest
+ * are counted and reported once the next second begins. */
+#define LOG_BURST 10
+struct burst {
+	int64_t second;
+	unsigned count, suppressed;
+	const char *what;
+};
+static struct burst core_burst = { .what = "key store" }, event_burst = { .what = "libevent" };
+
+static bool burst_allow(struct burst *b)
+{
+	int64_t now = (int64_t)time(NULL);
+	int64_t was = __atomic_load_n(&b->second, __ATOMIC_RELAXED);
+
+	if (now != was && __atomic_compare_exchange_n(&b->second, &was, now, false, __ATOMIC_RELAXED,
+	                                              __ATOMIC_RELAXED)) {
+		unsigned n = __atomic_exchange_n(&b->suppressed, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+		if (n)
+			log_warnx("%u more %s messages suppressed", n, b->what);
+	}
+	if (__atomic_add_fetch(&b->count, 1, __ATOMIC_RELAXED) > LOG_BURST) {
+		__atomic_add_fetch(&b->suppressed, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	return true;
+}
 
 void sc_core_log(void *ctx, int priority, const char *msg)
 {
 	(void)ctx;
-	if (priority <= LOG_WARNING) {
-		int64_t now = (int64_t)time(NULL);
-		int64_t was = __atomic_load_n(&core_log_second, __ATOMIC_RELAXED);
-		if (now != was && __atomic_compare_exchange_n(&core_log_second, &was, now, false,
-		                                              __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-			unsigned n = __atomic_exchange_n(&core_log_suppressed, 0, __ATOMIC_RELAXED);
-			__atomic_store_n(&core_log_count, 0, __ATOMIC_RELAXED);
-			if (n)
-				log_warnx("%u more key store messages suppressed", n);
-		}
-		if (__atomic_add_fetch(&core_log_count, 1, __ATOMIC_RELAXED) > CORE_LOG_BURST) {
-			__atomic_add_fetch(&core_log_suppressed, 1, __ATOMIC_RELAXED);
-			return;
-		}
-	}
+	if (priority <= LOG_WARNING && !burst_allow(&core_burst))
+		return;
 	if (priority >= LOG_DEBUG)
 		log_debug("%s", msg);
 	else if (priority >= LOG_INFO)
@@ -99,6 +111,24 @@ void sc_core_log(void *ctx, int priority, const char *msg)
 		log_warnx("%s", msg);
 	else
 		log_errx("%s", msg);
+}
+
+/* libevent's own messages (event_set_log_callback): its warnings can come
+ * once per accept() or per connection, so they share the burst limit. */
+void sc_libevent_log(int severity, const char *msg)
+{
+	if (severity == EVENT_LOG_DEBUG) {
+		log_debug("libevent: %s", msg);
+		return;
+	}
+	if (!burst_allow(&event_burst))
+		return;
+	if (severity == EVENT_LOG_MSG)
+		log_info("libevent: %s", msg);
+	else if (severity == EVENT_LOG_WARN)
+		log_warnx("libevent: %s", msg);
+	else
+		log_errx("libevent: %s", msg);
 }
 
 int sc_access_open(const char *path)
@@ -154,4 +184,36 @@ void sc_access_write(const char *line, size_t len)
 {
 	if (sc_access_enabled() && write(access_fd, line, len) < 0)
 		return;
+}
+
+void sc_access_path(const struct apikey_format *f, const char *path, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	if (outsz < 8) {
+		if (outsz)
+			out[0] = '\0';
+		return;
+	}
+	if (!path || !path[0]) {
+		snprintf(out, outsz, "-");
+		return;
+	}
+	while (*path) {
+		char seg[1 + APIKEY_LOG_TEXT_SIZE];
+		size_t slash = *path == '/', n = strcspn(path + slash, "/"), k;
+
+		seg[0] = '/';
+		apikey_log_text(f, path + slash, n, "path segment", seg + slash, sizeof(seg) - slash);
+		k = strlen(seg);
+		if (o + k + 4 > outsz) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, seg, k);
+		o += k;
+		path += slash + n;
+	}
+	out[o] = '\0';
 }

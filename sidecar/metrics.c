@@ -5,6 +5,7 @@
 #include <string.h>
 #include <event2/buffer.h>
 #include "sidecar.h"
+#include "guard.h"
 
 /* Upper bounds of the latency buckets, in nanoseconds (le= in seconds). */
 static const int64_t bucket_ns[SC_LATENCY_BUCKETS] = {
@@ -134,5 +135,6 @@ void sc_metrics_render(const struct sc_shared *sh, struct evbuffer *o)
 		"apikeyd_start_time_seconds %" PRId64 "\n",
 		store_errors, LOAD(sh->flushes), LOAD(sh->flush_errors), apikey_usage_dropped(sh->usage),
 		sh->n_workers, sh->started_s);
+	sc_guard_metrics(sh, o);
 	sc_fleet_metrics(sh, o);
 }

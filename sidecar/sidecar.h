@@ -3,6 +3,7 @@
 #ifndef SIDECAR_H
 #define SIDECAR_H
 
+#include <linux/limits.h>   /* PATH_MAX, NAME_MAX ("limits.h" is apikeyd's own) */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,6 +21,7 @@ struct evbuffer;
 struct evhttp_request;
 struct evkeyvalq;
 typedef struct json_t json_t;
+struct sc_guard;
 
 /* ---- metrics (sidecar/metrics.c) ----------------------------------------- */
 enum sc_endpoint {
@@ -67,6 +69,7 @@ struct sc_settings {
 	char key_header[SIDECAR_NAME_MAX];     /* extra header carrying the key */
 	char key_query[SIDECAR_NAME_MAX];      /* query parameter carrying the key */
 	unsigned auth_error_body;              /* /auth errors: SC_BODY_* (default JSON) */
+	bool ratelimit_draft_headers;          /* RateLimit + RateLimit-Policy, not SPEC §3's three */
 	char access_log[APIKEY_PATH_SIZE];     /* "" = none, "-" = stderr */
 	char require_plan[APIKEY_SCOPES_SIZE]; /* comma list, "" = any */
 	bool admin_api;                        /* serve the admin API (default no) */
@@ -94,6 +97,7 @@ struct sc_runtime {
 	char key_query[SIDECAR_NAME_MAX];
 	char require_plan[APIKEY_SCOPES_SIZE];
 	unsigned auth_error_body;              /* SC_BODY_* */
+	bool ratelimit_draft_headers;
 	struct apikey_answers answers;         /* the profile's refusal bodies (core) */
 };
 
@@ -101,17 +105,42 @@ struct sc_worker;
 struct sc_admin;
 struct sc_admin_port;
 
+/* ---- watch.c: the store's files watched, connections reopened together ---- */
+#define WATCH_FILES   0x1   /* the db, its -wal or -shm: compare the open files */
+#define WATCH_PEPPER  0x2   /* the pepper: reopen (it is read at open) */
+#define WATCH_LIMITER 0x4   /* the rate-limit table beside the store */
+struct sc_watch {
+	int fd;                           /* inotify, -1 = none */
+	int wd_dir, wd_pepper_dir, wd_file;
+	char db_dir[PATH_MAX], db_base[NAME_MAX + 1], rl_base[NAME_MAX + 1];
+	char pepper_dir[PATH_MAX], pepper_base[NAME_MAX + 1];
+};
+
 /* Process-wide state: created by main, shared by every worker. */
 struct sc_shared {
 	struct apikey_cache *cache;       /* thread-safe */
 	struct apikey_limiter *limiter;   /* thread-safe */
 	struct apikey_usage *usage;       /* thread-safe */
+	struct apikey_slow *slow;         /* thread-safe: imported keys' slow hashes, off the request path */
+	pthread_t slow_thread;
+	bool slow_started;
+	pthread_mutex_t store_lock;       /* guards the four below */
+	uint64_t store_epoch;             /* bumped when the store was found replaced (atomic reads) */
+	unsigned store_open;              /* connections of this epoch */
+	unsigned store_stale;             /* connections of an older epoch still open */
+	unsigned store_reopening;         /* 1 until the first connection of a new epoch */
+	char reopen_last[256];            /* the last failed reopen's log line */
+	struct apikey_file_id old_ids[3]; /* the replaced connection's db, -wal, -shm */
+	bool old_ids_known;
+	int *wake;                        /* per worker: its pipe ('x' drain, 's' store epoch) */
+	int main_wake;                    /* main's pipe ('s'), -1 = none */
 	pthread_mutex_t rt_lock;          /* guards rt */
 	struct sc_runtime rt;
 	unsigned rt_gen;                  /* bumped (atomically) after rt changes */
 	struct sc_worker *workers;
 	unsigned n_workers;
 	int64_t started_s;                /* unix seconds */
+	struct apikey_format format;      /* the key format (key-like text in logs) */
 	uint64_t flush_errors;            /* atomics, written by main */
 	uint64_t flushes;
 	struct sc_admin *admin;           /* the admin API's writer; NULL when admin_api=no */
@@ -130,7 +159,12 @@ struct sc_worker {
 	struct sc_shared *sh;
 	struct event_base *base;
 	struct evhttp *http;
-	struct apikey_store *store;       /* this thread's connection */
+	struct apikey_store *store;       /* this thread's connection, NULL while reopening */
+	uint64_t store_epoch;             /* the epoch it was opened in */
+	struct sc_watch watch;
+	struct event *watch_ev;
+	int64_t next_open_ns;             /* no reopen attempt before (unless an event came) */
+	bool retry_open;
 	struct apikey_verifier verifier;
 	struct evhttp_bound_socket *bound[SIDECAR_LISTEN_MAX];
 	unsigned n_bound;
@@ -143,6 +177,9 @@ struct sc_worker {
 	unsigned rt_gen;
 	int64_t last_unavailable_log_s;     /* rate-limits "store unavailable" lines */
 	struct sc_admin_port *admin;      /* admin writes completed for this worker */
+	time_t date_s;                    /* the second date[] was formatted for */
+	char date[40];                    /* this second's Date header, made once a second */
+	struct sc_guard *guard;           /* connections, deadlines, head checks (guard.c) */
 };
 
 /* ---- http.c ---------------------------------------------------------------- */
@@ -166,7 +203,7 @@ bool sc_error_body(struct sc_worker *w, struct evhttp_request *req, int status, 
 /* A verification outcome's refusal body in the profile's shape (its code
  * name, message and ${scope}), with X-ApiKey-Code. */
 void sc_outcome_body(struct sc_worker *w, struct evhttp_request *req, const struct apikey_verify_result *res);
-void sc_ratelimit_headers(struct evkeyvalq *oh, const struct apikey_verify_result *res);
+void sc_ratelimit_headers(struct sc_worker *w, struct evkeyvalq *oh, const struct apikey_verify_result *res);
 /* The caller of an admin route: the key in its headers (Authorization:
  * Bearer, X-API-Key, key_header=; never the query), verified like any
  * client's (rate limit, usage, audit), every key header wiped.  0 with the
@@ -205,6 +242,31 @@ struct sc_asset {
 extern const struct sc_asset sc_ui_assets[];
 extern const unsigned int sc_ui_n_assets;
 
+/* ---- watch.c ----------------------------------------------------------------- */
+/* SIGIO's handler (sets the calling thread's flag); 0 or -1 (errno). */
+int sc_watch_install(void);
+/* Watch the store's directory, the pepper's and the db file; with signal_me
+ * every event signals the calling thread.  0 or -1 (errno). */
+int sc_watch_open(struct sc_watch *wa, const struct apikey_config *c, bool signal_me);
+void sc_watch_close(struct sc_watch *wa);
+/* Has the calling thread been signalled since its last drain? */
+bool sc_watch_fired(void);
+/* Read every event queued: WATCH_* bits of what they concern. */
+unsigned sc_watch_drain(struct sc_watch *wa);
+/* Open a connection of the current epoch; APIKEY_ERR_REPLACED while one of
+ * an older epoch is still open anywhere in the process. */
+int sc_store_open(struct sc_shared *sh, struct apikey_store **s, uint64_t *epoch);
+void sc_store_close(struct sc_shared *sh, struct apikey_store **s, uint64_t epoch);
+/* A connection of epoch found the store replaced: why is logged once. */
+void sc_store_replaced(struct sc_shared *sh, struct apikey_store *s, uint64_t epoch, const char *why);
+uint64_t sc_store_epoch(const struct sc_shared *sh);
+/* The worker's store for this request (NULL: answer UNAVAILABLE): handles
+ * watcher events, closes a connection of an older epoch, reopens. */
+struct apikey_store *sc_worker_store(struct sc_worker *w);
+/* Act on events read from the worker's watch (its event callback, the drain
+ * pipe's 's'). */
+void sc_worker_watch(struct sc_worker *w, unsigned what);
+
 /* ---- metrics.c ------------------------------------------------------------- */
 void sc_metrics_count(struct sc_worker *w, enum sc_endpoint ep, int result, int64_t ns);
 void sc_metrics_render(const struct sc_shared *sh, struct evbuffer *out);
@@ -221,12 +283,18 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The core's log sink (apikey_log_fn). */
 void sc_core_log(void *ctx, int priority, const char *msg);
+/* libevent's log callback (event_set_log_callback), rate-limited. */
+void sc_libevent_log(int severity, const char *msg);
 /* Access log: "" = off, "-" = stderr, else a file opened O_APPEND.
  * Safe to call while workers write (SIGHUP reopens). 0 or -1 (errno set). */
 int sc_access_open(const char *path);
 void sc_access_close(void);
 bool sc_access_enabled(void);
 void sc_access_write(const char *line, size_t len);
+/* A request path as the access log shows it: each segment escaped, a
+ * segment that looks like a key (apikey_text_keylike) withheld, the whole
+ * cut to outsz with "...". */
+void sc_access_path(const struct apikey_format *f, const char *path, char *out, size_t outsz);
 
 /* ---- follower.c: fleet mode ------------------------------------------------ */
 /* Start the follower when upstream= is set and wait until the replica can be

@@ -3,7 +3,7 @@
 # embedded at build time as generated C arrays (xxd -i).
 SIDECAR_SRC := sidecar/apikeyd.c sidecar/config.c sidecar/http.c sidecar/request.c sidecar/metrics.c sidecar/log.c \
                sidecar/admin.c sidecar/admin_routes.c sidecar/admin_parse.c sidecar/admin_writer.c \
-               sidecar/ui.c sidecar/follower.c
+               sidecar/ui.c sidecar/watch.c sidecar/guard.c sidecar/headscan.c sidecar/follower.c
 SIDECAR_OBJ := $(SIDECAR_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sidecar/openapi.o $(BUILD)/sidecar/ui_assets.o
 EVENT_CFLAGS := $(call pc,cflags,libevent)
 EVENT_LIBS   := $(call pc,libs,libevent)
@@ -65,3 +65,18 @@ $(BUILD)/fuzz/fuzz_request: sidecar/request.c sidecar/request.h sidecar/limits.h
 # ... and the one for the admin API's parsing, sidecar/admin_parse.c
 FUZZ_EXTRA_fuzz_admin := -Isidecar sidecar/admin_parse.c $(JSON_CFLAGS) $(EVENT_CFLAGS) $(JSON_LIBS) $(EVENT_LIBS)
 $(BUILD)/fuzz/fuzz_admin: sidecar/admin_parse.c sidecar/admin_parse.h sidecar/limits.h
+
+# tests/sidecar/watch_check: the signal property sidecar/watch.c rests on.
+WATCH_CHECK := $(BUILD)/tests/sidecar/watch_check
+$(WATCH_CHECK): tests/sidecar/watch_check.c $(BUILD)/sidecar/watch.o $(BUILD)/sidecar/log.o $(LIBAPIKEY)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Isidecar $(ALL_LDFLAGS) -o $@ $< $(BUILD)/sidecar/watch.o $(BUILD)/sidecar/log.o \
+	  $(LIBAPIKEY) $(CORE_LIBS)
+tests: $(WATCH_CHECK)
+
+# The head check is fuzzed against a byte-at-a-time reference.
+FUZZ_EXTRA_fuzz_headscan := -Isidecar sidecar/headscan.c
+FUZZ_EXTRA_fuzz_headscan_swar := -Isidecar -Itests/fuzz -DHEADSCAN_SWAR sidecar/headscan.c
+$(BUILD)/fuzz/fuzz_headscan $(BUILD)/fuzz/fuzz_headscan_swar: sidecar/headscan.c sidecar/headscan.h \
+  tests/fuzz/fuzz_headscan.c

@@ -5,8 +5,6 @@
 # printing "not ok" counts as one failure, so a crash is never a pass.
 set -u
 : "${TOP:?}" "${BUILD:?}"
-# make check-fleet runs the fleet suite alone: TEST_LAYERS=fleet TEST_GLOB='ft_*.sh' TEST_UNIT=0
-: "${TEST_LAYERS:=cli pam sidecar browser profiles fleet fuzz e2e}" "${TEST_GLOB:=t_*.sh}" "${TEST_UNIT:=1}"
 export TOP BUILD
 export APIKEYCTL="$BUILD/apikeyctl" APIKEYD="$BUILD/apikeyd" PAM_MODULE="$BUILD/pam_apikey.so"
 export CMOCKA_MESSAGE_OUTPUT=TAP
@@ -15,7 +13,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 pass=0 fail=0 skip=0
-log="$BUILD/test-log.txt"
+log="$BUILD/${TEST_LOG:-test-log.txt}"
 : >"$log"
 
 run_one() {  # name, command...
@@ -35,12 +33,20 @@ run_one() {  # name, command...
 }
 
 : >"$log.err"
-for t in "$BUILD"/tests/unit/test_*; do
-	[ "$TEST_UNIT" = 1 ] && [ -x "$t" ] || continue
-	run_one "unit/${t##*/}" "$t"
+# TEST_LAYERS picks the layers and TEST_GLOB the scripts in them (make
+# check-reliability: "reliability"; make check-fleet: "fleet", 'ft_*.sh');
+# unset, every layer of make check, unit tests first.
+layers=${TEST_LAYERS:-unit cli pam sidecar browser profiles fleet fuzz e2e}
+for layer in $layers; do
+	[ "$layer" = unit ] || continue
+	for t in "$BUILD"/tests/unit/test_*; do
+		[ -x "$t" ] || continue
+		run_one "unit/${t##*/}" "$t"
+	done
 done
-for layer in $TEST_LAYERS; do
-	for t in "$TOP"/tests/$layer/$TEST_GLOB; do
+for layer in $layers; do
+	[ "$layer" = unit ] && continue
+	for t in "$TOP"/tests/$layer/${TEST_GLOB:-t_*.sh}; do
 		[ -f "$t" ] || continue
 		run_one "$layer/$(basename "$t" .sh)" bash "$t"
 	done

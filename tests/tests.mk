@@ -9,9 +9,10 @@ CMOCKA_LIBS := $(call pc,libs,cmocka)
 # them after linking and compile them again on the next run).
 $(UNIT_BIN): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIBAPIKEY)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBAPIKEY) $(CORE_LIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBAPIKEY) $(CORE_LIBS) $(HASH_LIBS) $(CMOCKA_LIBS)
 
 tests: $(UNIT_BIN)
 
-# test_ratelimit makes the core's allocations fail on demand (its out-of-memory case).
-$(BUILD)/tests/unit/test_ratelimit: APIKEY_LDFLAGS += -Wl,--wrap=calloc -Wl,--wrap=malloc
+# test_store_watch counts apikey_store_sync_wal's fdatasync calls.
+$(BUILD)/tests/unit/test_store_watch: APIKEY_LDFLAGS += -Wl,--wrap=fdatasync
+

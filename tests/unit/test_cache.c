@@ -14,7 +14,7 @@ static void cache_bounded_and_counted(void **state)
 	struct apikey_verify_result res;
 
 	assert_int_equal(apikey_cache_new(&c, 3), 0);
-	assert_int_equal(apikey_limiter_new(&v.limiter, 0), 0);
+	assert_int_equal(apikey_limiter_open(&v.limiter, f->cfg.db_path, NULL, NULL), 0);
 	v.cache = c;
 	for (int i = 0; i < 5; i++)
 		make_key(f->s, "cy", "a:b", 0, 0, keys[i], id);

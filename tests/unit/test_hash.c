@@ -76,6 +76,26 @@ static void pepper_rules(void **state)
 	assert_int_equal(pepper_load(path, q), APIKEY_ERR_PEPPER);
 }
 
+/* The log line says which rule a refused pepper broke, not only the rules. */
+static void pepper_problems_named(void **state)
+{
+	char path[128], link[140], why[128];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	assert_string_equal(pepper_problem(path, why, sizeof(why)), "missing (No such file or directory)");
+	snprintf(path, sizeof(path), "%s/loose", dir);
+	write_file(path, 32, 0644);
+	assert_string_equal(pepper_problem(path, why, sizeof(why)), "has mode 0644: must be 0600 or 0640");
+	snprintf(path, sizeof(path), "%s/short2", dir);
+	write_file(path, 31, 0600);
+	assert_string_equal(pepper_problem(path, why, sizeof(why)), "is 31 bytes: must be 32");
+	snprintf(link, sizeof(link), "%s/link2", dir);
+	assert_int_equal(symlink(path, link), 0);
+	assert_string_equal(pepper_problem(link, why, sizeof(why)), "is a symbolic link: must be the file itself");
+	assert_string_equal(pepper_problem(dir, why, sizeof(why)), "is not a regular file");
+}
+
 static void hmac_matches_openssl(void **state)
 {
 	unsigned char pepper[APIKEY_PEPPER_LEN], other[APIKEY_PEPPER_LEN];
@@ -159,7 +179,8 @@ static void foreign_schemes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(pepper_rules), cmocka_unit_test(hmac_matches_openssl),
+		cmocka_unit_test(pepper_rules),
+		cmocka_unit_test(pepper_problems_named), cmocka_unit_test(hmac_matches_openssl),
 		cmocka_unit_test(foreign_schemes),
 	};
 	return cmocka_run_group_tests(tests, mkdir_setup, rmdir_teardown);

@@ -202,7 +202,7 @@ static void update_invalidates_caches(void **state)
 	struct apikey_store *other;
 
 	assert_int_equal(apikey_cache_new(&v.cache, 0), 0);
-	assert_int_equal(apikey_limiter_new(&v.limiter, 0), 0);
+	assert_int_equal(apikey_limiter_open(&v.limiter, f->cfg.db_path, NULL, NULL), 0);
 	make_key(f->s, "dee", "a:b", 0, 0, key, id);
 	rq.key = key;
 	rq.key_len = strlen(key);

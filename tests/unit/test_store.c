@@ -189,6 +189,10 @@ static void prune_keeps_what_can_verify(void **state)
 	make_key(f->s, "dave", "a:b", 0, 0, key, rotating);
 	assert_int_equal(apikey_key_rotate(f->s, rotating, 3600, TEST_ACTOR, next, sizeof(next), NULL), 0);
 	make_key(f->s, "dave", "a:b", 0, 0, key, revoked);
+	/* the revoke and the prune share a second (a tick between them would
+	 * make the revoke "before" the cut-off): start them as a second begins */
+	for (time_t t0 = time(NULL); time(NULL) == t0;)
+		usleep(1000);
 	assert_int_equal(apikey_key_revoke(f->s, revoked, TEST_ACTOR), 0);
 	/* dead long ago: an import that expired 500 s before now */
 	assert_int_equal(apikey_import_one(f->s, &ip, TEST_ACTOR, &info), 0);
@@ -333,6 +337,18 @@ static void import_check_names_the_problem(void **state)
 	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
 	p.hash = "$2b$10$abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyza";  /* 60 */
 	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), 0);
+	/* the cost caps: what one check may cost (core/hash.c) */
+	p.hash = "$2b$13$abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyza";
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
+	assert_non_null(strstr(why, "bcrypt cost"));
+	p.hash = "$2b$12$abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyza";
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), 0);
+	p.hash = "$argon2id$v=19$m=131072,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
+	assert_non_null(strstr(why, "argon2id"));
+	p.hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), 0);
+	p.hash = "$2b$10$abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyza";
 	p.hint = "cg_";
 	assert_int_equal(apikey_import_check(NULL, &p, why, sizeof(why)), APIKEY_ERR_INVALID);
 	assert_non_null(strstr(why, "hint"));
@@ -416,8 +432,8 @@ static void batches_fold_creates(void **state)
 }
 
 /* A store of schema version 1 (before events had an actor, and before the
- * fleet tables of version 4) is migrated on open, in one transaction,
- * keeping what it holds. */
+ * fleet tables of version 5) is migrated on open, in one transaction,
+ * keeping what it holds, to the current version. */
 static void migrates_version_1(void **state)
 {
 	struct fixture *f = *state;
@@ -433,12 +449,18 @@ static void migrates_version_1(void **state)
 	assert_int_equal(sqlite3_exec(db, "DROP TABLE fleet; DROP TABLE usage_fleet; DROP INDEX usage_last;"
 	                              "DROP TABLE usage_series; DROP INDEX events_owner;"
 	                              "ALTER TABLE events DROP COLUMN owner;"
-	                              "ALTER TABLE events DROP COLUMN actor; PRAGMA user_version = 1",
-	                              NULL, NULL, NULL), SQLITE_OK);
+	                              "ALTER TABLE events DROP COLUMN actor;"
+	                              "CREATE TABLE ratelimit(key_id TEXT PRIMARY KEY, tat_us INTEGER NOT NULL) WITHOUT ROWID;"
+	                              "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(apikey_store_open(&f->s, &f->cfg, NULL, NULL), 0);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 4);
+	assert_int_equal(sqlite3_column_int(st, 0), 5);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'ratelimit'", -1, &st,
+	                                    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);    /* rate limits live in <db>.rl now */
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	assert_int_equal(apikey_event_list(f->s, id, 0, collect, &v), 0);

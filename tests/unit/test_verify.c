@@ -156,7 +156,7 @@ static void rate_limit_cached(void **state)
 	struct apikey_key_info info;
 
 	assert_int_equal(apikey_cache_new(&v.cache, 0), 0);
-	assert_int_equal(apikey_limiter_new(&v.limiter, 0), 0);
+	assert_int_equal(apikey_limiter_open(&v.limiter, f->cfg.db_path, NULL, NULL), 0);
 	assert_int_equal(apikey_usage_new(&v.usage), 0);
 	make_key(f->s, "dora", "a:b", 3, 0, key, id);
 	rq.key = key;
@@ -190,7 +190,7 @@ static void cached_mode_sees_revocation(void **state)
 	struct apikey_cache_stats st;
 
 	assert_int_equal(apikey_cache_new(&v.cache, 0), 0);
-	assert_int_equal(apikey_limiter_new(&v.limiter, 0), 0);
+	assert_int_equal(apikey_limiter_open(&v.limiter, f->cfg.db_path, NULL, NULL), 0);
 	assert_int_equal(apikey_usage_new(&v.usage), 0);
 	make_key(f->s, "erin", "a:b", 0, 0, key, id);
 	rq.key = key;
@@ -310,7 +310,7 @@ static void imported_without_checksum(void **state)
 
 	/* cached mode first: no re-hash is written on its path */
 	assert_int_equal(apikey_cache_new(&v.cache, 0), 0);
-	assert_int_equal(apikey_limiter_new(&v.limiter, 0), 0);
+	assert_int_equal(apikey_limiter_open(&v.limiter, f->cfg.db_path, NULL, NULL), 0);
 	rq.key = ikey;
 	rq.key_len = strlen(ikey);
 	apikey_verify_cached(&v, &rq, &res);
@@ -336,8 +336,9 @@ static void imported_without_checksum(void **state)
 	apikey_limiter_free(v.limiter);
 }
 
-/* A raised limit applies from the next request (the state is rescaled, in
- * the store and in the sidecar's limiter alike). */
+/* A raised limit applies from the next request (the state is rescaled in
+ * the host's table, which PAM, the CLI and the sidecar all charge: a key
+ * for each mode, since they share one limit). */
 static void rate_limit_edit(void **state)
 {
 	struct fixture *f = *state;
@@ -347,11 +348,11 @@ static void rate_limit_edit(void **state)
 	struct apikey_verify_request rq = { .source = "test" };
 	struct apikey_verify_result res;
 
-	assert_int_equal(apikey_limiter_new(&v.limiter, 0), 0);
-	make_key(f->s, "jay", "a:b", 1, 0, key, id);
-	rq.key = key;
-	rq.key_len = strlen(key);
+	assert_int_equal(apikey_limiter_open(&v.limiter, f->cfg.db_path, NULL, NULL), 0);
 	for (int cached = 0; cached < 2; cached++) {
+		make_key(f->s, "jay", "a:b", 1, 0, key, id);
+		rq.key = key;
+		rq.key_len = strlen(key);
 		up.rate_limit = 1;
 		assert_int_equal(apikey_key_update(f->s, id, &up, TEST_ACTOR, NULL), 0);
 		cached ? apikey_verify_cached(&v, &rq, &res) : apikey_verify(f->s, &rq, &res);
