@@ -412,25 +412,13 @@ static void close_conn(struct sc_conn *c, short what)
 	bufferevent_trigger_event(c->bev, (short)(BEV_EVENT_READING | what), BEV_TRIG_DEFER_CALLBACKS);
 }
 
-static const char *reason_phrase(int status)
-{
-	switch (status) {
-	case 408: return "Request Timeout";
-	case 414: return "URI Too Long";
-	case 431: return "Request Header Fields Too Large";
-	case 501: return "Not Implemented";
-	case 505: return "HTTP Version Not Supported";
-	default:  return "Bad Request";
-	}
-}
-
 static void refuse_head(struct sc_conn *c, int status)
 {
 	const char *msg = c->why ? c->why : "Bad request";
 
 	ADD(c->w->guard->refused_head, 1);
 	log_debug("worker %u: fd %d: refused (%d): %s", c->w->idx, c->fd, status, msg);
-	send_refusal(c, status, reason_phrase(status), msg);
+	send_refusal(c, status, sc_reason(status), msg);
 	access_refusal(c, status);
 	close_conn(c, BEV_EVENT_EOF);
 }
@@ -453,7 +441,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	          SIDECAR_REQUEST_DEADLINE_S);
 	/* a 408 only while nothing of ours is being written on it */
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-		send_refusal(c, 408, reason_phrase(408), "Request not complete in time");
+		send_refusal(c, 408, sc_reason(408), "Request not complete in time");
 		access_refusal(c, 408);
 	}
 	close_conn(c, BEV_EVENT_TIMEOUT);

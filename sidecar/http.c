@@ -34,19 +34,30 @@ struct route {
 
 /* ---- replies ---------------------------------------------------------------- */
 
-static const char *reason(int status)
+/* The reason phrase of every status apikeyd sends (RFC 9110 §15; 431 is
+ * RFC 6585's), the guard's refusals included. */
+const char *sc_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
-	case 400: return "Bad Request";
+	case 201: return "Created";
+	case 204: return "No Content";
 	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
-	case 500: return "Internal Server Error";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
 	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
 	default:  return "Error";
 	}
 }
@@ -124,10 +135,22 @@ static void finish(struct sc_worker *w, struct evhttp_request *req, enum sc_endp
                    int status, int result, const char *key_id, int64_t t0)
 {
 	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+	struct evbuffer *body = evhttp_request_get_output_buffer(req);
+	size_t len = evbuffer_get_length(body);
 	int64_t ns;
 
-	if (evbuffer_get_length(evhttp_request_get_output_buffer(req)) == 0)
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		/* the headers a GET gets, without the body: libevent 2.1 would send
+		 * it, and a kept-alive client would read it as the next response */
+		char n[24];
+
+		snprintf(n, sizeof(n), "%zu", len);
+		evhttp_remove_header(oh, "Content-Length");
+		evhttp_add_header(oh, "Content-Length", n);
+		evbuffer_drain(body, len);
+	} else if (len == 0) {
 		evhttp_add_header(oh, "Content-Length", "0");
+	}
 	evhttp_add_header(oh, "Date", date_now(w));
 	if (sc_guard_reply(w, req) || w->draining)
 		evhttp_add_header(oh, "Connection", "close");
@@ -135,7 +158,7 @@ static void finish(struct sc_worker *w, struct evhttp_request *req, enum sc_endp
 	if (sc_access_enabled())
 		access_line(w, req, status, result, key_id, ns);
 	sc_metrics_count(w, ep, result, ns);
-	evhttp_send_reply(req, status, reason(status), NULL);
+	evhttp_send_reply(req, status, sc_reason(status), NULL);
 }
 
 static int dump_cb(const char *buf, size_t size, void *data)

@@ -187,6 +187,8 @@ struct sc_worker {
 int sc_http_setup(struct sc_worker *w);
 /* Routes for --routes and the OpenAPI test: "METHODS PATH" lines. */
 void sc_http_print_routes(void);
+/* The reason phrase of an HTTP status apikeyd sends. */
+const char *sc_reason(int status);
 /* What admin.c answers with (http.c's own reply path; STYLE §11). */
 void sc_reply(struct sc_worker *w, struct evhttp_request *req, enum sc_endpoint ep, int status,
               int result, const char *key_id, int64_t t0);

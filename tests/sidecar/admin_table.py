@@ -62,6 +62,8 @@ def row(desc, who, method, path, body=None, status=200, code=None, field=None, c
     if st >= 400 and st != 413 and isinstance(j, dict):
         if j.get("status") != st or not isinstance(j.get("error"), str):
             problems.append("error body %s" % raw[:120])
+    if r.reason in ("", "Error"):      # every status apikeyd sends has its phrase
+        problems.append("reason phrase %r" % r.reason)
     if st < 300 and st != 204 and r.getheader("Cache-Control") != "no-store":
         problems.append("no Cache-Control: no-store")
     if isinstance(j, dict) and "key" in j and st != 201:
