@@ -568,7 +568,7 @@ static int start(struct daemon *d)
 	n = d->opt.no_http ? 0 : d->cfg->set.threads ? d->cfg->set.threads : online_cpus();
 	if (sc_watch_install() != 0)
 		return log_warn("SIGIO handler"), -1;
-	if (sc_guard_init(n) != 0)
+	if (n && sc_guard_init(n) != 0)     /* --no-http: no connections to guard */
 		return -1;
 	/* the core's default bound, APIKEY_CACHE_ENTRIES_DEFAULT: it bounds RSS;
 	 * the rate-limit table is the host's file beside the store */

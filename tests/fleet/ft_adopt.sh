@@ -44,6 +44,9 @@ fleet_host c
 rm -f "$FLEET_DIR/c/keys.db.pepper"
 "$APIKEYCTL" --db "$FLEET_DIR/c/keys.db" init >/dev/null
 install -m 0600 "$FLEET_DIR/a/keys.db.pepper" "$FLEET_DIR/c/keys.db.pepper"
+# the store was made with a pepper of its own: forget that pepper's check
+# value (init refuses to use an existing pepper file)
+sqlite3 "$FLEET_DIR/c/keys.db" "DELETE FROM meta WHERE name = 'pepper_check'"
 "$APIKEYCTL" --db "$FLEET_DIR/c/keys.db" create --owner carol --scopes api:read >/dev/null
 before=$(sqlite3 "$FLEET_DIR/c/keys.db" "SELECT group_concat(id) FROM keys")
 err=$(APIKEY_CONF=$FLEET_DIR/c/apikey.conf timeout 20 "$APIKEYD" --no-http 2>&1); rc=$?
