@@ -15,7 +15,7 @@ int apikey_preset_set(struct apikey_store *s, const char *name, const char *scop
 	why[0] = '\0';
 	if (!actor_valid(actor))
 		return APIKEY_ERR_INVALID;
-	if (apikey_preset_check(store_config(s), name, scopes, why, APIKEY_WHY_SIZE) != 0)
+	if (apikey_preset_check(apikey_store_config(s), name, scopes, why, APIKEY_WHY_SIZE) != 0)
 		return APIKEY_ERR_INVALID;
 	apikey_scopes_normalize(scopes, norm, sizeof(norm));   /* checked: it fits */
 	if ((r = row_begin(s)) != 0)
@@ -115,7 +115,7 @@ int apikey_preset_sync(struct apikey_store *s, const struct apikey_actor *actor,
                        void (*fn)(void *ctx, const char *name, const char *scopes, const char *what),
                        void *ctx)
 {
-	const struct apikey_profile *p = &store_config(s)->profile;
+	const struct apikey_profile *p = &apikey_store_config(s)->profile;
 	char stored[APIKEY_SCOPES_SIZE], norm[APIKEY_SCOPES_SIZE];
 	const char *what[APIKEY_PROFILE_PRESETS];
 	int64_t now = now_ms() / 1000;

@@ -70,23 +70,18 @@ struct apikey_backend {
  */
 int apikey_store_set_backend(struct apikey_store *s, const struct apikey_backend *b, void *ctx);
 
-/* Log through the store's sink (a backend's messages go where the store's do). */
-void apikey_store_log(struct apikey_store *s, int prio, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 /* The sink itself. */
 void apikey_store_sink(struct apikey_store *s, apikey_log_fn *fn, void **ctx);
-/* The store's configuration (db path, pepper, profile). */
-const struct apikey_config *apikey_store_config(const struct apikey_store *s);
 /* Its pepper file (apikey_config_pepper_path of its configuration). */
 int apikey_store_pepper_path(const struct apikey_store *s, char *out, size_t outsz);
 
 /*
  * The pepper's public fingerprint: lowercase hex of
- * HMAC-SHA256(pepper, "apikey fleet pepper fingerprint v1").  It reveals
+ * HMAC-SHA256(pepper, "pam_apikey pepper fingerprint v1").  It reveals
  * nothing toward HMAC(pepper, key) of any key; it lets hosts check that
  * they share the fleet's pepper.
  */
-#define APIKEY_PEPPER_FP_LABEL "apikey fleet pepper fingerprint v1"
+#define APIKEY_PEPPER_FP_LABEL "pam_apikey pepper fingerprint v1"
 #define APIKEY_PEPPER_FP_SIZE 65
 int apikey_store_pepper_fingerprint(struct apikey_store *s, char out[APIKEY_PEPPER_FP_SIZE]);
 /* The same from the pepper file of c (checked as apikey_store_open does:

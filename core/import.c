@@ -87,7 +87,7 @@ int apikey_import_one(struct apikey_store *s, const struct apikey_import_params 
 		.id = id, .owner = p->owner, .name = p->name, .scopes = scopes, .metadata = p->metadata,
 		.foreign_hash = p->hash, .hash_alg = scheme, .hint = p->hint,
 		.created_at_s = now, .expires_at_s = p->expires_at_s,
-		.rate_limit = p->rate_limit ? p->rate_limit : store_config(s)->default_rate_limit,
+		.rate_limit = p->rate_limit ? p->rate_limit : apikey_store_config(s)->default_rate_limit,
 	};
 	int r;
 

@@ -124,10 +124,12 @@ struct import_audit *store_import_audit(struct apikey_store *s);
 /* The connection's buffer for the reason of a refused write
  * (APIKEY_WHY_SIZE bytes; apikey_store_why reads it). */
 char *store_why(struct apikey_store *s);
-const struct apikey_config *store_config(const struct apikey_store *s);
+/* The store's configuration (db path, pepper, profile). */
+const struct apikey_config *apikey_store_config(const struct apikey_store *s);
 /* HMAC-SHA256 of a key with the store's pepper. */
 int store_digest(struct apikey_store *s, const char *key, size_t len, unsigned char out[DIGEST_LEN]);
-void store_log(struct apikey_store *s, int prio, const char *fmt, ...)
+/* Log through the store's sink (upstream/'s messages go where the store's do). */
+void apikey_store_log(struct apikey_store *s, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The host's rate-limit table beside this store, opened on first use and
  * freed with the store (persisted verification). */

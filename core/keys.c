@@ -46,7 +46,7 @@ static int preset_scopes(struct apikey_store *s, const char *preset, char out[AP
 		snprintf(why, APIKEY_WHY_SIZE, "preset '%s' holds no valid scope list", preset);
 		return APIKEY_ERR_INVALID;
 	}
-	if (profile_scopes_allowed(&store_config(s)->profile, out, why, APIKEY_WHY_SIZE) != 0) {
+	if (profile_scopes_allowed(&apikey_store_config(s)->profile, out, why, APIKEY_WHY_SIZE) != 0) {
 		size_t n = strlen(why);
 		snprintf(why + n, APIKEY_WHY_SIZE - n, " (preset '%s')", preset);
 		return APIKEY_ERR_INVALID;
@@ -68,7 +68,7 @@ static int check_fields(struct apikey_store *s, const struct apikey_actor *actor
 		snprintf(why, APIKEY_WHY_SIZE, "a write needs an actor with a source");
 		return APIKEY_ERR_INVALID;
 	}
-	f.cfg = store_config(s);
+	f.cfg = apikey_store_config(s);
 	return key_fields_check(&f, now_ms() / 1000, scopes, why, APIKEY_WHY_SIZE);
 }
 
@@ -90,7 +90,7 @@ static int check_stored(struct apikey_store *s, const struct apikey_actor *actor
 	int r;
 
 	if (f->required && !f->scopes && !preset)
-		preset = store_config(s)->profile.default_preset;   /* check_fields: there is one */
+		preset = apikey_store_config(s)->profile.default_preset;   /* check_fields: there is one */
 	if (preset && (r = preset_scopes(s, preset, scopes)) != 0)
 		return r;
 	if (f->metadata && (r = row_json_object(s, f->metadata)) != 0) {
@@ -116,7 +116,7 @@ int key_write_check(struct apikey_store *s, const struct apikey_actor *actor, co
 static int issue_key(struct apikey_store *s, struct key_row *k, char *key_out, size_t key_out_sz,
                      char id[APIKEY_ID_SIZE])
 {
-	const struct apikey_format *fmt = &store_config(s)->format;
+	const struct apikey_format *fmt = &apikey_store_config(s)->format;
 	unsigned char digest[DIGEST_LEN];
 	char hint[APIKEY_HINT_SIZE];
 	int r;
@@ -167,7 +167,7 @@ int apikey_key_create(struct apikey_store *s, const struct apikey_create_params 
 	struct key_row k = {
 		.owner = p->owner, .name = p->name, .scopes = scopes, .metadata = p->metadata,
 		.created_at_s = now, .expires_at_s = p->expires_at_s,
-		.rate_limit = p->rate_limit ? p->rate_limit : store_config(s)->default_rate_limit,
+		.rate_limit = p->rate_limit ? p->rate_limit : apikey_store_config(s)->default_rate_limit,
 	};
 	int r;
 
@@ -231,7 +231,7 @@ int apikey_key_update(struct apikey_store *s, const char *id, const struct apike
 	struct key_row k;
 	int r;
 
-	if (!id || apikey_update_check(store_config(s), p, store_why(s), APIKEY_WHY_SIZE) != 0)
+	if (!id || apikey_update_check(apikey_store_config(s), p, store_why(s), APIKEY_WHY_SIZE) != 0)
 		return APIKEY_ERR_INVALID;
 	if ((r = check_fields(s, actor, &f, scopes)) != 0)
 		return r;

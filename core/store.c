@@ -227,16 +227,16 @@ int store_err(struct apikey_store *s, int rc, const char *what)
 	    (sqlite3_system_errno(s->db) == ENOSPC || sqlite3_system_errno(s->db) == EDQUOT))
 		r = APIKEY_ERR_DISK_FULL;
 	if (r == APIKEY_ERR_DISK_FULL)
-		store_log(s, LOG_ERR, "key store: %s: the disk is full (%s%s%s)", what,
+		apikey_store_log(s, LOG_ERR, "key store: %s: the disk is full (%s%s%s)", what,
 		          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc), s->db ? ": " : "",
 		          s->db ? strerror(sqlite3_system_errno(s->db)) : "");
 	else if (r != APIKEY_ERR_EXISTS)
-		store_log(s, LOG_ERR, "key store: %s: %s", what,
+		apikey_store_log(s, LOG_ERR, "key store: %s: %s", what,
 		          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	return r;
 }
 
-void store_log(struct apikey_store *s, int prio, const char *fmt, ...)
+void apikey_store_log(struct apikey_store *s, int prio, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -249,7 +249,7 @@ void store_log(struct apikey_store *s, int prio, const char *fmt, ...)
 	s->log(s->log_ctx, prio, msg);
 }
 
-const struct apikey_config *store_config(const struct apikey_store *s)
+const struct apikey_config *apikey_store_config(const struct apikey_store *s)
 {
 	return &s->cfg;
 }
@@ -282,72 +282,10 @@ int apikey_store_set_backend(struct apikey_store *s, const struct apikey_backend
 	return 0;
 }
 
-void apikey_store_log(struct apikey_store *s, int prio, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (!s->log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	s->log(s->log_ctx, prio, msg);
-}
-
 void apikey_store_sink(struct apikey_store *s, apikey_log_fn *fn, void **ctx)
 {
 	*fn = s->log;
 	*ctx = s->log_ctx;
-}
-
-const struct apikey_config *apikey_store_config(const struct apikey_store *s)
-{
-	return &s->cfg;
-}
-
-int apikey_store_pepper_path(const struct apikey_store *s, char *out, size_t outsz)
-{
-	return apikey_config_pepper_path(&s->cfg, out, outsz);
-}
-
-static int fingerprint(EVP_MAC_CTX *mac, char out[APIKEY_PEPPER_FP_SIZE])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char d[DIGEST_LEN];
-	int r;
-
-	if ((r = hmac_digest(mac, APIKEY_PEPPER_FP_LABEL, sizeof(APIKEY_PEPPER_FP_LABEL) - 1, d)) != 0)
-		return r;
-	for (int i = 0; i < DIGEST_LEN; i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
-	}
-	out[2 * DIGEST_LEN] = '\0';
-	return 0;
-}
-
-int apikey_store_pepper_fingerprint(struct apikey_store *s, char out[APIKEY_PEPPER_FP_SIZE])
-{
-	return fingerprint(s->mac, out);
-}
-
-int apikey_config_pepper_fingerprint(const struct apikey_config *c, char out[APIKEY_PEPPER_FP_SIZE])
-{
-	unsigned char pepper[APIKEY_PEPPER_LEN];
-	char ppath[APIKEY_PATH_SIZE];
-	EVP_MAC_CTX *mac;
-	int r;
-
-	if (apikey_config_pepper_path(c, ppath, sizeof(ppath)) != 0 || pepper_load(ppath, pepper) != 0)
-		return APIKEY_ERR_PEPPER;
-	mac = hmac_new(pepper);
-	OPENSSL_cleanse(pepper, sizeof(pepper));
-	if (!mac)
-		return APIKEY_ERR_CRYPTO;
-	r = fingerprint(mac, out);
-	hmac_free(mac);
-	return r;
 }
 
 int store_digest(struct apikey_store *s, const char *key, size_t len, unsigned char out[DIGEST_LEN])
@@ -537,7 +475,7 @@ int store_migrate(struct apikey_store *s, int from)
 		goto fail;
 	if ((r = sql_row_commit(s)) != 0)
 		return r;
-	store_log(s, LOG_INFO, "key store schema migrated from version %d to %d", from, SCHEMA_VERSION);
+	apikey_store_log(s, LOG_INFO, "key store schema migrated from version %d to %d", from, SCHEMA_VERSION);
 	return 0;
 fail:
 	sql_row_rollback(s);
@@ -600,88 +538,6 @@ fail:
 	return r;
 }
 
-/* An 8-byte check value of the pepper kept in the store (meta
- * 'pepper_check'): a store opened with another pepper would answer every key
- * INVALID_KEY; with the check it answers UNAVAILABLE and says why. */
-static int pepper_check_value(struct apikey_store *s, int64_t *v)
-{
-	static const char label[] = "pam_apikey pepper check v1";
-	unsigned char d[DIGEST_LEN];
-	int r = store_digest(s, label, sizeof(label) - 1, d);
-
-	if (r == 0)
-		memcpy(v, d, sizeof(*v));
-	OPENSSL_cleanse(d, sizeof(d));
-	return r;
-}
-
-/* Compare the pepper with the store's check value; a store without one (made
- * before schema 3) gets it now when it is writable. */
-static int pepper_check(struct apikey_store *s, const char *ppath)
-{
-	sqlite3_stmt *st;
-	int64_t want, have;
-	int r, rc;
-
-	if ((r = pepper_check_value(s, &want)) != 0)
-		return r;
-	if (!(st = stmt(s, ST_PEPPER_CHECK_GET)))
-		return APIKEY_ERR_STORE;
-	rc = sqlite3_step(st);
-	have = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW) {
-		if (have == want)
-			return 0;
-		store_log(s, LOG_ERR, "%s: this pepper is not the one the key store was made with", ppath);
-		return APIKEY_ERR_PEPPER;
-	}
-	if (rc != SQLITE_DONE)
-		return 0;     /* meta unreadable (a damaged file): every read, and db check, says so */
-	if (s->readonly)
-		return 0;
-	if ((r = sql_row_begin(s)) != 0)
-		return r;
-	if (!(st = stmt(s, ST_PEPPER_CHECK_SET))) {
-		sql_row_rollback(s);
-		return APIKEY_ERR_STORE;
-	}
-	sqlite3_bind_int64(st, 1, want);
-	if ((r = exec_stmt(s, st, "record pepper check")) != 0) {
-		sql_row_rollback(s);
-		return r == APIKEY_ERR_EXISTS ? 0 : r;   /* another process recorded it first */
-	}
-	return sql_row_commit(s);
-}
-
-/* Load the pepper into s->mac (a replica's build: store_replica.c). */
-int store_load_pepper(struct apikey_store *s)
-{
-	unsigned char pepper[APIKEY_PEPPER_LEN];
-	char ppath[APIKEY_PATH_SIZE];
-
-	if (apikey_config_pepper_path(&s->cfg, ppath, sizeof(ppath)) != 0 || pepper_load(ppath, pepper) != 0) {
-		char why[128];
-
-		store_log(s, LOG_ERR, "%s: pepper %s", ppath, pepper_problem(ppath, why, sizeof(why)));
-		return APIKEY_ERR_PEPPER;
-	}
-	s->mac = hmac_new(pepper);
-	OPENSSL_cleanse(pepper, sizeof(pepper));
-	return s->mac ? 0 : APIKEY_ERR_CRYPTO;
-}
-
-/* Load the pepper and check it against the store. */
-static int pepper_open(struct apikey_store *s)
-{
-	char ppath[APIKEY_PATH_SIZE];
-	int r;
-
-	if ((r = store_load_pepper(s)) != 0 || (r = apikey_config_pepper_path(&s->cfg, ppath, sizeof(ppath))) != 0)
-		return r;
-	return pepper_check(s, ppath);
-}
-
 /* A -wal or -shm beside a database that does not exist belongs to a store
  * that was deleted (possibly while a process still has it open).  A new
  * store must not inherit it: SQLite would replay the old WAL into it. */
@@ -733,7 +589,7 @@ int apikey_store_init(const struct apikey_config *c, apikey_log_fn log, void *lo
 		return APIKEY_ERR_NOMEM;
 	}
 	if ((r = store_connect(s, true)) == 0 && (r = exec_sql(s, "PRAGMA journal_mode = WAL", "enable WAL")) == 0 &&
-	    (r = store_migrate(s, 0)) == 0 && (r = first_presets(s)) == 0 && (r = pepper_open(s)) == 0 &&
+	    (r = store_migrate(s, 0)) == 0 && (r = first_presets(s)) == 0 && (r = store_pepper_open(s)) == 0 &&
 	    chmod(c->db_path, 0640) != 0)
 		r = APIKEY_ERR_IO;
 	/* the host's rate-limit table beside it (kept if one is there already) */
@@ -768,14 +624,14 @@ int apikey_store_open(struct apikey_store **out, const struct apikey_config *c,
 	if ((r = store_connect(s, false)) != 0 || (r = user_version(s, &v)) != 0)
 		goto fail;
 	if (v == 0 || v > SCHEMA_VERSION) {
-		store_log(s, LOG_ERR, "%s: %s", c->db_path, v == 0 ? "not an apikey database (run 'apikeyctl init')"
+		apikey_store_log(s, LOG_ERR, "%s: %s", c->db_path, v == 0 ? "not an apikey database (run 'apikeyctl init')"
 		                                                   : "schema is newer than this program");
 		r = APIKEY_ERR_STORE;
 		goto fail;
 	}
 	if (v < SCHEMA_VERSION && (r = store_migrate(s, v)) != 0)
 		goto fail;
-	if (!(c->store_flags & APIKEY_STORE_NO_PEPPER) && (r = pepper_open(s)) != 0)
+	if (!(c->store_flags & APIKEY_STORE_NO_PEPPER) && (r = store_pepper_open(s)) != 0)
 		goto fail;
 	store_files_seen(s);
 	*out = s;   /* transferred */
@@ -849,7 +705,7 @@ int apikey_store_check(struct apikey_store *s)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *m = (const char *)sqlite3_column_text(st, 0);
 		if (m && strcmp(m, "ok") != 0) {
-			store_log(s, LOG_ERR, "integrity: %s", m);
+			apikey_store_log(s, LOG_ERR, "integrity: %s", m);
 			bad = 1;
 		}
 	}

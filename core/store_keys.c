@@ -132,7 +132,7 @@ int row_key_by_foreign(struct apikey_store *s, const char *key, size_t len, unsi
 				 * (fh is the statement's: named before the reset frees it) */
 				const char *alg = apikey_hash_scheme(fh);
 
-				store_log(s, LOG_ERR, "imported %s key: cannot check its hash (%s)", alg ? alg : "?",
+				apikey_store_log(s, LOG_ERR, "imported %s key: cannot check its hash (%s)", alg ? alg : "?",
 				          apikey_strerror(v));
 				sqlite3_reset(st);
 				return v;

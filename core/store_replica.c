@@ -79,7 +79,7 @@ static sqlite3_stmt *rstmt(struct apikey_store *s, enum rstmt id)
 	int rc;
 
 	if (!s->rstmts && !(s->rstmts = calloc(R_COUNT, sizeof(*s->rstmts)))) {
-		store_log(s, LOG_ERR, "replica: out of memory");
+		apikey_store_log(s, LOG_ERR, "replica: out of memory");
 		return NULL;
 	}
 	if (!(st = s->rstmts[id])) {
@@ -798,10 +798,10 @@ int apikey_replica_build_finish(struct apikey_store *s, const char *fleet_id, co
 	if (stat(dirname(dir), &st) == 0 && (st.st_mode & S_IWGRP))
 		mode = 0660;
 	if ((fd = open(s->cfg.db_path, O_RDONLY | O_CLOEXEC)) < 0)
-		return store_log(s, LOG_ERR, "%s: %s", s->cfg.db_path, strerror(errno)), APIKEY_ERR_IO;
+		return apikey_store_log(s, LOG_ERR, "%s: %s", s->cfg.db_path, strerror(errno)), APIKEY_ERR_IO;
 	r = fchmod(fd, mode) == 0 && fsync(fd) == 0 ? 0 : APIKEY_ERR_IO;
 	if (r != 0)
-		store_log(s, LOG_ERR, "%s: %s", s->cfg.db_path, strerror(errno));
+		apikey_store_log(s, LOG_ERR, "%s: %s", s->cfg.db_path, strerror(errno));
 	close(fd);
 	return r;
 }

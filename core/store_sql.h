@@ -1,5 +1,5 @@
 /* store_sql.h — what the SQLite store files (store.c, store_keys.c,
- * store_admin.c) share: the connection struct, the prepared-statement table
+ * store_admin.c, store_pepper.c, store_replica.c, store_watch.c) share: the connection struct, the prepared-statement table
  * and the bind/column helpers.  Nothing outside those files includes it:
  * the rules above them see only core/rows.h. */
 #ifndef APIKEY_STORE_SQL_H
@@ -97,6 +97,9 @@ struct apikey_store *store_new(const struct apikey_config *c, apikey_log_fn log,
 int store_connect(struct apikey_store *s, bool create);
 int store_migrate(struct apikey_store *s, int from);
 int store_load_pepper(struct apikey_store *s);
+/* store_pepper.c: load the pepper and check it against the store's check
+ * value (recorded by the first writable open of a store without one). */
+int store_pepper_open(struct apikey_store *s);
 /* Finalize the replica's statements (store_replica.c). */
 void store_replica_free(struct apikey_store *s);
 /* SQLite result → 0 or APIKEY_ERR_* (logged unless a constraint). */

@@ -183,8 +183,8 @@ int apikey_verify(struct apikey_store *s, const struct apikey_verify_request *rq
 {
 	int64_t now;
 
-	if (precheck(&store_config(s)->format, rq, res, &now) ||
-	    importable(&store_config(s)->format, rq, res))
+	if (precheck(&apikey_store_config(s)->format, rq, res, &now) ||
+	    importable(&apikey_store_config(s)->format, rq, res))
 		verify_stored(s, rq, res, now);
 	return 0;
 }
@@ -197,7 +197,7 @@ int apikey_verify_open(struct apikey_store **store, const struct apikey_config *
 	int r;
 
 	/* an open store's profile is the one it was opened with */
-	const struct apikey_format *f = *store ? &store_config(*store)->format : &c->format;
+	const struct apikey_format *f = *store ? &apikey_store_config(*store)->format : &c->format;
 
 	if (!precheck(f, rq, res, &now) && !importable(f, rq, res))
 		return 0;
@@ -250,7 +250,7 @@ int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_ve
 	int64_t now;
 	int r;
 
-	if (!precheck(&store_config(s)->format, rq, res, &now) && !importable(&store_config(s)->format, rq, res))
+	if (!precheck(&apikey_store_config(s)->format, rq, res, &now) && !importable(&apikey_store_config(s)->format, rq, res))
 		return 0;
 	unknown = res->outcome == APIKEY_MALFORMED_KEY ? APIKEY_MALFORMED_KEY : APIKEY_INVALID_KEY;
 	if ((r = store_digest(s, rq->key, rq->key_len, d)) != 0) {

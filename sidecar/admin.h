@@ -83,7 +83,26 @@ json_t *admin_time(int64_t t);
 json_t *admin_scopes(const char *list);
 /* The request body (NULL, 0 when none). */
 const char *admin_body(struct areq *a, size_t *len);
-/* The handlers (admin_routes.c) */
+/* ---- admin_routes.c: what every handler file shares ---------------------------- */
+int64_t admin_now_s(void);
+/* 503 UNAVAILABLE for a read the store could not make. */
+void admin_read_failed(struct areq *a, int r);
+/* The query string against the names allowed (400 naming the field). */
+bool admin_query(struct areq *a, const char *const *allowed, struct sc_query *q);
+bool admin_no_query(struct areq *a);
+/* The key of the path ({id}), if the caller may `need` it: another owner's
+ * key answers exactly as a missing one (404). */
+bool admin_load_key(struct areq *a, enum apikey_right need, char id[APIKEY_ID_SIZE],
+                    struct apikey_key_info *k);
+/* An owner the caller names: its own unless an admin, else 403 naming field. */
+bool admin_owner_allowed(struct areq *a, enum apikey_right need, const char *owner, const char *field);
+/* A page's "next" cursor: a string, or null on the last page. */
+json_t *admin_cursor_json(uint64_t next);
+/* r != 0: answered 400 naming the field of the core's refusal `why`. */
+bool admin_core_refuses(struct areq *a, int r, const char *why);
+
+/* The handlers: keys (admin_routes.c), usage (admin_usage.c), accounts,
+ * presets and events (admin_owners.c). */
 void h_keys_list(struct areq *a);
 void h_keys_create(struct areq *a);
 void h_key_get(struct areq *a);

@@ -2,7 +2,7 @@
 # sidecar/openapi.json and the files of the /ui/ dashboard (sidecar/ui/) are
 # embedded at build time as generated C arrays (xxd -i).
 SIDECAR_SRC := sidecar/apikeyd.c sidecar/config.c sidecar/http.c sidecar/request.c sidecar/metrics.c sidecar/log.c \
-               sidecar/admin.c sidecar/admin_routes.c sidecar/admin_parse.c sidecar/admin_writer.c \
+               sidecar/admin.c sidecar/admin_routes.c sidecar/admin_usage.c sidecar/admin_owners.c sidecar/admin_parse.c sidecar/admin_writer.c \
                sidecar/ui.c sidecar/watch.c sidecar/guard.c sidecar/headscan.c sidecar/follower.c
 SIDECAR_OBJ := $(SIDECAR_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sidecar/openapi.o $(BUILD)/sidecar/ui_assets.o
 EVENT_CFLAGS := $(call pc,cflags,libevent)
