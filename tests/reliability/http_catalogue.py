@@ -10,34 +10,10 @@ connection, GET /auth with KEY → 200) AND the daemon still runs.
 import ast
 import os
 import re
-import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "sidecar"))
-from rawhttp import responses  # noqa: E402
-
-
-def exchange(port, raw, wait):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        s.sendall(raw)
-    except OSError:
-        pass
-    s.settimeout(wait)
-    data, state = b"", "open"
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                state = "closed"
-                break
-            data += chunk
-    except socket.timeout:
-        pass
-    except OSError:
-        state = "closed"
-    s.close()
-    return "%s %s" % (" ".join(responses(data)) or "none", state)
+from rawhttp import exchange  # noqa: E402
 
 
 def served(port, key, pid):

@@ -37,9 +37,8 @@ def responses(data):
     return out
 
 
-def main():
-    port, raw = int(sys.argv[1]), ast.literal_eval(sys.argv[2])
-    wait = float(sys.argv[3]) if len(sys.argv) > 3 else 2.0
+def exchange(port, raw, wait=2.0):
+    """Send raw on a fresh connection; "<status>... closed|open"."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
         s.sendall(raw)
@@ -58,7 +57,13 @@ def main():
         pass
     except OSError:
         state = "closed"
-    print(" ".join(responses(data)) or "none", state)
+    s.close()
+    return "%s %s" % (" ".join(responses(data)) or "none", state)
+
+
+def main():
+    wait = float(sys.argv[3]) if len(sys.argv) > 3 else 2.0
+    print(exchange(int(sys.argv[1]), ast.literal_eval(sys.argv[2]), wait))
 
 
 if __name__ == "__main__":
