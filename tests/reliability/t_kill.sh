@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_kill.sh — kill -9 under load, KILL_ROUNDS times (default 50): in each
 # round apikeyd serves wrk, apikeyctl writers run beside it, one writer (a
-# 20,000-line import) is killed mid-write, one key is revoked (and the revoke completes), and then
+# 200,000-line import) is killed mid-write, one key is revoked (and the revoke completes), and then
 # apikeyd itself is killed.  After every round: PRAGMA integrity_check says
 # ok, and every revocation that apikeyctl reported done still holds — for
 # apikeyctl and for the next apikeyd, from its first request.
@@ -19,11 +19,13 @@ for i in $(seq "$ROUNDS"); do
 done
 : >"$T_TMP/revoked"         # keys whose revoke returned 0
 # a big import: a writer that is surely in the middle of its work when killed
+# (0.1-0.3 s after it starts; imports run at ~5 s a million lines, so 20,000
+# lines sometimes finished first)
 python3 - "$T_TMP/import.jsonl" <<'PY'
 import hashlib, random, string, sys
 alpha = string.ascii_letters + string.digits
 with open(sys.argv[1], "w") as f:
-    for i in range(20000):
+    for i in range(200000):
         k = "ak_" + "".join(random.choice(alpha) for _ in range(36))
         f.write('{"hash":"sha256:%s","hint":"%s","owner":"imp","scopes":"docs:read"}\n'
                 % (hashlib.sha256(k.encode()).hexdigest(), k[:10]))
