@@ -59,6 +59,22 @@ if packaging/build-deb.sh "$PREV" "${version}~prev1" >"$T_TMP/prev.log" 2>&1; th
 	ok "a previous build (${version}~prev1) builds into build/packages-prev"
 else nok "a previous build (${version}~prev1) builds into build/packages-prev"; tail -n 20 "$T_TMP/prev.log" | diag; fi
 
+# ---- an older release, for t_deb's upgrade through the store's migrations ------------
+# PKG_OLD_REV: the last commit with store schema 3 (before the store watch,
+# the host's rate-limit table and fleet mode).  Its own unit tests ran when
+# it was current: built with nocheck.
+old_rev=${PKG_OLD_REV:-781bd1da73111f18e233491e892e40c6f9abcd28}
+if git -C "$TOP" cat-file -e "$old_rev^{commit}" 2>/dev/null; then
+	mkdir -p "$T_TMP/old" && git -C "$TOP" archive "$old_rev" | tar -x -C "$T_TMP/old"
+	if SRC=$T_TMP/old DEB_BUILD_OPTIONS=nocheck packaging/build-deb.sh "$BUILD/packages-old" "${version}~old1" \
+		>"$T_TMP/old.log" 2>&1; then
+		ok "an older release (commit ${old_rev:0:10}, as ${version}~old1) builds into build/packages-old"
+	else nok "an older release (commit ${old_rev:0:10}) builds into build/packages-old"; tail -n 20 "$T_TMP/old.log" | diag; fi
+else
+	rm -rf "$BUILD/packages-old"
+	skip "an older release: commit ${old_rev:0:10} is not in this tree's history (not a git clone)"
+fi
+
 # ---- the LD_PRELOAD shim t_deb holds the module with ----------------------------------
 mkdir -p "$BUILD/tests/packaging"
 check "the hold_fsync shim builds" \

@@ -417,4 +417,27 @@ for f in passwd group shadow gshadow; do
 	fi
 done
 
+# ---- an upgrade from an older release: the store's migrations run ----------------
+# (t_build.sh builds it from an older commit: store schema 3)
+OLD=${PKG_OLD:-$BUILD/packages-old}
+old_debs=$(debs_in "$OLD")
+if [ "$(wc -w <<<"$old_debs")" -ne 3 ]; then
+	skip "an upgrade from an older release: no older release built (t_build.sh says why)"
+else
+	mkdir -p "$R/tmp/old" && cp $old_debs "$R/tmp/old/"
+	schema() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA user_version").fetchone()[0])' "$1"; }
+	in_root useradd -r -M alice
+	if apt_in install $(in_root_debs old) >"$T_TMP/old.log" 2>&1 &&
+	   KEY=$(in_root apikeyctl create --owner alice --name old --scopes pam:login 2>"$T_TMP/old.log") &&
+	   apt_in install $(in_root_debs cur) >>"$T_TMP/old.log" 2>&1; then
+		ok "apt installs the older release, issues a key, upgrades to $cur_ver"
+	else nok "apt installs the older release, issues a key, upgrades to $cur_ver"; tail -n 30 "$T_TMP/old.log" | diag; fi
+	is "the upgrade migrated the store to the current schema" \
+		"$(schema "$R/var/lib/apikey/keys.db")" "$(schema "$(new_db current)")"
+	check "…and it passes apikeyctl db check" in_root apikeyctl db check
+	in_root pam-auth-update --enable apikey
+	if pamtester_key "$KEY" >"$T_TMP/p" 2>&1; then ok "…and the key issued before the upgrade logs alice in"
+	else nok "…and the key issued before the upgrade logs alice in"; diag <"$T_TMP/p"; fi
+fi
+
 done_testing
