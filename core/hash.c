@@ -222,30 +222,36 @@ static int verify_sha256(const char *stored, const char *key, size_t len)
 
 /* The two libraries, each looked up once per process and never unloaded:
  * written by pthread_once only, read-only afterwards (no state two PAM
- * handles could share).  Sonames: Debian's libcrypt1 and libargon2-1. */
-#define LIBCRYPT_SONAME "libcrypt.so.1"
-#define LIBARGON2_SONAME "libargon2.so.1"
+ * handles could share).  Sonames, first found wins: Debian's libcrypt1
+ * (libxcrypt's glibc-compatible ABI) or Fedora's libxcrypt (.so.2, the same
+ * crypt_r and struct crypt_data); libargon2-1 on both. */
+static const char *const libcrypt_sonames[] = { "libcrypt.so.1", "libcrypt.so.2", NULL };
+static const char *const libargon2_sonames[] = { "libargon2.so.1", NULL };
 typedef char *crypt_r_fn(const char *, const char *, struct crypt_data *);
 typedef int argon2id_verify_fn(const char *, const void *, size_t);
 static pthread_once_t crypt_once = PTHREAD_ONCE_INIT, argon2_once = PTHREAD_ONCE_INIT;
 static crypt_r_fn *lib_crypt_r;
 static argon2id_verify_fn *lib_argon2id_verify;
 
-static void *load(const char *soname, const char *sym)
+static void *load(const char *const sonames[], const char *sym)
 {
-	void *lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	for (unsigned i = 0; sonames[i]; i++) {
+		void *lib = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 
-	return lib ? dlsym(lib, sym) : NULL;
+		if (lib)
+			return dlsym(lib, sym);
+	}
+	return NULL;
 }
 
 static void load_crypt(void)
 {
-	lib_crypt_r = (crypt_r_fn *)load(LIBCRYPT_SONAME, "crypt_r");
+	lib_crypt_r = (crypt_r_fn *)load(libcrypt_sonames, "crypt_r");
 }
 
 static void load_argon2(void)
 {
-	lib_argon2id_verify = (argon2id_verify_fn *)load(LIBARGON2_SONAME, "argon2id_verify");
+	lib_argon2id_verify = (argon2id_verify_fn *)load(libargon2_sonames, "argon2id_verify");
 }
 
 static int verify_bcrypt(const char *stored, const char *key, size_t len)

@@ -394,12 +394,15 @@ if diff -r "$T_TMP/pam.d-0" "$R/etc/pam.d" >"$T_TMP/d"; then
 else nok "remove takes the enabled module out of /etc/pam.d: byte for byte as before"; diag <"$T_TMP/d"; fi
 snapshot "$T_TMP/s-removed"
 not_boot() { grep -vxF -f <(printf '%s\n' "$boot_changed" | sed '/^$/d'; echo /nonexistent); }
-kept_remove=$(changed "$T_TMP/s0" "$T_TMP/s-removed" | not_boot | tr '\n' ' ')
-# what stays after remove: the conffile, the store and its pepper, the user
-# and group, and deb-systemd-helper's enablement (a dangling symlink and its
-# state; Debian keeps both until purge so that a re-install stays enabled)
+# (the store's -wal and -shm stay when its last user closed it without a
+# checkpoint, as the PAM module does: part of the store either way)
+kept_remove=$(changed "$T_TMP/s0" "$T_TMP/s-removed" | not_boot | grep -vE '/keys\.db-(wal|shm)$' | tr '\n' ' ')
+# what stays after remove: the conffile, the store, its pepper and its
+# rate-limit table, the user and group, and deb-systemd-helper's enablement
+# (a dangling symlink and its state; Debian keeps both until purge so that a
+# re-install stays enabled)
 is "after remove, what stays is the configuration, the store, the user and group, the unit's enablement" "$kept_remove" \
-	"/etc/apikey /etc/apikey/apikey.conf /etc/group /etc/group- /etc/gshadow /etc/gshadow- /etc/passwd /etc/passwd- /etc/shadow /etc/shadow- /etc/systemd/system/multi-user.target.wants/apikeyd.service /var/lib/apikey /var/lib/apikey/keys.db /var/lib/apikey/keys.db.pepper /var/lib/systemd/deb-systemd-helper-enabled/apikeyd.service.dsh-also /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/apikeyd.service "
+	"/etc/apikey /etc/apikey/apikey.conf /etc/group /etc/group- /etc/gshadow /etc/gshadow- /etc/passwd /etc/passwd- /etc/shadow /etc/shadow- /etc/systemd/system/multi-user.target.wants/apikeyd.service /var/lib/apikey /var/lib/apikey/keys.db /var/lib/apikey/keys.db.pepper /var/lib/apikey/keys.db.rl /var/lib/systemd/deb-systemd-helper-enabled/apikeyd.service.dsh-also /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/apikeyd.service "
 # apt cannot purge what no repository knows once it is removed: dpkg does
 if in_root timeout "$STEP_TIMEOUT" dpkg --purge $PKGS >"$T_TMP/purge.log" 2>&1; then
 	ok "dpkg --purge purges the three removed packages"
