@@ -52,33 +52,45 @@ void sc_admin_job_free(struct sc_admin_job *j)
 	free(j);
 }
 
-/* A connection of its own for each write (watch.c: it holds none while the
- * store is reopened after a replacement, and never writes to an old file). */
-static void run_job(struct sc_admin *a, struct sc_admin_job *j)
+/* The writer's connection: kept while writes come (opening one costs more
+ * than a write), checked against the files before every job so that no
+ * write goes to a replaced store (watch.c), and closed after
+ * SIDECAR_ADMIN_IDLE_MS without a job, so that a reopen after a replacement
+ * never waits long for it. */
+struct writer_conn { struct apikey_store *s; uint64_t epoch; };
+
+static void conn_close(struct sc_admin *a, struct writer_conn *c)
+{
+	sc_store_close(a->sh, &c->s, c->epoch);
+}
+
+static int conn_get(struct sc_admin *a, struct writer_conn *c)
 {
 	struct sc_shared *sh = a->sh;
-	struct apikey_store *s = NULL;
-	uint64_t epoch;
 	int r;
 
-	for (int i = 0; (r = sc_store_open(sh, &s, &epoch)) == APIKEY_ERR_REPLACED && i < 200; i++) {
+	if (c->s && sc_store_epoch(sh) != c->epoch)
+		conn_close(a, c);
+	if (c->s && apikey_store_check_files(c->s) == APIKEY_ERR_REPLACED) {
+		sc_store_replaced(sh, c->s, c->epoch, "replaced (seen by the admin writer)");
+		conn_close(a, c);
+	}
+	if (c->s)
+		return 0;
+	for (int i = 0; (r = sc_store_open(sh, &c->s, &c->epoch)) == APIKEY_ERR_REPLACED && i < 200; i++) {
 		struct timespec ts = { 0, 10000000 };
 		nanosleep(&ts, NULL);            /* every thread closing the old file: ms */
 	}
-	/* fleet mode: the write goes to the upstream, like apikeyctl's */
-	if (r == 0 && (r = sc_fleet_attach(a->cfg, s)) != 0)
-		sc_store_close(sh, &s, epoch);
-	if (r != 0) {
-		j->r = r;
-		return;
-	}
-	sc_admin_run(s, j);
-	sc_store_close(sh, &s, epoch);
+	/* fleet mode: the writes go to the upstream, like apikeyctl's */
+	if (r == 0 && (r = sc_fleet_attach(a->cfg, c->s)) != 0)
+		conn_close(a, c);
+	return r;
 }
 
 static void *writer_main(void *arg)
 {
 	struct sc_admin *a = arg;
+	struct writer_conn c = { NULL, 0 };
 
 	for (;;) {
 		struct sc_admin_job *j;
@@ -86,8 +98,23 @@ static void *writer_main(void *arg)
 		uint64_t one = 1;
 
 		pthread_mutex_lock(&a->lock);
-		while (!a->head && !a->stop)
-			pthread_cond_wait(&a->cond, &a->lock);
+		while (!a->head && !a->stop) {
+			struct timespec until;
+
+			if (!c.s) {
+				pthread_cond_wait(&a->cond, &a->lock);
+				continue;
+			}
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += SIDECAR_ADMIN_IDLE_MS * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			if (pthread_cond_timedwait(&a->cond, &a->lock, &until) == ETIMEDOUT && !a->head) {
+				pthread_mutex_unlock(&a->lock);
+				conn_close(a, &c);       /* idle: no connection held */
+				pthread_mutex_lock(&a->lock);
+			}
+		}
 		if (!a->head) {                  /* stopping, and nothing left */
 			pthread_mutex_unlock(&a->lock);
 			break;
@@ -98,7 +125,8 @@ static void *writer_main(void *arg)
 		a->queued--;
 		pthread_mutex_unlock(&a->lock);
 
-		run_job(a, j);
+		if ((j->r = conn_get(a, &c)) == 0)
+			sc_admin_run(c.s, j);
 		p = j->w->admin;
 		pthread_mutex_lock(&p->lock);
 		j->next = p->done;
@@ -108,6 +136,7 @@ static void *writer_main(void *arg)
 		if (write(p->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			log_warn("admin writer: cannot wake worker %u", j->w->idx);
 	}
+	conn_close(a, &c);
 	return NULL;
 }
 
