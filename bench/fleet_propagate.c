@@ -142,7 +142,14 @@ int main(int argc, char **argv)
 		nrev++;
 	fclose(f);
 	for (int i = 0; i < nh; i++) {
-		hosts[i].port = atoi(argv[2 + i]);
+		char *end;
+		long port = strtol(argv[2 + i], &end, 10);
+
+		if (*argv[2 + i] == '\0' || *end || port < 1 || port > 65535) {
+			fprintf(stderr, "fleet-propagate: not a port: %s\n", argv[2 + i]);
+			return 2;
+		}
+		hosts[i].port = (int)port;
 		hosts[i].fd = connect_to(hosts[i].port);
 	}
 	for (size_t r = 0; r < nrev; r++) {
