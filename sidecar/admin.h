@@ -96,6 +96,13 @@ bool admin_load_key(struct areq *a, enum apikey_right need, char id[APIKEY_ID_SI
                     struct apikey_key_info *k);
 /* An owner the caller names: its own unless an admin, else 403 naming field. */
 bool admin_owner_allowed(struct areq *a, enum apikey_right need, const char *owner, const char *field);
+/* ?owner= of a listing: the caller's own unless an admin names none;
+ * another's is 403 (false: answered). */
+bool admin_owner_query(struct areq *a, const struct sc_query *q, const char **owner);
+/* ?limit= (1..SIDECAR_ADMIN_PAGE_MAX) and ?cursor= (cursor NULL: the route
+ * has none) into *limit, *cursor when given; 400 naming the field (false:
+ * answered). */
+bool admin_page_query(struct areq *a, const struct sc_query *q, unsigned *limit, uint64_t *cursor);
 /* A page's "next" cursor: a string, or null on the last page. */
 json_t *admin_cursor_json(uint64_t next);
 /* r != 0: answered 400 naming the field of the core's refusal `why`. */

@@ -205,20 +205,13 @@ void h_events(struct areq *a)
 	static const char *const allowed[] = { "key", "owner", "limit", "cursor", NULL };
 	struct apikey_event_filter f = { .limit = SIDECAR_ADMIN_PAGE };
 	struct apikey_key_info k;
-	unsigned long long n;
+	uint64_t cursor = 0;
 	struct sc_query q;
-	struct sc_bad bad;
-	const char *v;
 	int64_t next;
 	json_t *arr;
 	int r;
 
-	if (!admin_query(a, allowed, &q))
-		return;
-	f.owner = sc_query_get(&q, "owner");
-	if (!f.owner && a->right < APIKEY_RIGHT_ADMIN)
-		f.owner = a->caller.key.owner;
-	if (!admin_owner_allowed(a, APIKEY_RIGHT_READ, f.owner, "owner"))
+	if (!admin_query(a, allowed, &q) || !admin_owner_query(a, &q, &f.owner))
 		return;
 	if ((f.key_id = sc_query_get(&q, "key"))) {
 		if (!apikey_id_valid(f.key_id)) {
@@ -235,16 +228,9 @@ void h_events(struct areq *a)
 			return;
 		}
 	}
-	if ((v = sc_query_get(&q, "limit"))) {
-		if (sc_query_uint(v, "limit", 1, SIDECAR_ADMIN_PAGE_MAX, &n, &bad) != 0)
-			goto bad;
-		f.limit = (unsigned)n;
-	}
-	if ((v = sc_query_get(&q, "cursor"))) {
-		if (sc_query_uint(v, "cursor", 1, INT64_MAX, &n, &bad) != 0)
-			goto bad;
-		f.before_id = (int64_t)n;
-	}
+	if (!admin_page_query(a, &q, &f.limit, &cursor))
+		return;
+	f.before_id = (int64_t)cursor;     /* at most INT64_MAX: admin_page_query */
 	if (!(arr = json_array())) {
 		admin_error(a, 503, "UNAVAILABLE", NULL, "Out of memory");
 		return;
@@ -255,7 +241,4 @@ void h_events(struct areq *a)
 		return;
 	}
 	admin_ok(a, 200, json_pack("{s:o, s:o}", "events", arr, "next_cursor", admin_cursor_json((uint64_t)next)));
-	return;
-bad:
-	admin_bad(a, &bad);
 }

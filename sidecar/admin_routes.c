@@ -91,6 +91,36 @@ bool admin_owner_allowed(struct areq *a, enum apikey_right need, const char *own
 	return admin_allowed(a, need, owner, 403, field);
 }
 
+bool admin_owner_query(struct areq *a, const struct sc_query *q, const char **owner)
+{
+	*owner = sc_query_get(q, "owner");
+	if (!*owner && a->right < APIKEY_RIGHT_ADMIN)
+		*owner = a->caller.key.owner;   /* the default: your own */
+	return admin_owner_allowed(a, APIKEY_RIGHT_READ, *owner, "owner");
+}
+
+bool admin_page_query(struct areq *a, const struct sc_query *q, unsigned *limit, uint64_t *cursor)
+{
+	unsigned long long n;
+	struct sc_bad bad;
+	const char *v;
+
+	if ((v = sc_query_get(q, "limit"))) {
+		if (sc_query_uint(v, "limit", 1, SIDECAR_ADMIN_PAGE_MAX, &n, &bad) != 0)
+			goto bad;
+		*limit = (unsigned)n;
+	}
+	if (cursor && (v = sc_query_get(q, "cursor"))) {
+		if (sc_query_uint(v, "cursor", 1, INT64_MAX, &n, &bad) != 0)
+			goto bad;
+		*cursor = n;
+	}
+	return true;
+bad:
+	admin_bad(a, &bad);
+	return false;
+}
+
 /* A page's "next" cursor: a string, or null on the last page. */
 json_t *admin_cursor_json(uint64_t next)
 {
@@ -139,35 +169,20 @@ void h_keys_list(struct areq *a)
 	static const char *const allowed[] = { "owner", "status", "limit", "cursor", NULL };
 	struct apikey_key_filter f = { .status = -1, .limit = SIDECAR_ADMIN_PAGE };
 	struct page p = { NULL, admin_now_s() };
-	unsigned long long n;
 	struct sc_query q;
-	struct sc_bad bad;
 	const char *v;
 	uint64_t next;
 	int r;
 
-	if (!admin_query(a, allowed, &q))
-		return;
-	f.owner = sc_query_get(&q, "owner");
-	if (!f.owner && a->right < APIKEY_RIGHT_ADMIN)
-		f.owner = a->caller.key.owner;   /* the default: your own keys */
-	if (!admin_owner_allowed(a, APIKEY_RIGHT_READ, f.owner, "owner"))
+	if (!admin_query(a, allowed, &q) || !admin_owner_query(a, &q, &f.owner))
 		return;
 	if ((v = sc_query_get(&q, "status")) && (f.status = status_of(v)) < 0) {
 		admin_error(a, 400, "BAD_REQUEST", "status",
 		            "Bad request: status must be active, rotating, revoked or expired");
 		return;
 	}
-	if ((v = sc_query_get(&q, "limit"))) {
-		if (sc_query_uint(v, "limit", 1, SIDECAR_ADMIN_PAGE_MAX, &n, &bad) != 0)
-			goto bad;
-		f.limit = (unsigned)n;
-	}
-	if ((v = sc_query_get(&q, "cursor"))) {
-		if (sc_query_uint(v, "cursor", 1, INT64_MAX, &n, &bad) != 0)
-			goto bad;
-		f.after = n;
-	}
+	if (!admin_page_query(a, &q, &f.limit, &f.after))
+		return;
 	if (!(p.arr = json_array())) {
 		admin_error(a, 503, "UNAVAILABLE", NULL, "Out of memory");
 		return;
@@ -178,9 +193,6 @@ void h_keys_list(struct areq *a)
 		return;
 	}
 	admin_ok(a, 200, json_pack("{s:o, s:o}", "keys", p.arr, "next_cursor", admin_cursor_json(next)));
-	return;
-bad:
-	admin_bad(a, &bad);
 }
 
 void h_keys_create(struct areq *a)

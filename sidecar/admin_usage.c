@@ -172,11 +172,10 @@ void h_usage(struct areq *a)
 	static const char *const allowed[] = { "owner", "from", "to", "bucket", "limit", NULL };
 	struct series s = { json_array(), json_object(), NULL, 0 };
 	struct key_totals t = { calloc(USAGE_KEYS_MAX, sizeof(struct key_total)), 0 };
-	unsigned long long limit = SIDECAR_ADMIN_PAGE;
-	const char *owner, *v;
+	unsigned limit = SIDECAR_ADMIN_PAGE;
+	const char *owner;
 	struct window win;
 	struct sc_query q;
-	struct sc_bad bad;
 	json_t *keys;
 	int r;
 
@@ -190,16 +189,14 @@ void h_usage(struct areq *a)
 		owner = a->caller.key.owner;
 	if (!admin_owner_allowed(a, APIKEY_RIGHT_READ, owner, "owner") || !window_of(a, &q, &win))
 		goto out;
-	if ((v = sc_query_get(&q, "limit")) && sc_query_uint(v, "limit", 1, SIDECAR_ADMIN_PAGE_MAX, &limit, &bad) != 0) {
-		admin_bad(a, &bad);
+	if (!admin_page_query(a, &q, &limit, NULL))
 		goto out;
-	}
 	if ((r = apikey_usage_series(a->w->store, NULL, owner, win.from, win.to, win.bucket, add_point, &s)) != 0 ||
 	    (r = apikey_usage_series(a->w->store, NULL, owner, win.from, win.to, 0, add_key_total, &t)) != 0) {
 		admin_read_failed(a, r);
 		goto out;
 	}
-	if (!(keys = keys_json(a, &t, (unsigned)limit))) {
+	if (!(keys = keys_json(a, &t, limit))) {
 		admin_error(a, 503, "UNAVAILABLE", NULL, "Out of memory");
 		goto out;
 	}
