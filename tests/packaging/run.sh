@@ -23,6 +23,11 @@ for name in build rpm deb; do
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 	printf '%-44s %4d passed %3d failed %3d skipped (%ds)\n' "packaging/t_$name" "$p" "$f" "$s" "$(($(date +%s) - t0))"
 done
+# the failures again with their diagnostics, where a log's tail shows them
+if [ "$fail" -gt 0 ]; then
+	echo "== failures"
+	awk '/^== packaging\// { t = $2 } /^not ok/ { print t ": " $0; d = 1; next } d && /^#/ { print t ": " $0; next } { d = 0 }' "$log" | head -n 60
+fi
 echo "details: $log (stderr: $log.err); $(($(date +%s) - start)) s"
 if [ "$skip" -gt 0 ]; then echo "$pass passed, $fail failed, $skip skipped"; else echo "$pass passed, $fail failed"; fi
 [ "$fail" -eq 0 ]
