@@ -7,7 +7,7 @@
 #include <string.h>
 #include "internal.h"
 
-#define CACHE_BUCKETS 65536
+#define FIRST_BUCKETS 64           /* the maps grow from here and shrink back at a clear */
 /* Digests of keys an imported key's slow hash was checked against and did
  * not match (core/slowhash.c): bounded, emptied with the records. */
 #define NEGATIVE_MAX 4096
@@ -28,7 +28,7 @@ int apikey_cache_new(struct apikey_cache **out, size_t max_entries)
 	struct apikey_cache *c = calloc(1, sizeof(*c));
 
 	*out = NULL;
-	if (!c || !(c->m = map_new(CACHE_BUCKETS)) || !(c->neg = map_new(NEGATIVE_MAX))) {
+	if (!c || !(c->m = map_new(FIRST_BUCKETS)) || !(c->neg = map_new(FIRST_BUCKETS))) {
 		if (c)
 			map_free(c->m, free);
 		free(c);

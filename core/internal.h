@@ -97,6 +97,8 @@ unsigned foreign_cost_ms(const char *stored);
 /* core/map.c — a small chained hash map from byte strings to pointers.
  * Not locked: callers hold their own mutex. */
 struct map;
+/* buckets: the first size (rounded up to a power of two); the map grows
+ * past one entry a bucket and map_clear shrinks it back. */
 struct map *map_new(size_t buckets);
 void map_free(struct map *m, void (*free_value)(void *));
 void *map_get(const struct map *m, const void *key, size_t klen);

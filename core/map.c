@@ -1,7 +1,12 @@
 /* map.c — a small chained hash map from byte strings to pointers, used by
  * the cache, the limiter and the usage buffer (each under its own lock).
  * Keys are key ids and HMAC digests: random, not chosen by a client, so a
- * plain FNV-1a hash cannot be steered into one bucket. */
+ * plain FNV-1a hash cannot be steered into one bucket.
+ *
+ * The bucket array grows with the entries (doubling past one entry a
+ * bucket) and map_clear shrinks it back to its first size, so a clear costs
+ * what the map holds, not the most it ever held: apikeyd empties its cache
+ * at every committed key change, a thousand times a second in a busy fleet. */
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
@@ -15,7 +20,8 @@ struct entry {
 
 struct map {
 	struct entry **b;
-	size_t nb, count;
+	size_t nb, count;        /* nb: a power of two */
+	size_t first_nb;         /* what map_clear shrinks back to */
 };
 
 static size_t hash(const void *key, size_t n)
@@ -25,7 +31,34 @@ static size_t hash(const void *key, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ p[i]) * 1099511628211ULL;
-	return (size_t)h;
+	return (size_t)(h ^ (h >> 32));   /* the high bits too: buckets use the low ones */
+}
+
+static struct entry **bucket(const struct map *m, const void *key, size_t klen)
+{
+	return &m->b[hash(key, klen) & (m->nb - 1)];
+}
+
+/* Rehash into nb buckets; out of memory, the map keeps its buckets (longer
+ * chains, still correct). */
+static void resize(struct map *m, size_t nb)
+{
+	struct entry **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return;
+	for (size_t i = 0; i < m->nb; i++) {
+		struct entry *e = m->b[i], *next;
+		for (; e; e = next) {
+			struct entry **slot = &b[hash(e->key, e->klen) & (nb - 1)];
+			next = e->next;
+			e->next = *slot;
+			*slot = e;
+		}
+	}
+	free(m->b);
+	m->b = b;
+	m->nb = nb;
 }
 
 struct map *map_new(size_t buckets)
@@ -34,7 +67,9 @@ struct map *map_new(size_t buckets)
 
 	if (!m)
 		return NULL;
-	m->nb = buckets ? buckets : 1024;
+	for (m->nb = 1; m->nb < buckets; m->nb <<= 1)
+		;
+	m->first_nb = m->nb;
 	m->b = calloc(m->nb, sizeof(*m->b));
 	if (!m->b) {
 		free(m);
@@ -55,8 +90,11 @@ void map_clear(struct map *m, void (*free_value)(void *))
 		}
 		m->b[i] = NULL;
 	}
-	if (m)
-		m->count = 0;
+	if (!m)
+		return;
+	m->count = 0;
+	if (m->nb > m->first_nb)
+		resize(m, m->first_nb);
 }
 
 void map_free(struct map *m, void (*free_value)(void *))
@@ -70,7 +108,7 @@ void map_free(struct map *m, void (*free_value)(void *))
 
 void *map_get(const struct map *m, const void *key, size_t klen)
 {
-	for (struct entry *e = m->b[hash(key, klen) % m->nb]; e; e = e->next)
+	for (struct entry *e = *bucket(m, key, klen); e; e = e->next)
 		if (e->klen == klen && memcmp(e->key, key, klen) == 0)
 			return e->value;
 	return NULL;
@@ -78,7 +116,7 @@ void *map_get(const struct map *m, const void *key, size_t klen)
 
 void *map_put(struct map *m, const void *key, size_t klen, void *value)
 {
-	struct entry **slot = &m->b[hash(key, klen) % m->nb], *e;
+	struct entry **slot = bucket(m, key, klen), *e;
 
 	for (e = *slot; e; e = e->next)
 		if (e->klen == klen && memcmp(e->key, key, klen) == 0) {
@@ -94,7 +132,8 @@ void *map_put(struct map *m, const void *key, size_t klen, void *value)
 	memcpy(e->key, key, klen);
 	e->next = *slot;
 	*slot = e;
-	m->count++;
+	if (++m->count > m->nb)
+		resize(m, m->nb * 2);
 	return NULL;
 }
 

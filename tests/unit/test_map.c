@@ -1,5 +1,6 @@
 /* test_map.c — core/map.c: insert, replace, lookup by bytes, clear, walk,
- * also when every key shares one bucket. */
+ * also when every key shares one bucket; growing past its buckets and
+ * shrinking back at a clear keep every entry findable. */
 #include "unit.h"
 #include "../../core/internal.h"
 
@@ -117,10 +118,45 @@ static void frees_values(void **state)
 	freed = NULL;
 }
 
+static bool drop_odd(void *ctx, void *value)
+{
+	(void)ctx;
+	return *(int *)value % 2 != 0;
+}
+
+/* From 1 bucket through 5,000 entries (a dozen doublings), a sweep, a
+ * clear (back to 1 bucket) and again: lookups see exactly what is in. */
+static void grows_and_shrinks(void **state)
+{
+	static int vals[5000];
+	struct map *m = map_new(1);
+
+	(void)state;
+	assert_non_null(m);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 5000; i++) {
+			vals[i] = i;
+			assert_null(map_put(m, &i, sizeof(i), &vals[i]));
+		}
+		assert_int_equal(map_count(m), 5000);
+		for (int i = 0; i < 5000; i++)
+			assert_ptr_equal(map_get(m, &i, sizeof(i)), &vals[i]);
+		assert_int_equal(map_sweep(m, drop_odd, NULL, NULL), 2500);
+		for (int i = 0; i < 5000; i++)
+			assert_ptr_equal(map_get(m, &i, sizeof(i)), i % 2 ? NULL : &vals[i]);
+		map_clear(m, NULL);
+		assert_int_equal(map_count(m), 0);
+		for (int i = 0; i < 5000; i += 499)
+			assert_null(map_get(m, &i, sizeof(i)));
+	}
+	map_free(m, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(many_buckets), cmocka_unit_test(one_bucket), cmocka_unit_test(frees_values),
+		cmocka_unit_test(grows_and_shrinks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
