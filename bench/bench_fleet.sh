@@ -37,8 +37,7 @@ echo; echo "== 1. revocation propagation: $F followers, $N revocations"
 ports=()
 for i in $(seq 0 $((F - 1))); do
 	h=${hosts[$i]}; fleet_host "$h"
-	sed -i '$a threads=1' "$FLEET_DIR/$h/apikey.conf"
-	fleet_start "$h" >/dev/null || { echo "bench_fleet: host $h did not start"; exit 1; }
+	fleet_start "$h" --threads 1 >/dev/null || { echo "bench_fleet: host $h did not start"; exit 1; }
 	eval "ports+=(\$PORT_$h)"
 done
 : >"$T_TMP/keys.txt"
@@ -94,8 +93,8 @@ pg_psql -c "INSERT INTO apikey.keys(id, hash, hash_alg, hint, owner, scopes, rat
          'ak_wwww', 'churn', 'api:read', 60, 1764000000 FROM generate_series(1, 1000) i
   ON CONFLICT DO NOTHING" >/dev/null
 fleet_host w
-sed -i '$a threads=1' "$FLEET_DIR/w/apikey.conf"
-fleet_start w >/dev/null
+# --threads 1 on the command line: fleet_start's own --threads 2 would win over the file
+fleet_start w --threads 1 >/dev/null
 wkey=$(ctl a create --owner bench --scopes bench:read --rate-limit 1000000)
 for _ in $(seq 100); do [ "$(auth w "$wkey")" = 200 ] && break; sleep 0.05; done
 # the same store, no upstream: a copy of w's replica, served alone

@@ -33,7 +33,8 @@
 #define FETCH_LIMIT 1000
 #define APPLY_BATCH_ROWS 10000       /* a local transaction ends at the next upstream one after this many */
 #define USAGE_BATCH 500
-#define CHECKPOINT_DELAY_MS 50
+#define CHECKPOINT_DELAY_MS 50      /* a checkpoint at most this long after an apply */
+#define GATHER_MS 4                  /* under a stream of changes, one local commit at most this often */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define STATUS_EVERY_MS 200
@@ -76,6 +77,7 @@ struct apikey_follower {
 	char txn_xid[APIKEY_XID_SIZE];
 	int last_n;
 	bool dirty;                        /* applied since the last checkpoint */
+	int64_t dirty_ms;                  /* when the first of those was applied */
 	int64_t last_apply_ms, next_poll_ms, next_file_ms, status_ms;
 	uint64_t status_gen;
 	char *scratch;                     /* COPY tuples, NUL-terminated */
@@ -561,8 +563,10 @@ static int commit_seq(struct apikey_follower *f)
 	f->in_txn = false;
 	f->fs.applied_seq = f->txn_seq;
 	snprintf(f->fs.applied_xid, sizeof(f->fs.applied_xid), "%s", f->txn_xid);
-	f->dirty = true;
 	f->last_apply_ms = mono_ms();
+	if (!f->dirty)
+		f->dirty_ms = f->last_apply_ms;
+	f->dirty = true;
 	pthread_mutex_lock(&f->mu);
 	f->st.applied_txns += (uint64_t)txns;
 	pthread_mutex_unlock(&f->mu);
@@ -1093,18 +1097,8 @@ static int follow(struct apikey_follower *f)
 				f->head = seq;
 			PQfreemem(nt);
 		}
-		if (f->head > f->fs.applied_seq) {
-			if ((r = catch_up(f, &gap)) != 0)
-				return r;
-			if (gap) {
-				if ((r = resync(f, "the change log no longer reaches back to the replica's position")) != 0)
-					return r;
-				set_state(f, APIKEY_FOLLOWER_FOLLOWING, "");
-			}
-			continue;
-		}
 		now = mono_ms();
-		if (f->dirty && now >= f->last_apply_ms + CHECKPOINT_DELAY_MS) {
+		if (f->dirty && now >= f->dirty_ms + CHECKPOINT_DELAY_MS) {
 			/* syncs the WAL: a power cut loses at most this much of the log */
 			apikey_replica_checkpoint(f->s);
 			f->dirty = false;
@@ -1126,11 +1120,34 @@ static int follow(struct apikey_follower *f)
 				return AGAIN;
 			}
 		}
+		if (f->head > f->fs.applied_seq) {
+			/* A change after a quiet spell is applied at once.  One within
+			 * GATHER_MS of the last apply is part of a stream: it waits out
+			 * the rest of that window (not woken by each notification), and
+			 * what arrived meanwhile is applied with it in one local
+			 * transaction: one commit and one emptying of apikeyd's cache
+			 * instead of one per change. */
+			if (now < f->last_apply_ms + GATHER_MS) {
+				if (stop_requested(f, (int)(f->last_apply_ms + GATHER_MS - now))) {
+					f->u.stopped = true;
+					return 0;
+				}
+				continue;
+			}
+			if ((r = catch_up(f, &gap)) != 0)
+				return r;
+			if (gap) {
+				if ((r = resync(f, "the change log no longer reaches back to the replica's position")) != 0)
+					return r;
+				set_state(f, APIKEY_FOLLOWER_FOLLOWING, "");
+			}
+			continue;
+		}
 		wake = f->next_poll_ms;
 		if (f->next_file_ms < wake)
 			wake = f->next_file_ms;
-		if (f->dirty && f->last_apply_ms + CHECKPOINT_DELAY_MS < wake)
-			wake = f->last_apply_ms + CHECKPOINT_DELAY_MS;
+		if (f->dirty && f->dirty_ms + CHECKPOINT_DELAY_MS < wake)
+			wake = f->dirty_ms + CHECKPOINT_DELAY_MS;
 		w = up_wait_input(&f->u, wake > now ? (int)(wake - now) : 0);
 		if (w < 0)
 			return APIKEY_ERR_UPSTREAM;
