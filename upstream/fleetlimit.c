@@ -6,23 +6,33 @@
  *
  * The request path (apikeyd's workers, after the host's own limiter) touches
  * only memory here: one striped lock and one table entry per key.  The
- * follower's thread runs the rounds: every 50 ms while keys are active, one
- * statement for every key that needs one (settle the credit spent, give back
- * tokens unused for a second, lease what the last second's rate needs for
- * the next two rounds).  While the follower is not connected (or a round
- * failed), each host limits the key alone to its share, L/H (H: hosts seen
- * in the last minute); those admissions are never charged afterwards.
+ * keeper thread runs the rounds: every 50 ms while keys are active, and at
+ * once (at most every FL_EARLY_MS) when a request found no leased token, so
+ * a key that was idle gets tokens within a round trip, not a tick.  A round
+ * is one statement for every key that needs one (settle the credit spent,
+ * give back tokens unused for a second, lease what the last second's rate
+ * needs for the next two rounds, never more than the host's share of the
+ * minute, L/H).  While the follower is not connected (or a round failed),
+ * each host limits the key alone to its share, L/H (H: hosts seen in the
+ * last minute); those admissions are never charged afterwards.
  *
  * Bound (one key, limit L per minute, H hosts, credit c = max(1, 2.5% of
- * L / H)): over any window the fleet admits at most what one GCRA admits for
- * the same arrivals, plus the credit outstanding at its end (H·c), plus the
- * tokens leased before it and spent in it (at most two rounds of each
- * host's rate).  Measured: tests/fleet/ft_ratelimit.sh, docs/BENCHMARKS.md. */
+ * L/H, min(5, L/H))): over any window the fleet admits at most what one GCRA
+ * admits for the same arrivals, plus the credit outstanding at its end
+ * (H·c), plus the tokens leased before it and spent in it (at most two
+ * rounds of each host's rate, and at most L/H each).  The floor of 5 lets a
+ * small limit's burst through while the first lease is on its way (a 60/min
+ * key on 3 hosts: c = 5, at most 15 over in a window, where 2.5% would give
+ * 1 and refuse the second of two quick requests).  Measured:
+ * tests/fleet/ft_ratelimit.sh, docs/BENCHMARKS.md. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include "fleetlimit.h"
 
 #define FL_BUCKETS 4096
@@ -31,6 +41,7 @@
 #define FL_IDLE_GIVE_US 1000000      /* tokens unused this long go back */
 #define FL_FORGET_US 60000000        /* an idle entry with nothing owed is dropped */
 #define FL_HORIZON_US 100000         /* lease for two 50 ms rounds */
+#define FL_CREDIT_FLOOR 5            /* credit a small limit gets (at most L/H) */
 #define MINUTE_US 60000000LL
 
 struct fl_entry {
@@ -58,6 +69,8 @@ struct fleet_limit {
 	int64_t last_answer_us;          /* (atomic) */
 	bool up;                         /* the centre answers (atomic) */
 	int64_t last_round_us;           /* follower's own */
+	int wake_fd;                     /* eventfd: a request wants a round */
+	bool round_wanted;               /* written to wake_fd, not yet read (atomic) */
 	uint64_t rounds, errors, credit_used, refused;   /* (atomics) */
 };
 
@@ -77,9 +90,14 @@ int fl_new(struct fleet_limit **out)
 	*out = NULL;
 	if (!l)
 		return APIKEY_ERR_NOMEM;
+	l->wake_fd = -1;
 	for (int i = 0; i < FL_STRIPES; i++)
 		pthread_mutex_init(&l->mu[i], NULL);
 	l->hosts = 1;
+	if ((l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		fl_free(l);
+		return APIKEY_ERR_NOMEM;
+	}
 	*out = l;
 	return 0;
 }
@@ -96,14 +114,35 @@ void fl_free(struct fleet_limit *l)
 		}
 	for (int i = 0; i < FL_STRIPES; i++)
 		pthread_mutex_destroy(&l->mu[i]);
+	if (l->wake_fd >= 0)
+		close(l->wake_fd);
 	free(l);
+}
+
+static unsigned share(uint32_t limit, unsigned hosts)
+{
+	return limit / (hosts ? hosts : 1);
 }
 
 static unsigned credit_cap(uint32_t limit, unsigned hosts)
 {
 	unsigned c = (unsigned)(0.025 * limit / (hosts ? hosts : 1));
+	unsigned floor = share(limit, hosts) < FL_CREDIT_FLOOR ? share(limit, hosts) : FL_CREDIT_FLOOR;
 
+	if (c < floor)
+		c = floor;
 	return c ? c : 1;
+}
+
+/* A request found no leased token: wake the keeper for a round (one write
+ * until the keeper has read it). */
+static void want_round(struct fleet_limit *l)
+{
+	uint64_t one = 1;
+
+	if (!__atomic_exchange_n(&l->round_wanted, true, __ATOMIC_ACQ_REL) &&
+	    write(l->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		__atomic_store_n(&l->round_wanted, false, __ATOMIC_RELEASE);   /* the tick still comes */
 }
 
 static uint32_t ceil_s(int64_t us)
@@ -117,7 +156,7 @@ int fl_take(struct fleet_limit *l, const char *id, uint32_t limit, int64_t now_u
 	pthread_mutex_t *mu = &l->mu[h % FL_STRIPES];
 	struct fl_entry **slot = &l->bucket[h % FL_BUCKETS], *e;
 	unsigned hosts = __atomic_load_n(&l->hosts, __ATOMIC_RELAXED);
-	bool up = __atomic_load_n(&l->up, __ATOMIC_RELAXED);
+	bool up = __atomic_load_n(&l->up, __ATOMIC_RELAXED), ask;
 
 	memset(out, 0, sizeof(*out));
 	out->limit = limit;
@@ -137,8 +176,8 @@ int fl_take(struct fleet_limit *l, const char *id, uint32_t limit, int64_t now_u
 	e->limit = limit;
 	if (!up) {
 		/* the centre is away: this host's share alone, never charged later */
-		uint32_t share = limit / (hosts ? hosts : 1);
-		apikey_gcra(&e->local_tat, now_us, share ? share : 1, out);
+		uint32_t mine = share(limit, hosts);
+		apikey_gcra(&e->local_tat, now_us, mine ? mine : 1, out);
 		out->limit = limit;
 		goto done;
 	}
@@ -163,6 +202,13 @@ int fl_take(struct fleet_limit *l, const char *id, uint32_t limit, int64_t now_u
 		e->used++;
 		e->last_use_us = now_us;
 	}
+	/* out of tokens: a round now, unless one is on its way or the centre
+	 * said the key is empty until retry_at */
+	ask = e->pending && !e->settling && !e->giving && now_us >= e->retry_at_us;
+	pthread_mutex_unlock(mu);
+	if (ask)
+		want_round(l);
+	return 0;
 done:
 	pthread_mutex_unlock(mu);
 	return 0;
@@ -171,6 +217,19 @@ done:
 bool fl_active(struct fleet_limit *l)
 {
 	return __atomic_load_n(&l->n, __ATOMIC_RELAXED) > 0;
+}
+
+int fl_wake_fd(struct fleet_limit *l)
+{
+	return l->wake_fd;
+}
+
+bool fl_round_wanted(struct fleet_limit *l)
+{
+	uint64_t n;
+	bool wanted = read(l->wake_fd, &n, sizeof(n)) == sizeof(n);
+
+	return __atomic_exchange_n(&l->round_wanted, false, __ATOMIC_ACQ_REL) || wanted;
 }
 
 void fl_set_up(struct fleet_limit *l, bool up)
@@ -217,7 +276,9 @@ static size_t collect(struct fleet_limit *l, int64_t now, double dt_s, struct ro
 			bool active = now - e->last_use_us < FL_IDLE_GIVE_US;
 			int64_t want = 0, give = 0;
 
-			e->rate = 0.5 * e->rate + 0.5 * (dt_s > 0 ? (double)e->used / dt_s : 0);
+			int64_t used = e->used;
+
+			e->rate = 0.5 * e->rate + 0.5 * (dt_s > 0 ? (double)used / dt_s : 0);
 			e->used = 0;
 			if (!active && !e->tokens && !e->debt && !e->settling && !e->giving &&
 			    now - e->last_use_us > FL_FORGET_US && !e->pending) {
@@ -227,7 +288,15 @@ static size_t collect(struct fleet_limit *l, int64_t now, double dt_s, struct ro
 				continue;
 			}
 			if (active || e->pending) {
-				want = (int64_t)(e->rate * FL_HORIZON_US / 1e6) + 1 - e->tokens;
+				int64_t most = share(e->limit, __atomic_load_n(&l->hosts, __ATOMIC_RELAXED));
+				want = (int64_t)(e->rate * FL_HORIZON_US / 1e6) + 1;
+				/* a request went without a token: a burst, faster than the
+				 * smoothed rate says; twice what it took since the last round */
+				if (e->pending && want < 2 * (used + e->debt))
+					want = 2 * (used + e->debt);
+				if (want > most)
+					want = most > 0 ? most : 1;     /* never more than the host's share held */
+				want -= e->tokens;
 				if (want < 0)
 					want = 0;
 			}

@@ -16,6 +16,13 @@ int fl_take(struct fleet_limit *l, const char *key_id, uint32_t limit, int64_t n
 /* The follower: keys in the pool?  A round on its connection; the centre's
  * reachability and the number of hosts. */
 bool fl_active(struct fleet_limit *l);
+/* Rounds: every FL_TICK_MS while keys are active, and FL_EARLY_MS after the
+ * last one when a request found no leased token (fl_wake_fd is readable
+ * then; fl_round_wanted reads it). */
+#define FL_TICK_MS 50
+#define FL_EARLY_MS 5
+int fl_wake_fd(struct fleet_limit *l);
+bool fl_round_wanted(struct fleet_limit *l);
 int fl_round(struct fleet_limit *l, struct up_conn *u, int64_t now_us);
 void fl_set_up(struct fleet_limit *l, bool up);
 void fl_set_hosts(struct fleet_limit *l, unsigned hosts);

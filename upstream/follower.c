@@ -39,7 +39,6 @@
 #define BACKOFF_MAX_MS 5000
 #define STATUS_EVERY_MS 200
 #define FILE_CHECK_MS 1000
-#define LEASE_EVERY_MS 50
 #define VERSION "apikeyd " "0.1"
 
 struct keeper;
@@ -662,7 +661,7 @@ struct keeper {
 	ino_t ino;
 	struct apikey_fleet_state fs;      /* replica id and marks */
 	char pull_mark[64];                /* the fleet usage pulled up to (upstream time) */
-	int64_t next_usage_ms, next_lease_ms;
+	int64_t next_usage_ms, next_lease_ms, last_lease_ms;
 };
 
 /* ---- usage up, fleet totals down ------------------------------------------------------ */
@@ -926,6 +925,18 @@ static bool keeper_store(struct keeper *k)
 	return true;
 }
 
+/* Until timeout_ms, a request wanting a round, or a stop (true). */
+static bool keeper_sleep(struct keeper *k, int timeout_ms)
+{
+	struct pollfd p[2] = { { .fd = k->f->stop_rd, .events = POLLIN }, { .fd = fl_wake_fd(k->f->fl), .events = POLLIN } };
+	int n;
+
+	do {
+		n = poll(p, 2, timeout_ms);
+	} while (n < 0 && errno == EINTR);
+	return n > 0 && (p[0].revents & POLLIN);
+}
+
 static void *keeper_run(void *arg)
 {
 	struct keeper *k = arg;
@@ -954,8 +965,12 @@ static void *keeper_run(void *arg)
 			fl_set_up(f->fl, true);
 			k->next_usage_ms = k->next_lease_ms = now;
 		}
+		/* a request found no leased token: a round soon, not at the tick */
+		if (fl_round_wanted(f->fl) && k->last_lease_ms + FL_EARLY_MS < k->next_lease_ms)
+			k->next_lease_ms = k->last_lease_ms + FL_EARLY_MS;
 		if (fl_active(f->fl) && now >= k->next_lease_ms) {
-			k->next_lease_ms = now + LEASE_EVERY_MS;
+			k->last_lease_ms = now;
+			k->next_lease_ms = now + FL_TICK_MS;
 			if (fl_round(f->fl, &k->u, up_now_ms() * 1000) != 0) {
 				up_close(&k->u);
 				count(f, &f->st.errors);
@@ -974,7 +989,7 @@ static void *keeper_run(void *arg)
 		wake = k->next_usage_ms;
 		if (fl_active(f->fl) && k->next_lease_ms < wake)
 			wake = k->next_lease_ms;
-		if (wake > now && stop_requested(f, (int)(wake - now)))
+		if (wake > now && keeper_sleep(k, (int)(wake - now)))
 			break;
 	}
 	fl_set_up(f->fl, false);

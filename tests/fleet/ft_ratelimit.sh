@@ -5,8 +5,10 @@
 # together accept at most 1.1 times what one GCRA accepts for the same
 # arrivals (the stated bound, docs/design/fleet.md §12), and at least 0.9
 # times (a limit that refuses everything fails too).  Every refusal is a 429
-# with Retry-After.  With the upstream away each host limits alone to its
-# share, and nothing is charged afterwards.
+# with Retry-After.  A small limit (60/min) lets a quick burst through on
+# any host, as one GCRA would, and still holds across the hosts.  With the
+# upstream away each host limits alone to its share, and nothing is charged
+# afterwards.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/pg-lib.sh"
 . "$(dirname "$0")/fleet-lib.sh"
@@ -32,6 +34,33 @@ is "…every refusal was a 429 with Retry-After" \
 	"$(python3 -c 'import json,sys; o=json.loads(sys.argv[1]); print(o["other"], o["refused_without_retry_after"])' "$out")" "0 0"
 like "/metrics: lease rounds and credit" "$(curl -s "http://127.0.0.1:$PORT_a/metrics")" \
 	"apikeyd_fleet_rate_rounds_total [1-9]"
+
+# a 60/min key, idle, then quick bursts: one GCRA admits a minute's worth
+# at once; the fleet must not refuse the second request while its first
+# lease is on its way (credit c = min(5, L/H) for a small limit)
+burst() {  # HOST KEY N: N requests 2 ms apart on one connection; the codes
+	python3 - "$@" <<-'EOF'
+	import http.client, os, sys, time
+	port, key, n = int(os.environ["PORT_" + sys.argv[1]]), sys.argv[2], int(sys.argv[3])
+	c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+	codes = []
+	for _ in range(n):
+	    c.request("GET", "/auth", headers={"Authorization": "Bearer " + key})
+	    r = c.getresponse(); r.read(); codes.append(r.status)
+	    time.sleep(0.002)
+	print(" ".join(map(str, codes)))
+	EOF
+}
+key60=$(ctl a create --owner alice --scopes api:read --rate-limit 60)
+for h in b c; do wait_auth $h "$key60" 200 >/dev/null; done
+sleep 1.5   # the probes' tokens given back
+is "a 60/min key, idle: 10 quick requests on B are all admitted" "$(burst b "$key60" 10)" "$(printf '200 %.0s' $(seq 10) | sed 's/ $//')"
+is "…and 10 more on C" "$(burst c "$key60" 10)" "$(printf '200 %.0s' $(seq 10) | sed 's/ $//')"
+sleep 1.5   # what B and C hold and did not spend given back
+codes=$(burst a "$key60" 100)
+acc=$(( 22 + $(tr ' ' '\n' <<<"$codes" | grep -c '^200$') ))
+check "…then 100 more on A: the fleet admitted ${acc} in all (one GCRA: 60 + about 1 a second; bound 60 + 3 hosts x 5 credit)" \
+	python3 -c "import sys; sys.exit(not 55 <= $acc <= 80)"
 
 # the upstream away: each host alone, limited to its share (600/3 per minute)
 key2=$(ctl a create --owner alice --scopes api:read --rate-limit 600)
