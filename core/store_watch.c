@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <syslog.h>
 #include <unistd.h>
 #define APIKEY_STORE_IMPL   /* one of the SQLite files: see store_sql.h */
@@ -175,17 +176,42 @@ static int resolve(struct apikey_store *s)
 	return 0;
 }
 
+/* The file at name (a path, or /proc/self/fd/N for an open descriptor). */
+static bool file_id(const char *name, struct apikey_file_id *id)
+{
+	struct statx sx;
+
+	memset(id, 0, sizeof(*id));
+	if (statx(AT_FDCWD, name, 0, STATX_INO | STATX_BTIME, &sx) != 0)
+		return false;
+	id->exists = true;
+	id->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	id->ino = sx.stx_ino;
+	if (sx.stx_mask & STATX_BTIME)
+		id->born_ns = (int64_t)sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec;
+	return true;
+}
+
+bool apikey_file_same(const struct apikey_file_id *a, const struct apikey_file_id *b)
+{
+	return a->exists && b->exists && a->dev == b->dev && a->ino == b->ino &&
+	       (!a->born_ns || !b->born_ns || a->born_ns == b->born_ns);
+}
+
+/* Both absent, or the same file. */
+static bool same_or_absent(const struct apikey_file_id *a, const struct apikey_file_id *b)
+{
+	return a->exists == b->exists && (!a->exists || apikey_file_same(a, b));
+}
+
 static void file_ids(const char *db_path, struct apikey_file_id out[2])
 {
 	static const char *const suffix[] = { "-wal", "-shm" };
 	char name[APIKEY_PATH_SIZE + 8];
-	struct stat st;
 
 	for (int i = 0; i < 2; i++) {
 		snprintf(name, sizeof(name), "%s%s", db_path, suffix[i]);
-		out[i].exists = stat(name, &st) == 0;
-		out[i].dev = out[i].exists ? (uint64_t)st.st_dev : 0;
-		out[i].ino = out[i].exists ? (uint64_t)st.st_ino : 0;
+		file_id(name, &out[i]);
 	}
 }
 
@@ -200,8 +226,7 @@ bool store_files_moved(const struct apikey_store *s)
 
 	file_ids(s->cfg.db_path, now);
 	for (int i = 0; i < 2; i++)
-		if (now[i].exists != s->opened[i].exists || now[i].dev != s->opened[i].dev ||
-		    now[i].ino != s->opened[i].ino)
+		if (!same_or_absent(&now[i], &s->opened[i]))
 			return true;
 	return false;
 }
@@ -210,8 +235,8 @@ int store_files_match(struct apikey_store *s)
 {
 	static const char *const suffix[] = { "", "-wal", "-shm" };
 	char name[APIKEY_PATH_SIZE + 8], link[APIKEY_PATH_SIZE + 16], fdname[300], self[16];
-	struct stat now[3], st;
-	bool exists[3], seen_db = false;
+	struct apikey_file_id now[3], fd;
+	bool seen_db = false;
 	size_t rn;
 	struct dirent *e;
 	DIR *d;
@@ -222,7 +247,7 @@ int store_files_match(struct apikey_store *s)
 	rn = strlen(s->real_path);
 	for (int i = 0; i < 3; i++) {
 		snprintf(name, sizeof(name), "%s%s", s->real_path, suffix[i]);
-		exists[i] = stat(name, &now[i]) == 0;
+		file_id(name, &now[i]);
 	}
 	if (!(d = opendir("/proc/self/fd")))
 		return APIKEY_ERR_IO;
@@ -240,11 +265,11 @@ int store_files_match(struct apikey_store *s)
 		if ((which = which_file(s->real_path, rn, link, (size_t)n)) < 0)
 			continue;
 		snprintf(fdname, sizeof(fdname), "/proc/self/fd/%s", e->d_name);
-		if (stat(fdname, &st) != 0)
+		if (!file_id(fdname, &fd))
 			continue;       /* closed meanwhile (another thread) */
 		if (which == 0)
 			seen_db = true;
-		if (!exists[which] || st.st_dev != now[which].st_dev || st.st_ino != now[which].st_ino)
+		if (!apikey_file_same(&fd, &now[which]))
 			r = APIKEY_ERR_REPLACED;
 	}
 	closedir(d);
@@ -253,11 +278,7 @@ int store_files_match(struct apikey_store *s)
 	if (r == 0 && !seen_db)
 		r = APIKEY_ERR_REPLACED;
 	if (r == 0) {
-		for (int i = 0; i < 3; i++) {
-			s->ids[i].exists = exists[i];
-			s->ids[i].dev = exists[i] ? (uint64_t)now[i].st_dev : 0;
-			s->ids[i].ino = exists[i] ? (uint64_t)now[i].st_ino : 0;
-		}
+		memcpy(s->ids, now, sizeof(now));
 		s->ids_known = true;
 	}
 	return r;
@@ -275,7 +296,6 @@ int apikey_file_ids_now(const char *db_path, struct apikey_file_id ids[3])
 {
 	static const char *const suffix[] = { "", "-wal", "-shm" };
 	char name[APIKEY_PATH_SIZE + 8], real[APIKEY_PATH_SIZE];
-	struct stat st;
 
 	/* SQLite names the -wal and -shm after the resolved path */
 	if (!realpath(db_path, real) && copy_str(real, sizeof(real), db_path) != 0)
@@ -283,9 +303,7 @@ int apikey_file_ids_now(const char *db_path, struct apikey_file_id ids[3])
 	for (int i = 0; i < 3; i++) {
 		if ((size_t)snprintf(name, sizeof(name), "%s%s", real, suffix[i]) >= sizeof(name))
 			return APIKEY_ERR_TOO_LONG;
-		ids[i].exists = stat(name, &st) == 0;
-		ids[i].dev = ids[i].exists ? (uint64_t)st.st_dev : 0;
-		ids[i].ino = ids[i].exists ? (uint64_t)st.st_ino : 0;
+		file_id(name, &ids[i]);
 	}
 	return 0;
 }
@@ -338,7 +356,6 @@ int apikey_store_check_paths(struct apikey_store *s)
 {
 	static const char *const suffix[] = { "-wal", "-shm" };
 	char name[APIKEY_PATH_SIZE + 8];
-	struct stat st;
 
 	if (s->replaced)
 		return APIKEY_ERR_REPLACED;
@@ -347,12 +364,11 @@ int apikey_store_check_paths(struct apikey_store *s)
 	if (db_moved(s))
 		return replaced(s);
 	for (int i = 0; i < 2; i++) {
-		const struct apikey_file_id *id = &s->ids[i + 1];
-		bool here;
+		struct apikey_file_id now;
 
 		snprintf(name, sizeof(name), "%s%s", s->real_path, suffix[i]);
-		here = stat(name, &st) == 0;
-		if (here != id->exists || (here && ((uint64_t)st.st_dev != id->dev || (uint64_t)st.st_ino != id->ino)))
+		file_id(name, &now);
+		if (!same_or_absent(&now, &s->ids[i + 1]))
 			return replaced(s);
 	}
 	return 0;

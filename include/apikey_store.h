@@ -75,7 +75,12 @@ int apikey_store_sync_wal(struct apikey_store *s);
  * reopening a replaced store compares them: a new db beside the *old* -wal
  * and -shm would have SQLite replay the old file's WAL into it.
  */
-struct apikey_file_id { uint64_t dev, ino; bool exists; };
+/* A file by identity: device, inode and birth time (0 where the file
+ * system keeps none), so that a new file given a deleted one's inode number
+ * is not taken for it (unless both were born in one tick of the kernel's
+ * coarse clock, a few ms). */
+struct apikey_file_id { uint64_t dev, ino; int64_t born_ns; bool exists; };
+bool apikey_file_same(const struct apikey_file_id *a, const struct apikey_file_id *b);
 bool apikey_store_file_ids(const struct apikey_store *s, struct apikey_file_id ids[3]);
 int apikey_file_ids_now(const char *db_path, struct apikey_file_id ids[3]);
 /* Is the store readable right now (for /readyz)?  false for NULL and for a

@@ -198,11 +198,6 @@ static void reopen_log(void *ctx, int priority, const char *msg)
 		sc_core_log(NULL, priority, msg);
 }
 
-static bool same_file(const struct apikey_file_id *a, const struct apikey_file_id *b)
-{
-	return a->exists && b->exists && a->dev == b->dev && a->ino == b->ino;
-}
-
 /* A db replaced while its old -wal or -shm stayed beside it: opening it
  * would replay the old file's WAL into the new one (for every process). */
 static bool old_wal_beside_new_db(struct sc_shared *sh)
@@ -211,9 +206,9 @@ static bool old_wal_beside_new_db(struct sc_shared *sh)
 
 	if (!sh->store_reopening || !sh->old_ids_known || apikey_file_ids_now(sh->core->db_path, now) != 0)
 		return false;
-	if (!now[0].exists || same_file(&now[0], &sh->old_ids[0]))
+	if (!now[0].exists || apikey_file_same(&now[0], &sh->old_ids[0]))
 		return false;
-	return same_file(&now[1], &sh->old_ids[1]) || same_file(&now[2], &sh->old_ids[2]);
+	return apikey_file_same(&now[1], &sh->old_ids[1]) || apikey_file_same(&now[2], &sh->old_ids[2]);
 }
 
 int sc_store_open(struct sc_shared *sh, struct apikey_store **s, uint64_t *epoch)

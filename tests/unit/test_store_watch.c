@@ -1,6 +1,7 @@
 /* test_store_watch.c — core/store_watch.c: change detection without a
  * system call in the steady state, restores and replaced files seen, the
- * pepper check, and a new store never inheriting an old WAL. */
+ * pepper check, a new store never inheriting an old WAL, and a new file
+ * that got a deleted one's inode number never taken for it. */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -346,6 +347,43 @@ static void unsynced_commits_are_synced_once(void **state)
 	apikey_store_free(w);
 }
 
+/* A -wal deleted and a new one made in its place often gets the same inode
+ * number once the old one is freed (ext4, tmpfs): its identity must still
+ * differ, or apikeyd takes the new store's own -wal for the old store's and
+ * refuses to reopen (what ft_resync caught after a replica rebuild). */
+static void reused_inode_is_another_file(void **state)
+{
+	struct fixture *f = *state;
+	struct apikey_file_id before[3], after[3];
+	char wal[APIKEY_PATH_SIZE + 8];
+	int fd, tries;
+
+	snprintf(wal, sizeof(wal), "%s/reuse.db-wal", f->dir);
+	assert_true((fd = open(wal, O_CREAT | O_WRONLY, 0600)) >= 0);
+	close(fd);
+	snprintf(wal, sizeof(wal), "%s/reuse.db", f->dir);
+	assert_int_equal(apikey_file_ids_now(wal, before), 0);
+	assert_true(before[1].exists);
+	assert_true(apikey_file_same(&before[1], &before[1]));
+	/* birth times tick with the kernel's coarse clock (a few ms): a -wal
+	 * that was in use is older than that */
+	usleep(20000);
+	snprintf(wal, sizeof(wal), "%s/reuse.db-wal", f->dir);
+	for (tries = 0; tries < 200; tries++) {
+		unlink(wal);
+		assert_true((fd = open(wal, O_CREAT | O_WRONLY, 0600)) >= 0);
+		close(fd);
+		snprintf(wal, sizeof(wal), "%s/reuse.db", f->dir);
+		assert_int_equal(apikey_file_ids_now(wal, after), 0);
+		snprintf(wal, sizeof(wal), "%s/reuse.db-wal", f->dir);
+		if (after[1].ino == before[1].ino)
+			break;
+	}
+	if (tries == 200 || !before[1].born_ns)
+		skip();   /* no reuse seen, or no birth times on this file system */
+	assert_false(apikey_file_same(&before[1], &after[1]));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +394,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(another_pepper_is_refused, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(init_does_not_inherit_a_wal, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(unsynced_commits_are_synced_once, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(reused_inode_is_another_file, fixture_setup, fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
