@@ -109,6 +109,14 @@ cat >"$T_TMP/change.sql" <<-'EOF'
 UPDATE apikey.keys SET name = 'n' || :i || '-' || extract(epoch FROM clock_timestamp())::text WHERE id = 'key_' || substr(md5('w' || :i), 1, 16);
 EOF
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# thread_ticks PID NAME: CPU ticks of the process's thread NAME (apikeyd names them)
+thread_ticks() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] && { awk '{ print $14 + $15 }' "$t/stat"; return; }
+	done
+	echo 0
+}
 # wrk_rps URL PID: "<req/s> <server CPU µs per request>" (the process's
 # threads together: for the follower, applying is part of its cost)
 wrk_rps() {
@@ -139,6 +147,7 @@ for r in $(seq "$ROUNDS"); do
 	for _ in $(seq 200); do [ "$(replica_seq w)" = "$head" ] && break; sleep 0.05; done
 	s0=$(replica_seq w)
 	kill -STOP "$plain"
+	f0=$(thread_ticks "$PID_w" apikeyd-follow)
 	changes
 	b=$(wrk_rps "http://127.0.0.1:$PORT_w/auth" "$PID_w")
 	wait "$pb"
@@ -146,8 +155,10 @@ for r in $(seq "$ROUNDS"); do
 	head=$(pg_psql -c "SELECT seq FROM apikey.log_head")
 	for _ in $(seq 200); do [ "$(replica_seq w)" = "$head" ] && break; sleep 0.05; done
 	applied=$(( $(replica_seq w) - s0 ))
+	fcpu=$(awk -v t=$(( $(thread_ticks "$PID_w" apikeyd-follow) - f0 )) -v hz="$(getconf CLK_TCK)" -v n="$applied" \
+		'BEGIN { printf "%.0f", n ? t * 1e6 / hz / n : 0 }')
 	echo "  round $r: no upstream ${a% *} req/s (${a#* } µs CPU a request); following while applying ${b% *} req/s (${b#* } µs);" \
-		"applied $applied changes ($(grep -o 'tps = [0-9.]*' "$T_TMP/pgbench.out" | head -n 1)); load $(load)"
+		"applied $applied changes ($(grep -o 'tps = [0-9.]*' "$T_TMP/pgbench.out" | head -n 1)), the follower thread ${fcpu} µs CPU a change; load $(load)"
 	a_list+=("$a") b_list+=("$b")
 done
 python3 - "${a_list[*]}" "${b_list[*]}" <<-'EOF'

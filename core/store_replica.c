@@ -23,7 +23,7 @@
 #define KEY_VALUES "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15"
 
 enum rstmt {
-	R_KEY_PUT, R_KEY_INSERT, R_KEY_DEL, R_KEY_DEL_USAGE, R_KEY_DEL_FLEET, R_KEY_DEL_SERIES,
+	R_KEY_PUT, R_KEY_UPDATE, R_KEY_INSERT, R_KEY_DEL, R_KEY_DEL_USAGE, R_KEY_DEL_FLEET, R_KEY_DEL_SERIES,
 	R_KEY_DEL_HASH,
 	R_ACCOUNT_PUT, R_ACCOUNT_DEL, R_PRESET_PUT, R_PRESET_DEL, R_FLEET_SET, R_FLEET_GET,
 	R_USAGE_SINCE, R_FLEET_USAGE_PUT, R_EVENTS_AFTER, R_BEGIN, R_COMMIT, R_ROLLBACK,
@@ -45,6 +45,16 @@ static const char *const rsql[R_COUNT] = {
 		" OR keys.rate_limit IS NOT excluded.rate_limit OR keys.created_at IS NOT excluded.created_at"
 		" OR keys.expires_at IS NOT excluded.expires_at OR keys.revoked_at IS NOT excluded.revoked_at"
 		" OR keys.rotated_from IS NOT excluded.rotated_from OR keys.rotated_to IS NOT excluded.rotated_to",
+	/* The usual change (a revoke, a rename, new scopes): no indexed column
+	 * (hash, owner, hint) moves, so no index is rewritten.  Anything else
+	 * (a new key, a moved column, nothing different) changes no row here and
+	 * goes through R_KEY_PUT. */
+	[R_KEY_UPDATE] = "UPDATE keys SET name = ?7, scopes = ?8, metadata = ?9, rate_limit = ?10,"
+		" created_at = ?11, expires_at = ?12, revoked_at = ?13, rotated_from = ?14, rotated_to = ?15"
+		" WHERE id = ?1 AND hash IS ?2 AND foreign_hash IS ?3 AND hash_alg IS ?4 AND hint IS ?5"
+		" AND owner IS ?6 AND (name IS NOT ?7 OR scopes IS NOT ?8 OR metadata IS NOT ?9"
+		" OR rate_limit IS NOT ?10 OR created_at IS NOT ?11 OR expires_at IS NOT ?12"
+		" OR revoked_at IS NOT ?13 OR rotated_from IS NOT ?14 OR rotated_to IS NOT ?15)",
 	[R_KEY_INSERT] = "INSERT INTO keys(" KEY_COLUMNS ") VALUES(" KEY_VALUES ")",
 	[R_KEY_DEL] = "DELETE FROM keys WHERE id = ?1",
 	[R_KEY_DEL_USAGE] = "DELETE FROM usage WHERE key_id = ?1",
@@ -278,7 +288,17 @@ static int put_key(struct apikey_store *s, enum rstmt which, const struct replic
 
 int apikey_replica_key_put(struct apikey_store *s, const struct replica_key *k)
 {
-	return put_key(s, R_KEY_PUT, k);
+	sqlite3_stmt *st = rstmt(s, R_KEY_UPDATE);
+	int rc;
+
+	if (!st)
+		return APIKEY_ERR_STORE;
+	bind_key(st, k);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_err(s, rc, "replica: update key");
+	return sqlite3_changes(s->db) == 1 ? 0 : put_key(s, R_KEY_PUT, k);
 }
 
 int apikey_replica_key_delete(struct apikey_store *s, const char *id)

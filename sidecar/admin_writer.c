@@ -209,6 +209,7 @@ int sc_admin_start(struct sc_shared *sh, const struct sc_config *cfg)
 		return log_warn("admin writer: pthread_create"), -1;
 	}
 	a->started = true;
+	pthread_setname_np(a->thread, "apikeyd-admin");
 	return 0;
 }
 

@@ -3,6 +3,7 @@
  * SO_REUSEPORT socket), signals (TERM drains and flushes, HUP reloads), and
  * the usage flush timer.  It runs in the foreground and logs to stderr. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
@@ -138,6 +139,20 @@ static void on_worker_watch(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd; (void)what;
 	sc_worker_watch(w, sc_watch_drain(&w->watch));
+}
+
+/* "apikeyd-<name>", as top -H, ps -L and /proc show it: which thread spends
+ * the CPU (cut at 15 characters, the kernel's limit). */
+static void thread_name(pthread_t t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void thread_name(pthread_t t, const char *fmt, ...)
+{
+	char full[16] = "apikeyd-";
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(full + 8, sizeof(full) - 8, fmt, ap);
+	va_end(ap);
+	pthread_setname_np(t, full);
 }
 
 static void *worker_main(void *arg)
@@ -643,6 +658,7 @@ static int start(struct daemon *d)
 			return log_warn("pthread_create"), -1;
 		}
 		d->sh.workers[i].started = true;
+		thread_name(d->sh.workers[i].thread, "w%u", i);
 	}
 	if ((r = pthread_create(&d->sh.slow_thread, NULL, slow_main, &d->sh)) != 0) {
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -650,6 +666,7 @@ static int start(struct daemon *d)
 		return log_warn("pthread_create"), -1;
 	}
 	d->sh.slow_started = true;
+	thread_name(d->sh.slow_thread, "slow");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	for (unsigned i = 0; i < d->n_addr && !d->opt.no_http; i++)
 		log_info("listening on %s%s", d->addr[i].text, d->addr[i].is_unix ? " (worker 0)" : "");

@@ -33,7 +33,8 @@
 #define FETCH_LIMIT 1000
 #define APPLY_BATCH_ROWS 10000       /* a local transaction ends at the next upstream one after this many */
 #define USAGE_BATCH 500
-#define CHECKPOINT_DELAY_MS 50      /* a checkpoint at most this long after an apply */
+#define CHECKPOINT_DELAY_MS 50      /* a checkpoint this long after the last apply, */
+#define CHECKPOINT_MAX_MS 1000      /* or this long after the first unsynced one (a stream) */
 #define GATHER_MS 4                  /* under a stream of changes, one local commit at most this often */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -1113,8 +1114,9 @@ static int follow(struct apikey_follower *f)
 			PQfreemem(nt);
 		}
 		now = mono_ms();
-		if (f->dirty && now >= f->dirty_ms + CHECKPOINT_DELAY_MS) {
-			/* syncs the WAL: a power cut loses at most this much of the log */
+		if (f->dirty && (now >= f->last_apply_ms + CHECKPOINT_DELAY_MS || now >= f->dirty_ms + CHECKPOINT_MAX_MS)) {
+			/* syncs the WAL: a power cut loses at most this much of the log
+			 * (re-fetched from the upstream after the restart) */
 			apikey_replica_checkpoint(f->s);
 			f->dirty = false;
 		}
@@ -1161,8 +1163,8 @@ static int follow(struct apikey_follower *f)
 		wake = f->next_poll_ms;
 		if (f->next_file_ms < wake)
 			wake = f->next_file_ms;
-		if (f->dirty && f->dirty_ms + CHECKPOINT_DELAY_MS < wake)
-			wake = f->dirty_ms + CHECKPOINT_DELAY_MS;
+		if (f->dirty && f->last_apply_ms + CHECKPOINT_DELAY_MS < wake)
+			wake = f->last_apply_ms + CHECKPOINT_DELAY_MS;
 		w = up_wait_input(&f->u, wake > now ? (int)(wake - now) : 0);
 		if (w < 0)
 			return APIKEY_ERR_UPSTREAM;
@@ -1292,9 +1294,11 @@ int apikey_follower_start(struct apikey_follower *f)
 	if (pthread_create(&f->thread, NULL, run, f) != 0)
 		return APIKEY_ERR_INTERNAL;
 	f->started = true;
+	pthread_setname_np(f->thread, "apikeyd-follow");
 	if (pthread_create(&f->keeper->thread, NULL, keeper_run, f->keeper) != 0)
 		return APIKEY_ERR_INTERNAL;
 	f->keeper->started = true;
+	pthread_setname_np(f->keeper->thread, "apikeyd-keeper");
 	return 0;
 }
 

@@ -150,6 +150,27 @@ static void applies_move_the_generation_only_on_change(void **state)
 	assert_true(apikey_store_changed(obs));
 	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_REVOKED);
 
+	/* an indexed column moves (the owner: not the in-place update's path),
+	 * then one that is not (the revocation lifted): both applied */
+	k.owner = "dave";
+	assert_int_equal(apikey_replica_begin(f->s), 0);
+	assert_int_equal(apikey_replica_key_put(f->s, &k), 0);
+	assert_int_equal(apikey_replica_commit(f->s), 0);
+	assert_true(apikey_store_changed(obs));
+	k.revoked_at_s = 0;
+	assert_int_equal(apikey_replica_begin(f->s), 0);
+	assert_int_equal(apikey_replica_key_put(f->s, &k), 0);
+	assert_int_equal(apikey_replica_commit(f->s), 0);
+	assert_true(apikey_store_changed(obs));
+	assert_int_equal(verify(f->s, key, NULL, "dave"), APIKEY_VALID);
+	assert_int_equal(verify(f->s, key, NULL, "carol"), APIKEY_WRONG_USER);
+	k.revoked_at_s = 1764000100;
+	assert_int_equal(apikey_replica_begin(f->s), 0);
+	assert_int_equal(apikey_replica_key_put(f->s, &k), 0);
+	assert_int_equal(apikey_replica_set_position(f->s, 8, "80"), 0);
+	assert_int_equal(apikey_replica_commit(f->s), 0);
+	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_REVOKED);
+
 	/* a rolled-back apply leaves rows and position as they were */
 	assert_int_equal(apikey_replica_begin(f->s), 0);
 	assert_int_equal(apikey_replica_key_delete(f->s, k.id), 0);
