@@ -127,10 +127,10 @@ static unsigned share(uint32_t limit, unsigned hosts)
 static unsigned credit_cap(uint32_t limit, unsigned hosts)
 {
 	unsigned c = (unsigned)(0.025 * limit / (hosts ? hosts : 1));
-	unsigned floor = share(limit, hosts) < FL_CREDIT_FLOOR ? share(limit, hosts) : FL_CREDIT_FLOOR;
+	unsigned least = share(limit, hosts) < FL_CREDIT_FLOOR ? share(limit, hosts) : FL_CREDIT_FLOOR;
 
-	if (c < floor)
-		c = floor;
+	if (c < least)
+		c = least;
 	return c ? c : 1;
 }
 
@@ -274,9 +274,7 @@ static size_t collect(struct fleet_limit *l, int64_t now, double dt_s, struct ro
 		pthread_mutex_lock(mu);
 		for (pp = &l->bucket[b]; (e = *pp);) {
 			bool active = now - e->last_use_us < FL_IDLE_GIVE_US;
-			int64_t want = 0, give = 0;
-
-			int64_t used = e->used;
+			int64_t want = 0, give = 0, used = e->used;
 
 			e->rate = 0.5 * e->rate + 0.5 * (dt_s > 0 ? (double)used / dt_s : 0);
 			e->used = 0;
