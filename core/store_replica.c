@@ -259,17 +259,27 @@ static void bind_key(sqlite3_stmt *st, const struct replica_key *k)
 	bind_text(st, 15, k->rotated_to);
 }
 
+/* One key statement, bound and run: SQLite's answer (SQLITE_ERROR when it
+ * could not be prepared, already logged). */
+static int step_key(struct apikey_store *s, enum rstmt which, const struct replica_key *k)
+{
+	sqlite3_stmt *st = rstmt(s, which);
+	int rc;
+
+	if (!st)
+		return SQLITE_ERROR;
+	bind_key(st, k);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc;
+}
+
 static int put_key(struct apikey_store *s, enum rstmt which, const struct replica_key *k)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
-		sqlite3_stmt *st = rstmt(s, which);
-		int rc;
+		sqlite3_stmt *st;
+		int rc = step_key(s, which, k);
 
-		if (!st)
-			return APIKEY_ERR_STORE;
-		bind_key(st, k);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
 		if (rc == SQLITE_DONE)
 			return 0;
 		if (rc != SQLITE_CONSTRAINT || sqlite3_extended_errcode(s->db) != SQLITE_CONSTRAINT_UNIQUE ||
@@ -288,14 +298,8 @@ static int put_key(struct apikey_store *s, enum rstmt which, const struct replic
 
 int apikey_replica_key_put(struct apikey_store *s, const struct replica_key *k)
 {
-	sqlite3_stmt *st = rstmt(s, R_KEY_UPDATE);
-	int rc;
+	int rc = step_key(s, R_KEY_UPDATE, k);
 
-	if (!st)
-		return APIKEY_ERR_STORE;
-	bind_key(st, k);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return store_err(s, rc, "replica: update key");
 	return sqlite3_changes(s->db) == 1 ? 0 : put_key(s, R_KEY_PUT, k);

@@ -116,6 +116,16 @@ static void build_and_install(void **state)
 
 /* Applies: one local transaction per upstream one; a row put again unchanged
  * changes nothing a verifier's cache watches. */
+/* One upstream transaction of one key row applied; seq 0: no position. */
+static void apply_key(struct apikey_store *s, const struct replica_key *k, int64_t seq, const char *xid)
+{
+	assert_int_equal(apikey_replica_begin(s), 0);
+	assert_int_equal(apikey_replica_key_put(s, k), 0);
+	if (seq)
+		assert_int_equal(apikey_replica_set_position(s, seq, xid), 0);
+	assert_int_equal(apikey_replica_commit(s), 0);
+}
+
 static void applies_move_the_generation_only_on_change(void **state)
 {
 	struct fixture *f = *state;
@@ -127,48 +137,33 @@ static void applies_move_the_generation_only_on_change(void **state)
 
 	assert_int_equal(apikey_store_open(&obs, &f->cfg, NULL, NULL), 0);
 	apikey_store_changed(obs);
-	assert_int_equal(apikey_replica_begin(f->s), 0);
-	assert_int_equal(apikey_replica_key_put(f->s, &k), 0);
-	assert_int_equal(apikey_replica_set_position(f->s, 7, "70"), 0);
-	assert_int_equal(apikey_replica_commit(f->s), 0);
+	apply_key(f->s, &k, 7, "70");
 	assert_true(apikey_store_changed(obs));
 	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_VALID);
 
 	/* the same image again (a re-fetch after a crash): nothing changes */
 	apikey_store_changed(obs);
-	assert_int_equal(apikey_replica_begin(f->s), 0);
-	assert_int_equal(apikey_replica_key_put(f->s, &k), 0);
-	assert_int_equal(apikey_replica_commit(f->s), 0);
+	apply_key(f->s, &k, 0, NULL);
 	assert_false(apikey_store_changed(obs));
 
 	/* a revocation: changed, refused */
 	k.revoked_at_s = 1764000100;
-	assert_int_equal(apikey_replica_begin(f->s), 0);
-	assert_int_equal(apikey_replica_key_put(f->s, &k), 0);
-	assert_int_equal(apikey_replica_set_position(f->s, 8, "80"), 0);
-	assert_int_equal(apikey_replica_commit(f->s), 0);
+	apply_key(f->s, &k, 8, "80");
 	assert_true(apikey_store_changed(obs));
 	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_REVOKED);
 
 	/* an indexed column moves (the owner: not the in-place update's path),
 	 * then one that is not (the revocation lifted): both applied */
 	k.owner = "dave";
-	assert_int_equal(apikey_replica_begin(f->s), 0);
-	assert_int_equal(apikey_replica_key_put(f->s, &k), 0);
-	assert_int_equal(apikey_replica_commit(f->s), 0);
+	apply_key(f->s, &k, 0, NULL);
 	assert_true(apikey_store_changed(obs));
 	k.revoked_at_s = 0;
-	assert_int_equal(apikey_replica_begin(f->s), 0);
-	assert_int_equal(apikey_replica_key_put(f->s, &k), 0);
-	assert_int_equal(apikey_replica_commit(f->s), 0);
+	apply_key(f->s, &k, 0, NULL);
 	assert_true(apikey_store_changed(obs));
 	assert_int_equal(verify(f->s, key, NULL, "dave"), APIKEY_VALID);
 	assert_int_equal(verify(f->s, key, NULL, "carol"), APIKEY_WRONG_USER);
 	k.revoked_at_s = 1764000100;
-	assert_int_equal(apikey_replica_begin(f->s), 0);
-	assert_int_equal(apikey_replica_key_put(f->s, &k), 0);
-	assert_int_equal(apikey_replica_set_position(f->s, 8, "80"), 0);
-	assert_int_equal(apikey_replica_commit(f->s), 0);
+	apply_key(f->s, &k, 8, "80");
 	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_REVOKED);
 
 	/* a rolled-back apply leaves rows and position as they were */
