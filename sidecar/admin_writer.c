@@ -54,9 +54,9 @@ void sc_admin_job_free(struct sc_admin_job *j)
 
 /* The writer's connection: kept while writes come (opening one costs more
  * than a write), checked against the files before every job so that no
- * write goes to a replaced store (watch.c), and closed after
- * SIDECAR_ADMIN_IDLE_MS without a job, so that a reopen after a replacement
- * never waits long for it. */
+ * write goes to a replaced store (watch.c), closed after
+ * SIDECAR_ADMIN_IDLE_MS without a job, and closed at once when the store
+ * is found replaced (sc_admin_store_replaced), like every thread's. */
 struct writer_conn { struct apikey_store *s; uint64_t epoch; };
 
 static void conn_close(struct sc_admin *a, struct writer_conn *c)
@@ -100,6 +100,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&a->lock);
 		while (!a->head && !a->stop) {
 			struct timespec until;
+			bool idle;
 
 			if (!c.s) {
 				pthread_cond_wait(&a->cond, &a->lock);
@@ -109,9 +110,10 @@ static void *writer_main(void *arg)
 			until.tv_nsec += SIDECAR_ADMIN_IDLE_MS * 1000000L;
 			until.tv_sec += until.tv_nsec / 1000000000L;
 			until.tv_nsec %= 1000000000L;
-			if (pthread_cond_timedwait(&a->cond, &a->lock, &until) == ETIMEDOUT && !a->head) {
+			idle = pthread_cond_timedwait(&a->cond, &a->lock, &until) == ETIMEDOUT;
+			if (!a->head && (idle || sc_store_epoch(a->sh) != c.epoch)) {
 				pthread_mutex_unlock(&a->lock);
-				conn_close(a, &c);       /* idle: no connection held */
+				conn_close(a, &c);       /* idle, or an old file: no connection held */
 				pthread_mutex_lock(&a->lock);
 			}
 		}
@@ -138,6 +140,17 @@ static void *writer_main(void *arg)
 	}
 	conn_close(a, &c);
 	return NULL;
+}
+
+void sc_admin_store_replaced(struct sc_shared *sh)
+{
+	struct sc_admin *a = sh->admin;
+
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->lock);
 }
 
 int sc_admin_submit(struct sc_shared *sh, struct sc_admin_job *job)

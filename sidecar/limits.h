@@ -74,8 +74,7 @@
  * (2 s by default) that bounds how long an accepted write can wait. */
 #define SIDECAR_ADMIN_QUEUE_MAX   64
 /* The admin writer keeps its store connection this long after a write
- * (writes in a burst share it); a reopen after a replacement waits for it at
- * most this long. */
+ * (writes in a burst share it); a replacement makes it let go at once. */
 #define SIDECAR_ADMIN_IDLE_MS     200
 /* Keys and events per page: the default and the most a caller may ask. */
 #define SIDECAR_ADMIN_PAGE        100

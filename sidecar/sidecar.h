@@ -228,6 +228,9 @@ int sc_admin_worker_setup(struct sc_worker *w);
 void sc_admin_worker_free(struct sc_worker *w);
 /* Writes of this worker not answered yet (the drain waits for them). */
 unsigned sc_admin_pending(const struct sc_worker *w);
+/* The store was replaced: the writer lets go of its connection now (a
+ * reopen waits for every old one).  Nothing without the admin API. */
+void sc_admin_store_replaced(struct sc_shared *sh);
 
 /* ---- ui.c: the /ui/ dashboard (only with admin_api=yes) -------------------- */
 /* Answers req when path is /ui, /ui/ or one of its files and the admin API is

@@ -294,6 +294,7 @@ void sc_store_replaced(struct sc_shared *sh, struct apikey_store *s, uint64_t ep
 			log_warn("worker %u: cannot wake it", i);
 	if (sh->main_wake >= 0 && write(sh->main_wake, "s", 1) < 0)
 		log_warn("main thread: cannot wake it");
+	sc_admin_store_replaced(sh);
 }
 
 uint64_t sc_store_epoch(const struct sc_shared *sh)
