@@ -98,4 +98,30 @@ rm -f "$FLEET_DIR/c/keys.db-wal" "$FLEET_DIR/c/keys.db-shm"
 check "host C starts on a corrupt replica" fleet_start c
 check "…the corrupt file is kept aside" compgen -G "$FLEET_DIR/c/keys.db.corrupt-*"
 check "…and a new replica built" same_keys c
+
+# ---- a steady stream of changes -------------------------------------------------------------
+# 300 upstream transactions a second for 3 s (never 50 ms of quiet): the
+# follower applies them in batches and still syncs the replica while the
+# stream lasts (a checkpoint writes keys.db within about a second; before,
+# only after the stream, and its WAL grew the whole time); at the end the
+# replica is the upstream.
+sid=$(ctl a create --owner erin --scopes api:read --json | key_id_of)
+wait_head c
+echo "UPDATE apikey.keys SET name = 'n' || extract(epoch FROM clock_timestamp())::text WHERE id = '$sid';" \
+	>"$T_TMP/stream.sql"
+db_written() { stat -c %.9Y "$FLEET_DIR/c/keys.db"; }
+w0=$(db_written)
+t0=$(date +%s.%N)
+"$PG_BIN/pgbench" -n -h "$PG_SOCK" -p "$PG_PORT" -U "$PG_SUPERUSER" -R 300 -T 3 -c 1 -f "$T_TMP/stream.sql" "$PG_DB" \
+	>"$T_TMP/stream.out" 2>&1 &
+pb=$!
+sleep 2.2
+w1=$(db_written)
+check "a stream of 300 changes a second: keys.db is written (checkpointed) while it lasts ($w0 -> $w1, stream from $t0)" \
+	python3 -c "import sys; sys.exit(not float('$w1') > float('$t0') + 0.5)"
+wait "$pb"
+like "…the stream ran" "$(cat "$T_TMP/stream.out")" "number of transactions actually processed: [1-9]"
+check "…and the replica reaches the upstream's head" wait_head c
+is "…with the stream's last name" "$(sqlite3 "$FLEET_DIR/c/keys.db" "SELECT name FROM keys WHERE id = '$sid'")" \
+	"$(pg_psql -c "SELECT name FROM apikey.keys WHERE id = '$sid'")"
 done_testing
