@@ -56,7 +56,7 @@ void sc_admin_job_free(struct sc_admin_job *j)
  * than a write), checked against the files before every job so that no
  * write goes to a replaced store (watch.c), closed after
  * SIDECAR_ADMIN_IDLE_MS without a job, and closed at once when the store
- * is found replaced (sc_admin_store_replaced), like every thread's. */
+ * is found replaced (sh->admin_wake), like every thread's. */
 struct writer_conn { struct apikey_store *s; uint64_t epoch; };
 
 static void conn_close(struct sc_admin *a, struct writer_conn *c)
@@ -142,7 +142,9 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-void sc_admin_store_replaced(struct sc_shared *sh)
+/* sh->admin_wake: the store was replaced (watch.c); the writer, woken,
+ * closes its connection of the old epoch (a reopen waits for every one). */
+static void wake_writer(struct sc_shared *sh)
 {
 	struct sc_admin *a = sh->admin;
 
@@ -223,6 +225,7 @@ int sc_admin_start(struct sc_shared *sh, const struct sc_config *cfg)
 	}
 	a->started = true;
 	pthread_setname_np(a->thread, "apikeyd-admin");
+	sh->admin_wake = wake_writer;
 	return 0;
 }
 
@@ -243,6 +246,7 @@ void sc_admin_stop(struct sc_shared *sh)
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 	sh->admin = NULL;
+	sh->admin_wake = NULL;
 }
 
 int sc_admin_worker_setup(struct sc_worker *w)

@@ -134,6 +134,8 @@ struct sc_shared {
 	bool old_ids_known;
 	int *wake;                        /* per worker: its pipe ('x' drain, 's' store epoch) */
 	int main_wake;                    /* main's pipe ('s'), -1 = none */
+	/* the admin writer's wake (admin_writer.c), NULL without the admin API */
+	void (*admin_wake)(struct sc_shared *sh);
 	pthread_mutex_t rt_lock;          /* guards rt */
 	struct sc_runtime rt;
 	unsigned rt_gen;                  /* bumped (atomically) after rt changes */
@@ -228,9 +230,6 @@ int sc_admin_worker_setup(struct sc_worker *w);
 void sc_admin_worker_free(struct sc_worker *w);
 /* Writes of this worker not answered yet (the drain waits for them). */
 unsigned sc_admin_pending(const struct sc_worker *w);
-/* The store was replaced: the writer lets go of its connection now (a
- * reopen waits for every old one).  Nothing without the admin API. */
-void sc_admin_store_replaced(struct sc_shared *sh);
 
 /* ---- ui.c: the /ui/ dashboard (only with admin_api=yes) -------------------- */
 /* Answers req when path is /ui, /ui/ or one of its files and the admin API is

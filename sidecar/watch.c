@@ -294,7 +294,8 @@ void sc_store_replaced(struct sc_shared *sh, struct apikey_store *s, uint64_t ep
 			log_warn("worker %u: cannot wake it", i);
 	if (sh->main_wake >= 0 && write(sh->main_wake, "s", 1) < 0)
 		log_warn("main thread: cannot wake it");
-	sc_admin_store_replaced(sh);
+	if (sh->admin_wake)
+		sh->admin_wake(sh);      /* the admin writer lets go of its connection */
 }
 
 uint64_t sc_store_epoch(const struct sc_shared *sh)
