@@ -79,7 +79,7 @@ for r in 1 2; do
 	echo "  product: apikeyd --no-http start to following: $(( ($(date +%s%N) - t0) / 1000000 )) ms;" \
 		"$(grep -o 'built from the upstream: .*' "$FLEET_DIR/s$r/apikeyd.log")"
 	fleet_stop "s$r"
-	rm -f "$T_TMP/floor"/initsync.db*
+	mkdir -p "$T_TMP/floor"; rm -f "$T_TMP/floor"/initsync.db*
 	"$FF" initsync -i during -j off -o "$PG_CONNINFO" "$T_TMP/floor" | sed 's/^/  floor: /'
 done
 fi
@@ -109,6 +109,10 @@ cat >"$T_TMP/change.sql" <<-'EOF'
 UPDATE apikey.keys SET name = 'n' || :i || '-' || extract(epoch FROM clock_timestamp())::text WHERE id = 'key_' || substr(md5('w' || :i), 1, 16);
 EOF
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# pg_ms: CPU ms of every PostgreSQL process so far (the backends that
+# serve pgbench in both arms, and the follower's queries in the second)
+pg_ms() { pgrep -x postgres | sed 's|.*|/proc/&/stat|' | xargs cat 2>/dev/null |
+	awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.0f", t * 1000 / hz }'; }
 # thread_ticks PID NAME: CPU ticks of the process's thread NAME (apikeyd names them)
 thread_ticks() {
 	local t
@@ -139,18 +143,22 @@ changes() {   # RATE upstream changes a second for SECS + 1 s, in the background
 a_list=() b_list=()
 for r in $(seq "$ROUNDS"); do
 	kill -STOP "$PID_w"
+	p0=$(pg_ms)
 	changes
 	a=$(wrk_rps "http://127.0.0.1:$pport/auth" "$plain")
 	wait "$pb"
+	pga=$(( $(pg_ms) - p0 ))
 	kill -CONT "$PID_w"
 	head=$(pg_psql -c "SELECT seq FROM apikey.log_head")
 	for _ in $(seq 200); do [ "$(replica_seq w)" = "$head" ] && break; sleep 0.05; done
 	s0=$(replica_seq w)
 	kill -STOP "$plain"
 	f0=$(thread_ticks "$PID_w" apikeyd-follow)
+	p0=$(pg_ms)
 	changes
 	b=$(wrk_rps "http://127.0.0.1:$PORT_w/auth" "$PID_w")
 	wait "$pb"
+	pgb=$(( $(pg_ms) - p0 ))
 	kill -CONT "$plain"
 	head=$(pg_psql -c "SELECT seq FROM apikey.log_head")
 	for _ in $(seq 200); do [ "$(replica_seq w)" = "$head" ] && break; sleep 0.05; done
@@ -158,7 +166,8 @@ for r in $(seq "$ROUNDS"); do
 	fcpu=$(awk -v t=$(( $(thread_ticks "$PID_w" apikeyd-follow) - f0 )) -v hz="$(getconf CLK_TCK)" -v n="$applied" \
 		'BEGIN { printf "%.0f", n ? t * 1e6 / hz / n : 0 }')
 	echo "  round $r: no upstream ${a% *} req/s (${a#* } µs CPU a request); following while applying ${b% *} req/s (${b#* } µs);" \
-		"applied $applied changes ($(grep -o 'tps = [0-9.]*' "$T_TMP/pgbench.out" | head -n 1)), the follower thread ${fcpu} µs CPU a change; load $(load)"
+		"applied $applied changes ($(grep -o 'tps = [0-9.]*' "$T_TMP/pgbench.out" | head -n 1)), the follower thread ${fcpu} µs CPU a change;" \
+		"PostgreSQL CPU ${pga} / ${pgb} ms; load $(load)"
 	a_list+=("$a") b_list+=("$b")
 done
 python3 - "${a_list[*]}" "${b_list[*]}" <<-'EOF'

@@ -118,7 +118,11 @@ int apikey_replica_checkpoint(struct apikey_store *s);
  * counter — what verifiers' caches watch — moves exactly when keys or
  * accounts change. */
 int apikey_replica_begin(struct apikey_store *s);
+/* A commit tells the cache (when one is set) which keys it changed, so the
+ * process's verifiers keep the rest (apikey_cache_advance). */
 int apikey_replica_commit(struct apikey_store *s);
+/* The verified-key cache of the process serving this replica, or NULL. */
+void apikey_replica_set_cache(struct apikey_store *s, struct apikey_cache *c);
 void apikey_replica_rollback(struct apikey_store *s);
 int apikey_replica_key_put(struct apikey_store *s, const struct replica_key *k);
 /* Deletes the key with its local usage, fleet usage, usage series and rate-limit rows. */

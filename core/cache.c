@@ -1,7 +1,15 @@
 /* cache.c — verified-key records by HMAC digest, shared by the sidecar's
- * threads so a repeat key costs no SQL.  Emptied (and its epoch advanced)
- * whenever the store reports a change; an insert from a lookup that began
- * before that clear is dropped, so a stale record can never come back. */
+ * threads so a repeat key costs no SQL.
+ *
+ * Every change to keys or accounts moves the store's generation (a fresh
+ * random value, core/store.c).  The cache is labelled with the generation
+ * its records agree with.  A thread that sees the store at another
+ * generation empties it (cache_sync); a fleet replica's follower, which
+ * knows exactly which keys its commit changed, removes only those and moves
+ * the label (apikey_cache_advance), so a busy upstream does not empty the
+ * cache a thousand times a second.  Either way the epoch advances: an
+ * insert from a lookup that began before is dropped, so a stale record can
+ * never come back. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +28,9 @@ struct apikey_cache {
 	struct map *neg;              /* digest → (void *)1 */
 	size_t max;
 	uint64_t epoch;
-	uint64_t hits, misses, clears;   /* atomics */
+	bool gen_known;               /* the records agree with generation gen */
+	int64_t gen;
+	uint64_t hits, misses, clears, advances;   /* atomics */
 };
 
 int apikey_cache_new(struct apikey_cache **out, size_t max_entries)
@@ -50,13 +60,71 @@ void apikey_cache_free(struct apikey_cache *c)
 	free(c);
 }
 
-void apikey_cache_clear(struct apikey_cache *c)
+/* Under the write lock: empty, labelled gen (or nothing known). */
+static void clear_locked(struct apikey_cache *c, bool known, int64_t gen)
 {
-	pthread_rwlock_wrlock(&c->lock);
 	map_clear(c->m, free);
 	map_clear(c->neg, NULL);
 	c->epoch++;
 	c->clears++;
+	c->gen_known = known;
+	c->gen = gen;
+}
+
+void apikey_cache_clear(struct apikey_cache *c)
+{
+	pthread_rwlock_wrlock(&c->lock);
+	clear_locked(c, false, 0);
+	pthread_rwlock_unlock(&c->lock);
+}
+
+static bool labelled(const struct apikey_cache *c, int64_t gen)
+{
+	return c->gen_known && c->gen == gen;
+}
+
+/* Emptied by a change it cannot trust the generation for (a write beside
+ * SQLite), the cache still agrees with gen: what goes in after the clear
+ * is read after it. */
+void cache_sync(struct apikey_cache *c, bool exact, bool known, int64_t gen)
+{
+	bool current;
+
+	pthread_rwlock_rdlock(&c->lock);
+	current = exact && known && labelled(c, gen);
+	pthread_rwlock_unlock(&c->lock);
+	if (current)
+		return;                   /* another thread, or the follower, got there first */
+	pthread_rwlock_wrlock(&c->lock);
+	if (!exact || !known || !labelled(c, gen))
+		clear_locked(c, known, gen);
+	pthread_rwlock_unlock(&c->lock);
+}
+
+/*
+ * One commit took the store from generation from to to and changed the
+ * keys whose digests are d (exact), or more than that (!exact).  Called
+ * after the commit, so a thread may have seen to and emptied the cache
+ * already: then records put since were read after the commit.  Records
+ * labelled from agree with the store before the commit, and the commit
+ * changed only d: removing d makes them agree with to.
+ */
+void apikey_cache_advance(struct apikey_cache *c, int64_t from, int64_t to,
+                          const unsigned char (*d)[APIKEY_DIGEST_SIZE], size_t n, bool exact)
+{
+	pthread_rwlock_wrlock(&c->lock);
+	if (labelled(c, to)) {
+		/* emptied for to by a thread that saw the commit first, or nothing changed */
+	} else if (exact && labelled(c, from)) {
+		for (size_t i = 0; i < n; i++)
+			free(map_del(c->m, d[i], DIGEST_LEN));
+		map_clear(c->neg, NULL);  /* a new imported key may match a digest once refused */
+		c->epoch++;
+		c->gen = to;
+		c->advances++;
+	} else {
+		clear_locked(c, true, to);
+	}
 	pthread_rwlock_unlock(&c->lock);
 }
 
@@ -130,6 +198,7 @@ void apikey_cache_stats(struct apikey_cache *c, struct apikey_cache_stats *out)
 	pthread_rwlock_rdlock(&c->lock);
 	out->entries = map_count(c->m);
 	out->clears = c->clears;
+	out->advances = c->advances;
 	pthread_rwlock_unlock(&c->lock);
 	out->hits = __atomic_load_n(&c->hits, __ATOMIC_RELAXED);
 	out->misses = __atomic_load_n(&c->misses, __ATOMIC_RELAXED);

@@ -7,7 +7,7 @@
 #include <openssl/evp.h>
 #include "apikey.h"
 
-#define DIGEST_LEN 32            /* HMAC-SHA256 */
+#define DIGEST_LEN APIKEY_DIGEST_SIZE
 #define FOREIGN_CANDIDATES_MAX 8 /* keys tried per hint: bounds work per request */
 
 /* A key as verification sees it: the public record plus its owner's account. */
@@ -105,6 +105,8 @@ void *map_get(const struct map *m, const void *key, size_t klen);
 /* Inserts or replaces; returns the replaced value (caller frees) or NULL.
  * Returns (void *)-1 when out of memory. */
 void *map_put(struct map *m, const void *key, size_t klen, void *value);
+/* Removes the entry and returns its value (caller frees), or NULL. */
+void *map_del(struct map *m, const void *key, size_t klen);
 size_t map_count(const struct map *m);
 void map_clear(struct map *m, void (*free_value)(void *));
 void map_each(struct map *m, void (*fn)(void *ctx, const void *key, size_t klen, void *value), void *ctx);
@@ -150,6 +152,10 @@ bool cache_get(struct apikey_cache *c, const unsigned char d[DIGEST_LEN], struct
                uint64_t *epoch);
 void cache_put(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIGEST_LEN],
                const struct key_record *rec);
+/* The store reported a change (apikey_store_changed > 0) and, if known, its
+ * generation gen: unless the change was exactly gen's commit (exact) and
+ * the cache already agrees with gen, empty it and label it gen. */
+void cache_sync(struct apikey_cache *c, bool exact, bool known, int64_t gen);
 /* Digests a slow imported hash was checked against without a match. */
 bool cache_negative(struct apikey_cache *c, const unsigned char d[DIGEST_LEN]);
 void cache_put_negative(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIGEST_LEN]);

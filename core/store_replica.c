@@ -23,7 +23,7 @@
 #define KEY_VALUES "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15"
 
 enum rstmt {
-	R_KEY_PUT, R_KEY_UPDATE, R_KEY_INSERT, R_KEY_DEL, R_KEY_DEL_USAGE, R_KEY_DEL_FLEET, R_KEY_DEL_SERIES,
+	R_KEY_PUT, R_KEY_UPDATE, R_KEY_INSERT, R_KEY_OLD, R_KEY_DEL, R_KEY_DEL_USAGE, R_KEY_DEL_FLEET, R_KEY_DEL_SERIES,
 	R_KEY_DEL_HASH,
 	R_ACCOUNT_PUT, R_ACCOUNT_DEL, R_PRESET_PUT, R_PRESET_DEL, R_FLEET_SET, R_FLEET_GET,
 	R_USAGE_SINCE, R_FLEET_USAGE_PUT, R_EVENTS_AFTER, R_BEGIN, R_COMMIT, R_ROLLBACK,
@@ -56,6 +56,7 @@ static const char *const rsql[R_COUNT] = {
 		" OR rate_limit IS NOT ?10 OR created_at IS NOT ?11 OR expires_at IS NOT ?12"
 		" OR revoked_at IS NOT ?13 OR rotated_from IS NOT ?14 OR rotated_to IS NOT ?15)",
 	[R_KEY_INSERT] = "INSERT INTO keys(" KEY_COLUMNS ") VALUES(" KEY_VALUES ")",
+	[R_KEY_OLD] = "SELECT hash, foreign_hash IS NOT NULL FROM keys WHERE id = ?1",
 	[R_KEY_DEL] = "DELETE FROM keys WHERE id = ?1",
 	[R_KEY_DEL_USAGE] = "DELETE FROM usage WHERE key_id = ?1",
 	[R_KEY_DEL_FLEET] = "DELETE FROM usage_fleet WHERE key_id = ?1",
@@ -105,8 +106,77 @@ static sqlite3_stmt *rstmt(struct apikey_store *s, enum rstmt id)
 	return st;
 }
 
+/*
+ * What a replica transaction changed, for the verified-key cache of the
+ * process serving the replica (apikey_replica_set_cache): the digests of
+ * the keys it put or deleted, old and new.  A key found through its
+ * imported hash is cached under the digest of the key presented, which no
+ * row holds; such a key, an account, a preset, or more keys than fit make
+ * the commit inexact, and the cache is emptied as before.
+ */
+#define TOUCHED_MAX 256
+struct replica_touched {
+	bool on;                  /* between apikey_replica_begin and its commit */
+	bool exact;
+	int64_t from;             /* the generation the transaction began at */
+	size_t n;
+	unsigned char d[TOUCHED_MAX][DIGEST_LEN];
+};
+
+void apikey_replica_set_cache(struct apikey_store *s, struct apikey_cache *c)
+{
+	s->follow_cache = c;
+}
+
+static void touch_all(struct apikey_store *s)
+{
+	if (s->touched)
+		s->touched->exact = false;
+}
+
+static void touch_digest(struct apikey_store *s, const void *d, size_t len)
+{
+	struct replica_touched *t = s->touched;
+
+	if (!t || !t->on || !d)
+		return;
+	if (len != DIGEST_LEN || t->n == TOUCHED_MAX)
+		t->exact = false;
+	else
+		memcpy(t->d[t->n++], d, DIGEST_LEN);
+}
+
+static void touch_new(struct apikey_store *s, const struct replica_key *k)
+{
+	if (k->foreign_hash)
+		touch_all(s);
+	else
+		touch_digest(s, k->hash, k->hash_len);
+}
+
+/* The key as it is before the change. */
+static void touch_old(struct apikey_store *s, const char *id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!s->touched || !s->touched->on || !s->touched->exact)
+		return;
+	if (!(st = rstmt(s, R_KEY_OLD))) {
+		touch_all(s);
+		return;
+	}
+	bind_text(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int(st, 1) == 0)
+		touch_digest(s, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	else if (rc != SQLITE_DONE)
+		touch_all(s);   /* an imported key, or cannot tell */
+	sqlite3_reset(st);
+}
+
 void store_replica_free(struct apikey_store *s)
 {
+	free(s->touched);
 	for (int i = 0; s->rstmts && i < R_COUNT; i++)
 		sqlite3_finalize(s->rstmts[i]);
 	free(s->rstmts);
@@ -217,22 +287,46 @@ int apikey_replica_checkpoint(struct apikey_store *s)
 
 int apikey_replica_begin(struct apikey_store *s)
 {
+	int r;
+
 	if (s->readonly)
 		return APIKEY_ERR_READONLY;
-	return rexec(s, R_BEGIN, "replica: begin");
+	if ((r = rexec(s, R_BEGIN, "replica: begin")) != 0)
+		return r;
+	if (s->follow_cache && (s->touched || (s->touched = malloc(sizeof(*s->touched))))) {
+		/* read inside the write lock: the generation just before this commit */
+		s->touched->on = one_int64(s, ST_GENERATION, &s->touched->from) == 0;
+		s->touched->exact = true;
+		s->touched->n = 0;
+	}
+	return 0;
 }
 
 int apikey_replica_commit(struct apikey_store *s)
 {
+	struct replica_touched *t = s->touched;
+	int64_t to = 0;
+	bool tell = t && t->on && one_int64(s, ST_GENERATION, &to) == 0;
 	int r = rexec(s, R_COMMIT, "replica: commit");
 
-	if (r != 0)
+	if (t)
+		t->on = false;
+	if (r != 0) {
 		apikey_replica_rollback(s);
-	return r;
+		return r;
+	}
+	/* Untold (no generation read), the threads that see the new generation
+	 * empty the cache themselves. */
+	if (tell)
+		apikey_cache_advance(s->follow_cache, t->from, to, (const unsigned char (*)[DIGEST_LEN])t->d,
+		                     t->n, t->exact);
+	return 0;
 }
 
 void apikey_replica_rollback(struct apikey_store *s)
 {
+	if (s->touched)
+		s->touched->on = false;
 	if (sqlite3_get_autocommit(s->db) == 0)
 		rexec(s, R_ROLLBACK, "replica: rollback");
 }
@@ -299,16 +393,22 @@ static int put_key(struct apikey_store *s, enum rstmt which, const struct replic
 int apikey_replica_key_put(struct apikey_store *s, const struct replica_key *k)
 {
 	int rc = step_key(s, R_KEY_UPDATE, k);
+	bool updated;
 
 	if (rc != SQLITE_DONE)
 		return store_err(s, rc, "replica: update key");
-	return sqlite3_changes(s->db) == 1 ? 0 : put_key(s, R_KEY_PUT, k);
+	/* the update matched the row's hash and foreign_hash: the new ones */
+	if (!(updated = sqlite3_changes(s->db) == 1))
+		touch_old(s, k->id);
+	touch_new(s, k);
+	return updated ? 0 : put_key(s, R_KEY_PUT, k);
 }
 
 int apikey_replica_key_delete(struct apikey_store *s, const char *id)
 {
 	static const enum rstmt dels[] = { R_KEY_DEL, R_KEY_DEL_USAGE, R_KEY_DEL_FLEET, R_KEY_DEL_SERIES };
 
+	touch_old(s, id);
 	for (size_t i = 0; i < sizeof(dels) / sizeof(dels[0]); i++) {
 		sqlite3_stmt *st = rstmt(s, dels[i]);
 		int r;
@@ -328,6 +428,7 @@ int apikey_replica_account_put(struct apikey_store *s, const char *owner, const 
 
 	if (!st)
 		return APIKEY_ERR_STORE;
+	touch_all(s);   /* what every key of the account verifies against */
 	bind_text(st, 1, owner);
 	bind_text(st, 2, plan ? plan : "");
 	sqlite3_bind_int(st, 3, active ? 1 : 0);
@@ -340,6 +441,7 @@ int apikey_replica_account_delete(struct apikey_store *s, const char *owner)
 
 	if (!st)
 		return APIKEY_ERR_STORE;
+	touch_all(s);   /* what every key of the account verifies against */
 	bind_text(st, 1, owner);
 	return exec_stmt(s, st, "replica: delete account");
 }
@@ -350,6 +452,7 @@ int apikey_replica_preset_put(struct apikey_store *s, const char *name, const ch
 
 	if (!st)
 		return APIKEY_ERR_STORE;
+	touch_all(s);
 	bind_text(st, 1, name);
 	bind_text(st, 2, scopes);
 	return exec_stmt(s, st, "replica: put preset");
@@ -361,6 +464,7 @@ int apikey_replica_preset_delete(struct apikey_store *s, const char *name)
 
 	if (!st)
 		return APIKEY_ERR_STORE;
+	touch_all(s);
 	bind_text(st, 1, name);
 	return exec_stmt(s, st, "replica: delete preset");
 }
@@ -650,6 +754,7 @@ int apikey_replica_diff_apply(struct replica_diff *d, int64_t seq, const char *x
 		return r;
 	if ((r = apikey_replica_begin(s)) != 0)
 		return r;
+	touch_all(s);   /* accounts and presets below */
 	for (size_t i = 0; r == 0 && i < d->n_gone; i++)
 		r = apikey_replica_key_delete(s, d->gone[i]);
 	for (struct kept_key *c = d->put; r == 0 && c; c = c->next)

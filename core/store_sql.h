@@ -39,6 +39,8 @@ struct apikey_store {
 	bool watch_ready;         /* watch_setup ran */
 	bool walhdr_valid;        /* walhdr_seen is a header the full check ran after */
 	bool force_changed;       /* the next apikey_store_changed reports a change */
+	bool gen_read;            /* the change it reported last: generation read, */
+	bool gen_moved;           /* and the change was exactly that generation's commit */
 	bool replaced;            /* the path names another file now: sticky */
 	const uint64_t *walhdr;   /* SQLite's own -shm mapping (WAL-index header), or NULL */
 	bool ids_known;           /* ids: the db, -wal and -shm found by the last full check */
@@ -51,6 +53,8 @@ struct apikey_store {
 	bool synced_known;
 	char why[APIKEY_WHY_SIZE];  /* the reason of the last refused write (apikey_store_why) */
 	sqlite3_stmt **rstmts;    /* the replica's statements (store_replica.c) */
+	struct apikey_cache *follow_cache;        /* told what each replica commit changed */
+	struct replica_touched *touched;          /* what the open replica transaction changed */
 	const struct apikey_backend *backend;   /* fleet mode's writer, or NULL */
 	void *backend_ctx;                       /* owned: backend->free */
 };

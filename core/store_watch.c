@@ -106,7 +106,7 @@ int apikey_store_changed(struct apikey_store *s)
 {
 	uint64_t h[WALHDR_WORDS];
 	int64_t dv, gen;
-	bool have_h = false;
+	bool have_h = false, forced = s->force_changed;
 
 	if (s->replaced)
 		return APIKEY_ERR_REPLACED;
@@ -119,6 +119,7 @@ int apikey_store_changed(struct apikey_store *s)
 			return 0;          /* nothing committed since the last full check */
 	}
 	/* Something was committed (or this connection has no fast path). */
+	s->gen_read = s->gen_moved = false;   /* until the generation is read below */
 	if (db_moved(s))
 		return replaced(s);
 	if (one_int64(s, ST_DATA_VERSION, &dv) != 0)
@@ -131,6 +132,8 @@ int apikey_store_changed(struct apikey_store *s)
 	if (s->seen_version && gen == s->generation && !s->force_changed)
 		goto same;             /* only usage or events were written */
 	s->generation = gen;
+	s->gen_read = true;
+	s->gen_moved = !forced;
 	s->seen_version = true;
 	s->force_changed = false;
 	s->foreign_hint_lens = -1;
@@ -144,6 +147,13 @@ same:
 		memcpy(s->walhdr_seen, h, sizeof(h));
 	s->walhdr_valid = have_h && memcmp(h, h + WALHDR_WORDS / 2, sizeof(h) / 2) == 0;
 	return 0;
+}
+
+bool apikey_store_generation(const struct apikey_store *s, int64_t *gen, bool *exact)
+{
+	*gen = s->generation;
+	*exact = s->gen_moved;
+	return s->gen_read;
 }
 
 /* ---- the files themselves ------------------------------------------------- */

@@ -258,14 +258,18 @@ int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_ve
 		goto out;
 	}
 	/* Any committed change to keys or accounts empties the cache before
-	 * this request looks in it: revocation is never served stale.  A store
+	 * this request looks in it (unless a follower already removed exactly
+	 * what its commit changed): revocation is never served stale.  A store
 	 * whose path now names another file is never read again. */
 	if ((r = apikey_store_changed(s)) < 0) {
 		unavailable(res, r);
 		goto out;
 	}
-	if (r > 0 && v->cache)
-		apikey_cache_clear(v->cache);
+	if (r > 0 && v->cache) {
+		int64_t gen;
+		bool exact, known = apikey_store_generation(s, &gen, &exact);
+		cache_sync(v->cache, exact, known, gen);
+	}
 	r = v->cache && cache_get(v->cache, d, &rec, &epoch) ? 0 : APIKEY_ERR_NOT_FOUND;
 	if (r == APIKEY_ERR_NOT_FOUND) {
 		r = row_key_by_digest(s, d, &rec);

@@ -585,10 +585,8 @@ static int start(struct daemon *d)
 		return log_warn("SIGIO handler"), -1;
 	if (n && sc_guard_init(n) != 0)     /* --no-http: no connections to guard */
 		return -1;
-	/* the core's default bound, APIKEY_CACHE_ENTRIES_DEFAULT: it bounds RSS;
-	 * the rate-limit table is the host's file beside the store */
-	if ((r = apikey_cache_new(&d->sh.cache, 0)) != 0 ||
-	    (r = apikey_limiter_open(&d->sh.limiter, d->cfg->core.db_path, sc_core_log, NULL)) != 0 ||
+	/* the rate-limit table is the host's file beside the store */
+	if ((r = apikey_limiter_open(&d->sh.limiter, d->cfg->core.db_path, sc_core_log, NULL)) != 0 ||
 	    (r = apikey_usage_new(&d->sh.usage)) != 0 || (r = apikey_slow_new(&d->sh.slow)) != 0)
 		return log_errx("%s", apikey_strerror(r)), -1;
 	d->sh.format = d->cfg->core.format;
@@ -749,6 +747,7 @@ static int stop(struct daemon *d)
 	apikey_usage_free(d->sh.usage);
 	apikey_limiter_free(d->sh.limiter);
 	apikey_cache_free(d->sh.cache);
+	d->sh.cache = NULL;
 	sc_guard_cleanup();
 	sc_access_close();
 	return rc;
@@ -800,6 +799,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!d.opt.check) {
+		/* before the follower, whose commits tell it what they changed; the
+		 * core's default bound, APIKEY_CACHE_ENTRIES_DEFAULT: it bounds RSS */
+		if ((r = apikey_cache_new(&d.sh.cache, 0)) != 0) {
+			log_errx("%s", apikey_strerror(r));
+			goto out;
+		}
 		/* fleet mode: the follower makes the replica before anyone opens it */
 		if (pipe2(d.fatal, O_NONBLOCK | O_CLOEXEC) != 0) {
 			log_warn("pipe");
@@ -835,6 +840,7 @@ int main(int argc, char **argv)
 	log_info("stopped");
 out:
 	apikey_store_free(d.store);
+	apikey_cache_free(d.sh.cache);   /* when stop() did not run */
 	free(d.cfg);
 	for (int i = 0; i < 2; i++)
 		if (d.fatal[i] > 0)

@@ -38,6 +38,7 @@ int sc_fleet_start(struct sc_shared *sh, const struct sc_config *cfg, bool no_ht
 	if (gethostname(fc.host, sizeof(fc.host) - 1) != 0)
 		snprintf(fc.host, sizeof(fc.host), "?");
 	fc.log = sc_core_log;
+	fc.cache = sh->cache;
 	sh->fatal_fd = fatal_fd;
 	fc.on_fatal = on_fatal;
 	fc.fatal_ctx = &sh->fatal_fd;

@@ -110,10 +110,13 @@ void sc_metrics_render(const struct sc_shared *sh, struct evbuffer *o)
 		"# HELP apikeyd_cache_entries Keys in the verified-key cache.\n"
 		"# TYPE apikeyd_cache_entries gauge\n"
 		"apikeyd_cache_entries %" PRIu64 "\n"
-		"# HELP apikeyd_cache_clears_total Cache clears (a key or account changed, or the cache was full).\n"
+		"# HELP apikeyd_cache_clears_total Cache clears (a key or account changed, or the store was replaced).\n"
 		"# TYPE apikeyd_cache_clears_total counter\n"
-		"apikeyd_cache_clears_total %" PRIu64 "\n",
-		cs.hits, cs.misses, cs.entries, cs.clears);
+		"apikeyd_cache_clears_total %" PRIu64 "\n"
+		"# HELP apikeyd_cache_advances_total Fleet commits that dropped only the keys they changed.\n"
+		"# TYPE apikeyd_cache_advances_total counter\n"
+		"apikeyd_cache_advances_total %" PRIu64 "\n",
+		cs.hits, cs.misses, cs.entries, cs.clears, cs.advances);
 	evbuffer_add_printf(o,
 		"# HELP apikeyd_store_errors_total Requests answered UNAVAILABLE (key store unreadable).\n"
 		"# TYPE apikeyd_store_errors_total counter\n"

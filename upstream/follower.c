@@ -212,6 +212,8 @@ static int open_replica(struct apikey_follower *f)
 		return r;
 	if (r == 0 && (r = apikey_replica_tune(f->s)) == 0)
 		r = apikey_replica_state(f->s, &f->fs);
+	if (r == 0)
+		apikey_replica_set_cache(f->s, f->c.cache);
 	if (r != 0) {
 		flog(f, LOG_WARNING, "%s: cannot use it as a replica (%s): it will be rebuilt", path,
 		     apikey_strerror(r));
@@ -608,7 +610,7 @@ static int catch_up(struct apikey_follower *f, bool *gap)
 					break;
 				}
 				/* Whole upstream transactions fetched together share one local
-				 * one (one commit, one cache invalidation); a big batch is
+				 * one (one commit); a big batch is
 				 * cut at a transaction's end so writers never wait long. */
 				if (f->in_txn && f->txn_rows >= APPLY_BATCH_ROWS && (r = commit_seq(f)) != 0)
 					break;
@@ -1142,8 +1144,7 @@ static int follow(struct apikey_follower *f)
 			 * GATHER_MS of the last apply is part of a stream: it waits out
 			 * the rest of that window (not woken by each notification), and
 			 * what arrived meanwhile is applied with it in one local
-			 * transaction: one commit and one emptying of apikeyd's cache
-			 * instead of one per change. */
+			 * transaction: one commit instead of one per change. */
 			if (now < f->last_apply_ms + GATHER_MS) {
 				if (stop_requested(f, (int)(f->last_apply_ms + GATHER_MS - now))) {
 					f->u.stopped = true;

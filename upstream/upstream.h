@@ -112,6 +112,9 @@ struct apikey_follower_config {
 	 * should stop; the reason was logged */
 	void (*on_fatal)(void *ctx);
 	void *fatal_ctx;
+	/* the verified-key cache of the process serving the replica (NULL:
+	 * none): each applied commit removes only the keys it changed */
+	struct apikey_cache *cache;
 	unsigned poll_ms;                  /* heartbeat and safety poll (0 = 5000) */
 	unsigned usage_ms;                 /* usage round (0 = 1000) */
 };

@@ -1,5 +1,6 @@
 /* test_cache.c — core/cache.c: verified-key records shared by threads,
- * bounded, counted, and never re-filled with a record read before a clear. */
+ * bounded, counted, never re-filled with a record read before a clear, and
+ * kept but for the changed keys when a follower's commit names them. */
 #include <pthread.h>
 #include "unit.h"
 #include "../../core/internal.h"
@@ -64,6 +65,91 @@ static void stale_insert_dropped(void **state)
 	apikey_cache_free(c);
 }
 
+static bool cached(struct apikey_cache *c, unsigned char tag)
+{
+	unsigned char d[DIGEST_LEN] = { tag };
+	struct key_record out;
+	uint64_t epoch;
+
+	return cache_get(c, d, &out, &epoch);
+}
+
+static void put_tag(struct apikey_cache *c, unsigned char tag)
+{
+	unsigned char d[DIGEST_LEN] = { tag };
+	struct key_record rec, out;
+	uint64_t epoch;
+
+	memset(&rec, 0, sizeof(rec));
+	cache_get(c, d, &out, &epoch);
+	cache_put(c, epoch, d, &rec);
+}
+
+/* The generation label: a follower's commit drops only the keys it names,
+ * and only when the records agree with the generation it started from;
+ * anything else empties the cache as before. */
+static void advance_drops_only_what_changed(void **state)
+{
+	static const unsigned char changed[1][DIGEST_LEN] = { { 1 } };
+	struct apikey_cache *c;
+	struct apikey_cache_stats st;
+	struct key_record rec, out;
+	uint64_t epoch;
+
+	(void)state;
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(apikey_cache_new(&c, 0), 0);
+	cache_sync(c, true, true, 5);        /* a thread saw generation 5 */
+	put_tag(c, 1);
+	put_tag(c, 2);
+	cache_sync(c, true, true, 5);        /* another thread, the same generation: kept */
+	assert_true(cached(c, 1) && cached(c, 2));
+
+	assert_false(cache_get(c, (unsigned char[DIGEST_LEN]){ 9 }, &out, &epoch));  /* a lookup begins */
+	apikey_cache_advance(c, 5, 6, changed, 1, true);
+	assert_false(cached(c, 1));          /* the key the commit changed */
+	assert_true(cached(c, 2));           /* the rest stays */
+	cache_put(c, epoch, (unsigned char[DIGEST_LEN]){ 9 }, &rec);   /* read before the commit: dropped */
+	assert_false(cached(c, 9));
+	cache_sync(c, true, true, 6);        /* threads then see 6: nothing to do */
+	assert_true(cached(c, 2));
+	apikey_cache_stats(c, &st);
+	assert_int_equal(st.advances, 1);
+	assert_int_equal(st.clears, 1);      /* the first sync only */
+
+	apikey_cache_advance(c, 6, 6, changed, 1, true);   /* a commit that changed nothing */
+	assert_true(cached(c, 2));
+	put_tag(c, 1);
+	apikey_cache_advance(c, 5, 7, changed, 1, true);   /* from a generation it does not hold */
+	assert_false(cached(c, 2));
+	put_tag(c, 2);
+	apikey_cache_advance(c, 7, 8, changed, 1, false);  /* an account changed: everything */
+	assert_false(cached(c, 2));
+	put_tag(c, 2);
+	cache_sync(c, true, true, 9);        /* another writer's commit */
+	assert_false(cached(c, 2));
+	put_tag(c, 2);
+	cache_sync(c, false, true, 9);       /* written beside SQLite: emptied, still 9 */
+	assert_false(cached(c, 2));
+	put_tag(c, 2);
+	apikey_cache_advance(c, 9, 10, changed, 1, true);
+	assert_true(cached(c, 2));
+	cache_sync(c, false, false, 0);      /* no generation read: unlabelled */
+	assert_false(cached(c, 2));
+	put_tag(c, 2);
+	apikey_cache_advance(c, 10, 11, changed, 1, true);  /* unlabelled: everything */
+	assert_false(cached(c, 2));
+	put_tag(c, 2);
+	apikey_cache_clear(c);               /* the store replaced: unlabelled again */
+	cache_sync(c, true, true, 10);
+	put_tag(c, 2);
+	apikey_cache_advance(c, 10, 11, changed, 1, true);
+	assert_true(cached(c, 2));
+	apikey_cache_stats(c, &st);
+	assert_int_equal(st.advances, 3);
+	apikey_cache_free(c);
+}
+
 struct hammer { struct apikey_cache *c; int id; };
 
 static void *hammer(void *arg)
@@ -117,7 +203,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(cache_bounded_and_counted, fixture_setup, fixture_teardown),
-		cmocka_unit_test(stale_insert_dropped), cmocka_unit_test(threads_share_it),
+		cmocka_unit_test(stale_insert_dropped), cmocka_unit_test(advance_drops_only_what_changed),
+		cmocka_unit_test(threads_share_it),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* test_replica.c — core/store_replica.c and the backend seam of core/rows.c:
  * a replica built in a new file and installed over an old one, applies that
- * move the generation counter only when something changed, the in-place
+ * move the generation counter only when something changed and tell the
+ * verified-key cache which keys they changed, the in-place
  * resync by diff (deletions, changes, accounts and presets), the rules a
  * replica keeps (no re-hash, local prune only), fleet usage in listings, and
  * the core's write rules sent to an installed backend instead of SQLite. */
@@ -181,6 +182,102 @@ static void applies_move_the_generation_only_on_change(void **state)
 	assert_int_equal(apikey_replica_commit(f->s), 0);
 	assert_int_equal(verify(f->s, key, NULL, NULL), APIKEY_INVALID_KEY);
 	apikey_store_free(obs);
+}
+
+/* "key": its outcome through a verifier that shares cache c, on its own
+ * connection as apikeyd's workers do. */
+static enum apikey_outcome verify_cached(struct apikey_verifier *v, const char *key)
+{
+	struct apikey_verify_request rq = { .key = key, .key_len = strlen(key), .source = "test" };
+	struct apikey_verify_result res;
+
+	assert_int_equal(apikey_verify_cached(v, &rq, &res), 0);
+	return res.outcome;
+}
+
+static struct apikey_cache_stats stats_of(struct apikey_cache *c)
+{
+	struct apikey_cache_stats st;
+
+	apikey_cache_stats(c, &st);
+	return st;
+}
+
+/* A follower's commit names the keys it changed: the verifiers sharing the
+ * cache keep every other record (no SQL for them) and never serve a changed
+ * one; what it cannot name (an account, an imported key) empties the cache. */
+static void commits_tell_the_cache_what_changed(void **state)
+{
+	struct fixture *f = *state;
+	char ka[APIKEY_KEY_MAX + 1], kb[APIKEY_KEY_MAX + 1], kc[APIKEY_KEY_MAX + 1];
+	unsigned char da[32], db[32], dc[32];
+	struct replica_key a = row_for(f, "key_CCCCCCCCCCCCCCC1", "alice", ka, da);
+	struct replica_key b = row_for(f, "key_CCCCCCCCCCCCCCC2", "alice", kb, db);
+	struct replica_key c = row_for(f, "key_CCCCCCCCCCCCCCC3", "bob", kc, dc);
+	struct apikey_verifier v = { 0 };
+	struct apikey_cache *cache;
+	uint64_t clears, advances;
+
+	assert_int_equal(apikey_cache_new(&cache, 0), 0);
+	assert_int_equal(apikey_store_open(&v.store, &f->cfg, NULL, NULL), 0);
+	assert_int_equal(apikey_limiter_open(&v.limiter, f->cfg.db_path, NULL, NULL), 0);
+	v.cache = cache;
+	apikey_replica_set_cache(f->s, cache);
+	apply_key(f->s, &a, 1, "10");
+	apply_key(f->s, &b, 2, "20");
+	assert_int_equal(verify_cached(&v, ka), APIKEY_VALID);
+	assert_int_equal(verify_cached(&v, kb), APIKEY_VALID);
+	assert_int_equal(verify_cached(&v, kb), APIKEY_VALID);
+	assert_int_equal(stats_of(cache).entries, 2);
+	clears = stats_of(cache).clears;
+	advances = stats_of(cache).advances;
+
+	/* b revoked upstream: b's record goes, a's stays */
+	b.revoked_at_s = 1764000100;
+	apply_key(f->s, &b, 3, "30");
+	assert_int_equal(stats_of(cache).advances, advances + 1);
+	assert_int_equal(stats_of(cache).entries, 1);
+	assert_int_equal(verify_cached(&v, kb), APIKEY_REVOKED);
+	assert_int_equal(verify_cached(&v, ka), APIKEY_VALID);
+	assert_int_equal(stats_of(cache).clears, clears);   /* the verifier saw the new generation: kept */
+	assert_int_equal(stats_of(cache).hits, 2);          /* b once before, a now */
+
+	/* a new key, then an indexed column moved (the upsert path): named too */
+	apply_key(f->s, &c, 4, "40");
+	assert_int_equal(verify_cached(&v, kc), APIKEY_VALID);
+	c.owner = "carol";
+	apply_key(f->s, &c, 5, "50");
+	assert_int_equal(stats_of(cache).advances, advances + 3);
+	assert_int_equal(verify_cached(&v, kc), APIKEY_VALID);
+	assert_int_equal(verify_cached(&v, ka), APIKEY_VALID);
+	assert_int_equal(stats_of(cache).clears, clears);
+
+	/* a deleted key: named by its old row */
+	assert_int_equal(apikey_replica_begin(f->s), 0);
+	assert_int_equal(apikey_replica_key_delete(f->s, c.id), 0);
+	assert_int_equal(apikey_replica_commit(f->s), 0);
+	assert_int_equal(verify_cached(&v, kc), APIKEY_INVALID_KEY);
+	assert_int_equal(stats_of(cache).entries, 2);       /* a and b */
+
+	/* a rolled-back apply tells nothing */
+	assert_int_equal(apikey_replica_begin(f->s), 0);
+	assert_int_equal(apikey_replica_key_delete(f->s, a.id), 0);
+	apikey_replica_rollback(f->s);
+	assert_int_equal(stats_of(cache).advances, advances + 4);
+	assert_int_equal(verify_cached(&v, ka), APIKEY_VALID);
+
+	/* an account: every key of it may verify differently */
+	assert_int_equal(apikey_replica_begin(f->s), 0);
+	assert_int_equal(apikey_replica_account_put(f->s, "alice", "", false), 0);
+	assert_int_equal(apikey_replica_commit(f->s), 0);
+	assert_int_equal(stats_of(cache).clears, clears + 1);
+	assert_int_equal(stats_of(cache).entries, 0);
+	assert_int_not_equal(verify_cached(&v, ka), APIKEY_VALID);
+
+	apikey_replica_set_cache(f->s, NULL);
+	apikey_limiter_free(v.limiter);
+	apikey_store_free(v.store);
+	apikey_cache_free(cache);
 }
 
 /* Resync in place: the replica made equal to a snapshot in one write. */
@@ -415,7 +512,8 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 	const struct CMUnitTest tests[] = {
-		T(build_and_install), T(applies_move_the_generation_only_on_change), T(resync_by_diff),
+		T(build_and_install), T(applies_move_the_generation_only_on_change),
+		T(commits_tell_the_cache_what_changed), T(resync_by_diff),
 		T(replica_rules), T(fleet_usage_in_listings), T(writes_go_to_the_backend),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
