@@ -165,9 +165,12 @@ void sc_fleet_metrics(const struct sc_shared *sh, struct evbuffer *o)
 		"apikeyd_fleet_errors_total %" PRIu64 "\n"
 		"# HELP apikeyd_fleet_usage_rounds_total Usage shipped up and fleet totals pulled.\n"
 		"# TYPE apikeyd_fleet_usage_rounds_total counter\n"
-		"apikeyd_fleet_usage_rounds_total %" PRIu64 "\n",
+		"apikeyd_fleet_usage_rounds_total %" PRIu64 "\n"
+		"# HELP apikeyd_fleet_streams_total Streams of changes followed by fetching every 4 ms, not listening.\n"
+		"# TYPE apikeyd_fleet_streams_total counter\n"
+		"apikeyd_fleet_streams_total %" PRIu64 "\n",
 		st.state == APIKEY_FOLLOWER_FOLLOWING, st.applied_seq, st.head_seq,
 		st.head_seq > st.applied_seq ? st.head_seq - st.applied_seq : 0, (double)st.staleness_ms / 1000,
 		(double)st.last_contact_ms / 1000, st.applied_txns, st.resyncs, st.rebuilds, st.errors,
-		st.usage_rounds);
+		st.usage_rounds, st.streams);
 }

@@ -36,6 +36,7 @@
 #define CHECKPOINT_DELAY_MS 50      /* a checkpoint this long after the last apply, */
 #define CHECKPOINT_MAX_MS 1000      /* or this long after the first unsynced one (a stream) */
 #define GATHER_MS 4                  /* under a stream of changes, one local commit at most this often */
+#define STREAM_IDLE_FETCHES 3          /* a stream has ended after this many fetches in a row found nothing */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define STATUS_EVERY_MS 200
@@ -77,6 +78,7 @@ struct apikey_follower {
 	char txn_xid[APIKEY_XID_SIZE];
 	int last_n;
 	bool dirty;                        /* applied since the last checkpoint */
+	bool streaming;                    /* UNLISTENed: fetching every GATHER_MS (follow) */
 	int64_t dirty_ms;                  /* when the first of those was applied */
 	int64_t last_apply_ms, next_poll_ms, next_file_ms, status_ms;
 	uint64_t status_gen;
@@ -1052,6 +1054,7 @@ static int session_start(struct apikey_follower *f)
 	snprintf(f->fleet_id, sizeof(f->fleet_id), "%s", PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "");
 	PQclear(res);
 	/* LISTEN before reading anything: nothing committed later is missed */
+	f->streaming = false;
 	if ((r = script(f, "LISTEN " UP_CHANNEL)) != 0 ||
 	    (r = up_prepare(&f->u, "fetch", FETCH_SQL, 2)) != 0 || (r = poll_round(f)) != 0)
 		return r;
@@ -1094,11 +1097,33 @@ static int settle_replica(struct apikey_follower *f)
 	return why ? resync(f, why) : 0;
 }
 
+/* Stop listening for the upstream's commits while a stream lasts (the
+ * follower fetches every GATHER_MS anyway, and each NOTIFY would only cost
+ * a wakeup of its PostgreSQL backend and a message to read), or listen again. */
+static int set_streaming(struct apikey_follower *f, bool on)
+{
+	int r = script(f, on ? "UNLISTEN " UP_CHANNEL : "LISTEN " UP_CHANNEL);
+
+	if (r == 0 && on)
+		count(f, &f->st.streams);
+	if (r == 0)
+		f->streaming = on;
+	return r;
+}
+
 static int follow(struct apikey_follower *f)
 {
-	int64_t now = mono_ms();
-	bool gap;
+	int64_t now = mono_ms(), last_fetch_ms = 0;
+	bool gap, fetch_due = false;
+	unsigned idle_fetches = 0;
 	int r;
+
+	/* back after a resync or a rebuild in the middle of a stream */
+	if (f->streaming) {
+		if ((r = set_streaming(f, false)) != 0)
+			return r;
+		fetch_due = true;
+	}
 
 	f->next_poll_ms = now + f->c.poll_ms;
 	f->next_file_ms = now + FILE_CHECK_MS;
@@ -1139,25 +1164,45 @@ static int follow(struct apikey_follower *f)
 				return AGAIN;
 			}
 		}
-		if (f->head > f->fs.applied_seq) {
+		if (f->streaming || fetch_due || f->head > f->fs.applied_seq) {
 			/* A change after a quiet spell is applied at once.  One within
 			 * GATHER_MS of the last apply is part of a stream: it waits out
 			 * the rest of that window (not woken by each notification), and
 			 * what arrived meanwhile is applied with it in one local
-			 * transaction: one commit instead of one per change. */
-			if (now < f->last_apply_ms + GATHER_MS) {
-				if (stop_requested(f, (int)(f->last_apply_ms + GATHER_MS - now))) {
+			 * transaction: one commit instead of one per change.  Two
+			 * applies that close make the follower stop listening and fetch
+			 * every GATHER_MS until STREAM_IDLE_FETCHES fetches find nothing. */
+			int64_t at = (f->streaming ? last_fetch_ms : f->last_apply_ms) + GATHER_MS;
+			int64_t before = f->fs.applied_seq, prev_apply_ms = f->last_apply_ms;
+
+			if (now < at) {
+				if (stop_requested(f, (int)(at - now))) {
 					f->u.stopped = true;
 					return 0;
 				}
 				continue;
 			}
+			last_fetch_ms = now;
+			fetch_due = false;
 			if ((r = catch_up(f, &gap)) != 0)
 				return r;
 			if (gap) {
 				if ((r = resync(f, "the change log no longer reaches back to the replica's position")) != 0)
 					return r;
 				set_state(f, APIKEY_FOLLOWER_FOLLOWING, "");
+				continue;
+			}
+			if (f->fs.applied_seq > before) {
+				idle_fetches = 0;
+				if (!f->streaming && prev_apply_ms && now < prev_apply_ms + 2 * GATHER_MS &&
+				    (r = set_streaming(f, true)) != 0)
+					return r;
+			} else if (f->streaming && ++idle_fetches >= STREAM_IDLE_FETCHES) {
+				/* listening again, then one more fetch: a commit between the
+				 * last one and the LISTEN sent no notification we will see */
+				if ((r = set_streaming(f, false)) != 0)
+					return r;
+				fetch_due = true;
 			}
 			continue;
 		}

@@ -156,6 +156,7 @@ struct apikey_follower_status {
 	uint64_t rebuilds;             /* new replica files built */
 	uint64_t errors;               /* disconnects and failed rounds */
 	uint64_t usage_rounds;         /* usage shipped up and fleet totals pulled */
+	uint64_t streams;              /* streams followed without LISTEN (docs/design/fleet.md §4) */
 	long pid;
 	char upstream[160];            /* "host H, database D" */
 	char error[160];               /* the last problem, "" none */

@@ -124,4 +124,14 @@ like "…the stream ran" "$(cat "$T_TMP/stream.out")" "number of transactions ac
 check "…and the replica reaches the upstream's head" wait_head c
 is "…with the stream's last name" "$(sqlite3 "$FLEET_DIR/c/keys.db" "SELECT name FROM keys WHERE id = '$sid'")" \
 	"$(pg_psql -c "SELECT name FROM apikey.keys WHERE id = '$sid'")"
+like "…followed by fetching, not listening, while it lasted" "$(curl -s "http://127.0.0.1:$PORT_c/metrics")" \
+	'apikeyd_fleet_streams_total [1-9]'
+# after it C listens again: one revocation alone reaches it at once
+out=$(ctl a create --owner erin --scopes api:read --json); kr=$(key_of <<<"$out") ir=$(key_id_of <<<"$out")
+wait_auth c "$kr" 200 >/dev/null
+sleep 0.5
+ctl a revoke "$ir" >/dev/null
+ms=$(wait_auth c "$kr" 401)
+check "…after the stream a single revocation reaches C within a second (${ms} ms)" \
+	python3 -c "import sys; sys.exit(not float('$ms') < 1000)"
 done_testing
