@@ -109,8 +109,10 @@ cat >"$T_TMP/change.sql" <<-'EOF'
 UPDATE apikey.keys SET name = 'n' || :i || '-' || extract(epoch FROM clock_timestamp())::text WHERE id = 'key_' || substr(md5('w' || :i), 1, 16);
 EOF
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# pg_ms: CPU ms of every PostgreSQL process so far (the backends that
-# serve pgbench in both arms, and the follower's queries in the second)
+# pg_ms: CPU ms of the PostgreSQL processes alive now.  Read before and
+# after an arm it counts the long-lived ones: the server's own in both arms,
+# the follower's and keeper's backends in the second (pgbench's backends
+# exit with it and are not counted in either)
 pg_ms() { pgrep -x postgres | sed 's|.*|/proc/&/stat|' | xargs cat 2>/dev/null |
 	awk -v hz="$(getconf CLK_TCK)" '{ t += $14 + $15 } END { printf "%.0f", t * 1000 / hz }'; }
 # thread_ticks PID NAME: CPU ticks of the process's thread NAME (apikeyd names them)

@@ -119,7 +119,7 @@ int apikey_replica_checkpoint(struct apikey_store *s);
  * accounts change. */
 int apikey_replica_begin(struct apikey_store *s);
 /* A commit tells the cache (when one is set) which keys it changed, so the
- * process's verifiers keep the rest (apikey_cache_advance). */
+ * process's verifiers keep the rest (core/cache.c, cache_advance). */
 int apikey_replica_commit(struct apikey_store *s);
 /* The verified-key cache of the process serving this replica, or NULL. */
 void apikey_replica_set_cache(struct apikey_store *s, struct apikey_cache *c);

@@ -6,7 +6,7 @@
  * its records agree with.  A thread that sees the store at another
  * generation empties it (cache_sync); a fleet replica's follower, which
  * knows exactly which keys its commit changed, removes only those and moves
- * the label (apikey_cache_advance), so a busy upstream does not empty the
+ * the label (cache_advance), so a busy upstream does not empty the
  * cache a thousand times a second.  Either way the epoch advances: an
  * insert from a lookup that began before is dropped, so a stale record can
  * never come back. */
@@ -109,8 +109,8 @@ void cache_sync(struct apikey_cache *c, bool exact, bool known, int64_t gen)
  * labelled from agree with the store before the commit, and the commit
  * changed only d: removing d makes them agree with to.
  */
-void apikey_cache_advance(struct apikey_cache *c, int64_t from, int64_t to,
-                          const unsigned char (*d)[APIKEY_DIGEST_SIZE], size_t n, bool exact)
+void cache_advance(struct apikey_cache *c, int64_t from, int64_t to, const unsigned char (*d)[DIGEST_LEN],
+                   size_t n, bool exact)
 {
 	pthread_rwlock_wrlock(&c->lock);
 	if (labelled(c, to)) {

@@ -7,7 +7,7 @@
 #include <openssl/evp.h>
 #include "apikey.h"
 
-#define DIGEST_LEN APIKEY_DIGEST_SIZE
+#define DIGEST_LEN 32            /* HMAC-SHA256 */
 #define FOREIGN_CANDIDATES_MAX 8 /* keys tried per hint: bounds work per request */
 
 /* A key as verification sees it: the public record plus its owner's account. */
@@ -156,6 +156,17 @@ void cache_put(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIG
  * generation gen: unless the change was exactly gen's commit (exact) and
  * the cache already agrees with gen, empty it and label it gen. */
 void cache_sync(struct apikey_cache *c, bool exact, bool known, int64_t gen);
+/* A replica commit (core/store_replica.c) moved the store's generation from
+ * `from` to `to`: drop the records of the n digests it changed (exact), or
+ * every record (!exact: accounts, presets, imported keys).  Threads that see
+ * the new generation then keep the rest. */
+void cache_advance(struct apikey_cache *c, int64_t from, int64_t to, const unsigned char (*d)[DIGEST_LEN],
+                   size_t n, bool exact);
+/* core/store_watch.c: after apikey_store_changed reported a change, the
+ * generation it read in *gen (false: it could not read one), and in *exact
+ * whether the change was exactly a commit moving it (false after a write
+ * beside SQLite: anything may have changed). */
+bool store_generation(const struct apikey_store *s, int64_t *gen, bool *exact);
 /* Digests a slow imported hash was checked against without a match. */
 bool cache_negative(struct apikey_cache *c, const unsigned char d[DIGEST_LEN]);
 void cache_put_negative(struct apikey_cache *c, uint64_t epoch, const unsigned char d[DIGEST_LEN]);

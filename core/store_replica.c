@@ -318,7 +318,7 @@ int apikey_replica_commit(struct apikey_store *s)
 	/* Untold (no generation read), the threads that see the new generation
 	 * empty the cache themselves. */
 	if (tell)
-		apikey_cache_advance(s->follow_cache, t->from, to, (const unsigned char (*)[DIGEST_LEN])t->d,
+		cache_advance(s->follow_cache, t->from, to, (const unsigned char (*)[DIGEST_LEN])t->d,
 		                     t->n, t->exact);
 	return 0;
 }

@@ -149,7 +149,7 @@ same:
 	return 0;
 }
 
-bool apikey_store_generation(const struct apikey_store *s, int64_t *gen, bool *exact)
+bool store_generation(const struct apikey_store *s, int64_t *gen, bool *exact)
 {
 	*gen = s->generation;
 	*exact = s->gen_moved;

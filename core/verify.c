@@ -267,7 +267,7 @@ int apikey_verify_cached(const struct apikey_verifier *v, const struct apikey_ve
 	}
 	if (r > 0 && v->cache) {
 		int64_t gen;
-		bool exact, known = apikey_store_generation(s, &gen, &exact);
+		bool exact, known = store_generation(s, &gen, &exact);
 		cache_sync(v->cache, exact, known, gen);
 	}
 	r = v->cache && cache_get(v->cache, d, &rec, &epoch) ? 0 : APIKEY_ERR_NOT_FOUND;

@@ -42,7 +42,6 @@
 #define APIKEY_SCOPES_SIZE    1024 /* comma-separated scope list */
 #define APIKEY_META_SIZE      2048 /* metadata JSON object */
 #define APIKEY_REASON_SIZE    64   /* an audit event's reason, incl. NUL */
-#define APIKEY_DIGEST_SIZE    32   /* a key's HMAC-SHA256 under the pepper: what the store indexes */
 #define APIKEY_FOREIGN_HASH_SIZE 256 /* imported hash, incl. NUL */
 #define APIKEY_IMPORT_HINT_MIN 6   /* import hint: the key's first 6-16 chars */
 #define APIKEY_IMPORT_HINT_MAX 16

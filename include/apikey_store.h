@@ -45,11 +45,6 @@ int apikey_store_check(struct apikey_store *s);
  * move (docs/DESIGN.md, "Store watch").
  */
 int apikey_store_changed(struct apikey_store *s);
-/* After apikey_store_changed reported a change: the generation it read in
- * *gen (false: it could not read one), and in *exact whether the change
- * was exactly a commit moving it (false after a write beside SQLite:
- * anything may have changed). */
-bool apikey_store_generation(const struct apikey_store *s, int64_t *gen, bool *exact);
 /*
  * Call when something outside SQLite may have touched the store's files (a
  * watcher saw the db, -wal or -shm created, removed, renamed or written):
@@ -417,13 +412,8 @@ struct apikey_cache;
 int apikey_cache_new(struct apikey_cache **out, size_t max_entries);
 void apikey_cache_free(struct apikey_cache *c);
 void apikey_cache_clear(struct apikey_cache *c);
-/* A replica's follower, after a commit that moved the store's generation
- * from `from` to `to`: drop the records of the n digests it changed (exact),
- * or every record (!exact: it changed accounts, presets or imported keys).
- * Threads that see the new generation then keep the rest (core/cache.c). */
-void apikey_cache_advance(struct apikey_cache *c, int64_t from, int64_t to,
-                          const unsigned char (*d)[APIKEY_DIGEST_SIZE], size_t n, bool exact);
-/* clears: emptied; advances: a follower's commit dropped only its keys */
+/* clears: emptied; advances: a replica commit dropped only the keys it
+ * changed (core/cache.c) */
 struct apikey_cache_stats { uint64_t hits, misses, entries, clears, advances; };
 void apikey_cache_stats(struct apikey_cache *c, struct apikey_cache_stats *out);
 

@@ -35,8 +35,8 @@
 #define USAGE_BATCH 500
 #define CHECKPOINT_DELAY_MS 50      /* a checkpoint this long after the last apply, */
 #define CHECKPOINT_MAX_MS 1000      /* or this long after the first unsynced one (a stream) */
-#define GATHER_MS 8                  /* under a stream of changes, one local commit at most this often */
-#define STREAM_IDLE_FETCHES 3          /* a stream has ended after this many fetches in a row found nothing */
+#define GATHER_MS 8                 /* under a stream of changes, one local commit at most this often */
+#define STREAM_IDLE_FETCHES 3       /* a stream has ended after this many fetches in a row found nothing */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define STATUS_EVERY_MS 200

@@ -106,7 +106,7 @@ static void advance_drops_only_what_changed(void **state)
 	assert_true(cached(c, 1) && cached(c, 2));
 
 	assert_false(cache_get(c, (unsigned char[DIGEST_LEN]){ 9 }, &out, &epoch));  /* a lookup begins */
-	apikey_cache_advance(c, 5, 6, changed, 1, true);
+	cache_advance(c, 5, 6, changed, 1, true);
 	assert_false(cached(c, 1));          /* the key the commit changed */
 	assert_true(cached(c, 2));           /* the rest stays */
 	cache_put(c, epoch, (unsigned char[DIGEST_LEN]){ 9 }, &rec);   /* read before the commit: dropped */
@@ -117,13 +117,13 @@ static void advance_drops_only_what_changed(void **state)
 	assert_int_equal(st.advances, 1);
 	assert_int_equal(st.clears, 1);      /* the first sync only */
 
-	apikey_cache_advance(c, 6, 6, changed, 1, true);   /* a commit that changed nothing */
+	cache_advance(c, 6, 6, changed, 1, true);   /* a commit that changed nothing */
 	assert_true(cached(c, 2));
 	put_tag(c, 1);
-	apikey_cache_advance(c, 5, 7, changed, 1, true);   /* from a generation it does not hold */
+	cache_advance(c, 5, 7, changed, 1, true);   /* from a generation it does not hold */
 	assert_false(cached(c, 2));
 	put_tag(c, 2);
-	apikey_cache_advance(c, 7, 8, changed, 1, false);  /* an account changed: everything */
+	cache_advance(c, 7, 8, changed, 1, false);  /* an account changed: everything */
 	assert_false(cached(c, 2));
 	put_tag(c, 2);
 	cache_sync(c, true, true, 9);        /* another writer's commit */
@@ -132,18 +132,18 @@ static void advance_drops_only_what_changed(void **state)
 	cache_sync(c, false, true, 9);       /* written beside SQLite: emptied, still 9 */
 	assert_false(cached(c, 2));
 	put_tag(c, 2);
-	apikey_cache_advance(c, 9, 10, changed, 1, true);
+	cache_advance(c, 9, 10, changed, 1, true);
 	assert_true(cached(c, 2));
 	cache_sync(c, false, false, 0);      /* no generation read: unlabelled */
 	assert_false(cached(c, 2));
 	put_tag(c, 2);
-	apikey_cache_advance(c, 10, 11, changed, 1, true);  /* unlabelled: everything */
+	cache_advance(c, 10, 11, changed, 1, true);  /* unlabelled: everything */
 	assert_false(cached(c, 2));
 	put_tag(c, 2);
 	apikey_cache_clear(c);               /* the store replaced: unlabelled again */
 	cache_sync(c, true, true, 10);
 	put_tag(c, 2);
-	apikey_cache_advance(c, 10, 11, changed, 1, true);
+	cache_advance(c, 10, 11, changed, 1, true);
 	assert_true(cached(c, 2));
 	apikey_cache_stats(c, &st);
 	assert_int_equal(st.advances, 3);
