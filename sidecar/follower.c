@@ -166,7 +166,7 @@ void sc_fleet_metrics(const struct sc_shared *sh, struct evbuffer *o)
 		"# HELP apikeyd_fleet_usage_rounds_total Usage shipped up and fleet totals pulled.\n"
 		"# TYPE apikeyd_fleet_usage_rounds_total counter\n"
 		"apikeyd_fleet_usage_rounds_total %" PRIu64 "\n"
-		"# HELP apikeyd_fleet_streams_total Streams of changes followed by fetching every 8 ms, not listening.\n"
+		"# HELP apikeyd_fleet_streams_total Streams of changes followed by fetching every 16 ms, not listening.\n"
 		"# TYPE apikeyd_fleet_streams_total counter\n"
 		"apikeyd_fleet_streams_total %" PRIu64 "\n",
 		st.state == APIKEY_FOLLOWER_FOLLOWING, st.applied_seq, st.head_seq,

@@ -35,7 +35,8 @@
 #define USAGE_BATCH 500
 #define CHECKPOINT_DELAY_MS 50      /* a checkpoint this long after the last apply, */
 #define CHECKPOINT_MAX_MS 1000      /* or this long after the first unsynced one (a stream) */
-#define GATHER_MS 8                 /* under a stream of changes, one local commit at most this often */
+#define GATHER_MS 8                 /* a change this soon after the last apply waits out the window; */
+#define STREAM_MS 16                /* two applies within 2 windows: a stream, fetched this often */
 #define STREAM_IDLE_FETCHES 3       /* a stream has ended after this many fetches in a row found nothing */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -78,7 +79,7 @@ struct apikey_follower {
 	char txn_xid[APIKEY_XID_SIZE];
 	int last_n;
 	bool dirty;                        /* applied since the last checkpoint */
-	bool streaming;                    /* UNLISTENed: fetching every GATHER_MS (follow) */
+	bool streaming;                    /* UNLISTENed: fetching every STREAM_MS (follow) */
 	int64_t dirty_ms;                  /* when the first of those was applied */
 	int64_t last_apply_ms, next_poll_ms, next_file_ms, status_ms;
 	uint64_t status_gen;
@@ -1098,7 +1099,7 @@ static int settle_replica(struct apikey_follower *f)
 }
 
 /* Stop listening for the upstream's commits while a stream lasts (the
- * follower fetches every GATHER_MS anyway, and each NOTIFY would only cost
+ * follower fetches every STREAM_MS anyway, and each NOTIFY would only cost
  * a wakeup of its PostgreSQL backend and a message to read), or listen again. */
 static int set_streaming(struct apikey_follower *f, bool on)
 {
@@ -1166,13 +1167,17 @@ static int follow(struct apikey_follower *f)
 		}
 		if (f->streaming || fetch_due || f->head > f->fs.applied_seq) {
 			/* A change after a quiet spell is applied at once.  One within
-			 * GATHER_MS of the last apply is part of a stream: it waits out
-			 * the rest of that window (not woken by each notification), and
-			 * what arrived meanwhile is applied with it in one local
-			 * transaction: one commit instead of one per change.  Two
-			 * applies that close make the follower stop listening and fetch
-			 * every GATHER_MS until STREAM_IDLE_FETCHES fetches find nothing. */
-			int64_t at = (f->streaming ? last_fetch_ms : f->last_apply_ms) + GATHER_MS;
+			 * GATHER_MS of the last apply waits out the rest of that window
+			 * (not woken by each notification), and what arrived meanwhile
+			 * is applied with it in one local transaction: one commit
+			 * instead of one per change.  Two applies within two windows
+			 * start a stream: the follower stops listening and fetches
+			 * every STREAM_MS until STREAM_IDLE_FETCHES fetches find
+			 * nothing.  STREAM_MS is the longer window because each fetch
+			 * wakes the follower and its PostgreSQL backend on the cores
+			 * /auth runs on: 16 ms instead of 8 halved what following adds
+			 * to a request (docs/BENCHMARKS.md). */
+			int64_t at = f->streaming ? last_fetch_ms + STREAM_MS : f->last_apply_ms + GATHER_MS;
 			int64_t before = f->fs.applied_seq, prev_apply_ms = f->last_apply_ms;
 
 			if (now < at) {
