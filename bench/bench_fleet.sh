@@ -167,9 +167,11 @@ arm_plain() {
 	kill -CONT "$PID_w"
 	caught_up
 }
+# metric NAME: apikeyd w's counter NAME
+metric() { curl -s "http://127.0.0.1:$PORT_w/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 arm_follow() {
-	local s0 f0 p0
-	s0=$(replica_seq w)
+	local s0 f0 p0 c0 t0
+	s0=$(replica_seq w) c0=$(metric apikeyd_cache_advances_total) t0=$(metric apikeyd_fleet_streams_total)
 	kill -STOP "$plain"
 	f0=$(thread_ticks "$PID_w" apikeyd-follow)
 	p0=$(pg_ms)
@@ -180,6 +182,7 @@ arm_follow() {
 	kill -CONT "$plain"
 	caught_up
 	applied=$(( $(replica_seq w) - s0 ))
+	commits=$(( $(metric apikeyd_cache_advances_total) - c0 )) streams=$(( $(metric apikeyd_fleet_streams_total) - t0 ))
 	fcpu=$(awk -v t=$(( $(thread_ticks "$PID_w" apikeyd-follow) - f0 )) -v hz="$(getconf CLK_TCK)" -v n="$applied" \
 		'BEGIN { printf "%.0f", n ? t * 1e6 / hz / n : 0 }')
 }
@@ -188,7 +191,8 @@ for r in $(seq "$ROUNDS"); do
 	if [ $((r % 2)) = 1 ]; then arm_plain; arm_follow; else arm_follow; arm_plain; fi
 	echo "  round $r: no upstream $ar req/s ($ac µs CPU a request); following while applying $br req/s ($bc µs):" \
 		"$(awk -v a="$ar" -v b="$br" 'BEGIN { printf "%.3f", b / a }')x;" \
-		"applied $applied changes ($(grep -o 'tps = [0-9.]*' "$T_TMP/pgbench.out" | head -n 1)), the follower thread ${fcpu} µs CPU a change;" \
+		"applied $applied changes ($(grep -o 'tps = [0-9.]*' "$T_TMP/pgbench.out" | head -n 1)) in $commits local commits, $streams streams;" \
+		"the follower thread ${fcpu} µs CPU a change;" \
 		"PostgreSQL CPU ${pga} / ${pgb} ms; load $(load)"
 	[ "$abad$bbad" = 00 ] || echo "  round $r: answers not 200: $abad without upstream, $bbad following (the ratio is not of /auth's work)"
 	a_list+=("$ar $ac") b_list+=("$br $bc")
