@@ -36,7 +36,7 @@
 #define CHECKPOINT_DELAY_MS 50      /* a checkpoint this long after the last apply, */
 #define CHECKPOINT_MAX_MS 1000      /* or this long after the first unsynced one (a stream) */
 #define GATHER_MS 8                 /* a change this soon after the last apply waits out the window; */
-#define STREAM_MS 16                /* two applies within 2 windows: a stream, fetched this often */
+#define STREAM_MS 16                /* in a stream (two applies within 2 * GATHER_MS), a fetch this often */
 #define STREAM_IDLE_FETCHES 3       /* a stream has ended after this many fetches in a row found nothing */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -1175,8 +1175,8 @@ static int follow(struct apikey_follower *f)
 			 * every STREAM_MS until STREAM_IDLE_FETCHES fetches find
 			 * nothing.  STREAM_MS is the longer window because each fetch
 			 * wakes the follower and its PostgreSQL backend on the cores
-			 * /auth runs on: 16 ms instead of 8 halved what following adds
-			 * to a request (docs/BENCHMARKS.md). */
+			 * /auth runs on: 16 ms instead of 8 about halved what
+			 * following adds to a request (docs/BENCHMARKS.md). */
 			int64_t at = f->streaming ? last_fetch_ms + STREAM_MS : f->last_apply_ms + GATHER_MS;
 			int64_t before = f->fs.applied_seq, prev_apply_ms = f->last_apply_ms;
 
