@@ -396,7 +396,7 @@ static void on_main_wake(evutil_socket_t fd, short what, void *arg)
 
 static void flush_usage(struct daemon *d, bool final)
 {
-	int r;
+	int r = APIKEY_ERR_STORE;   /* set below on every path; gcc -O1 cannot tell */
 
 	__atomic_add_fetch(&d->sh.flushes, 1, __ATOMIC_RELAXED);
 	main_store_sync(d, 0);
