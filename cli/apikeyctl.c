@@ -332,7 +332,7 @@ int cli_parse_when(struct ctl *ctl, const char *flag, const char *s, bool future
 	int64_t v, now = cli_now_s();
 
 	if (apikey_parse_duration(s, &v) == 0) {
-		*out = future ? now + v : now - v;
+		*out = future ? apikey_time_after(v) : now - v;
 		if (future && v == 0)
 			return cli_usage(ctl, "%s: a duration must be longer than 0", flag);
 		return 0;

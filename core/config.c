@@ -77,6 +77,14 @@ int apikey_parse_duration(const char *s, int64_t *out_s)
 	return 0;
 }
 
+int64_t apikey_time_after(int64_t duration_s)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec + (ts.tv_nsec > 0) + duration_s;
+}
+
 int apikey_parse_time(const char *s, int64_t *out_s)
 {
 	struct tm tm;

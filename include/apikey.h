@@ -430,6 +430,10 @@ int apikey_parse_uint(const char *s, unsigned long long min,
                       unsigned long long max, unsigned long long *out);
 /* "90d", "12h", "30m", "45s", "2w", "0" → seconds (at most 100 years). */
 int apikey_parse_duration(const char *s, int64_t *out_s);
+/* Unix seconds duration_s from now, now rounded up to the next whole
+ * second: an expiry given as "1s" is still in the future when the write
+ * checks it a moment later against its own clock. */
+int64_t apikey_time_after(int64_t duration_s);
 /* RFC 3339 ("2026-01-02T03:04:05Z" or with ±hh:mm) → unix seconds. */
 int apikey_parse_time(const char *s, int64_t *out_s);
 /* unix seconds → "2026-01-02T03:04:05Z" */

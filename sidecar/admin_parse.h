@@ -36,8 +36,8 @@ struct sc_key_body {
 /*
  * Parse a key body: a JSON object whose members are those above (create:
  * owner too; update: not), each of its type and range; unknown members,
- * duplicates and wrong types are refused.  expires_at is RFC 3339 or a
- * duration from now_s, and must be in the future.  0, or
+ * duplicates and wrong types are refused.  expires_at is RFC 3339 (after
+ * now_s) or a duration from now (apikey_time_after).  0, or
  * APIKEY_ERR_INVALID with *bad.
  */
 int sc_parse_key_body(const char *body, size_t len, bool create, int64_t now_s,

@@ -2,6 +2,7 @@
  * core's settings and a front end's bindings), the lookup order, strict
  * numbers, times. */
 #include <stddef.h>
+#include <time.h>
 #include "unit.h"
 
 /* A front end's own settings, bound by name as the PAM module and apikeyd do. */
@@ -205,12 +206,30 @@ static void numbers_and_times(void **state)
 	assert_string_equal(buf, "2026-01-02T03:04:05Z");
 }
 
+/* A duration counts from now rounded up: "1s" is after the precise now
+ * plus one second, so a write that checks "in the future" a moment later,
+ * even in the next second, still finds it ahead. */
+static void durations_from_now(void **state)
+{
+	struct timespec before, after;
+	int64_t t;
+
+	(void)state;
+	clock_gettime(CLOCK_REALTIME, &before);
+	t = apikey_time_after(1);
+	clock_gettime(CLOCK_REALTIME, &after);
+	assert_true(t * 1000000000LL >= (before.tv_sec + 1) * 1000000000LL + before.tv_nsec);
+	assert_true(t <= after.tv_sec + 2);
+	t = apikey_time_after(90 * 86400) - 90 * 86400;
+	assert_true(t > before.tv_sec || (t == before.tv_sec && before.tv_nsec == 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(options), cmocka_unit_test(options_of_other_front_ends),
 		cmocka_unit_test(lookup_order), cmocka_unit_test(load_file),
-		cmocka_unit_test(numbers_and_times),
+		cmocka_unit_test(numbers_and_times), cmocka_unit_test(durations_from_now),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
