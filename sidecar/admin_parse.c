@@ -136,7 +136,7 @@ static int take_expiry(json_t *v, int64_t now_s, int64_t *out, struct sc_bad *ba
 	if (apikey_parse_time(text, out) != 0) {
 		if (apikey_parse_duration(text, &d) != 0)
 			return refuse(bad, "expires_at", "expires_at must be an RFC 3339 time, a duration (90d) or null");
-		*out = apikey_time_after(d);
+		*out = d ? apikey_time_after(d) : now_s;   /* "0" is now, not the future */
 	}
 	if (*out <= now_s)
 		return refuse(bad, "expires_at", "expires_at must be in the future");
