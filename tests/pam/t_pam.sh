@@ -143,10 +143,11 @@ is "owner suspended between auth and account → PAM_PERM_DENIED" \
 	"$(pt suspend_between $U2 "$K_SUSP" authenticate acct_mgmt)" PAM_PERM_DENIED
 "$APIKEYCTL" --db "$DB" account set $U2 --active yes >/dev/null
 
-# expiry is in whole seconds: "5s" leaves 4-5 s for auth, however loaded the machine
+# expiry is in whole seconds from the next whole one: "5s" leaves 5-6 s for
+# auth, however loaded the machine, and the account step comes 6.2 s later
 read -r K_SHORT ID_SHORT <<<"$(mk_key "$DB" $U pam:apitest --expires 5s)"
 svc expire_between "auth required $M $A scope=pam:apitest" \
-	"account required pam_exec.so quiet /bin/sleep 5.2" "account required $M $A"
+	"account required pam_exec.so quiet /bin/sleep 6.2" "account required $M $A"
 is "expired between auth and account → PAM_ACCT_EXPIRED" \
 	"$(pt expire_between $U "$K_SHORT" authenticate acct_mgmt)" PAM_ACCT_EXPIRED
 like "…logged as EXPIRED in account" "$(pt_log)" "account: user=$U key=$ID_SHORT outcome=EXPIRED"
