@@ -97,8 +97,8 @@ fleet_host w
 fleet_start w --threads 1 >/dev/null
 # A key for each round: one round's two arms (~500k requests) stay within
 # the 1,000,000 a minute a key may have, so every answer measured is a 200.
-# (With one key for all rounds, from the third round on most answers were
-# 429, and the fleet arm's refusals cost a lease round each 5 ms.)
+# (One key for every round runs out of its burst after ~2.7M requests in
+# the fleet arm; its refusals then cost a lease round each 5 ms.)
 caught_up() {
 	local head
 	head=$(pg_psql -c "SELECT seq FROM apikey.log_head")
@@ -167,7 +167,9 @@ arm_plain() {
 	kill -CONT "$PID_w"
 	caught_up
 }
-# metric NAME: apikeyd w's counter NAME
+# metric NAME: apikeyd w's counter NAME (apikeyd_cache_advances_total: the
+# follower's commits that dropped only their keys from the cache; one that
+# finds the cache at another generation empties it instead, uncounted)
 metric() { curl -s "http://127.0.0.1:$PORT_w/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 arm_follow() {
 	local s0 f0 p0 c0 t0
@@ -191,7 +193,7 @@ for r in $(seq "$ROUNDS"); do
 	if [ $((r % 2)) = 1 ]; then arm_plain; arm_follow; else arm_follow; arm_plain; fi
 	echo "  round $r: no upstream $ar req/s ($ac µs CPU a request); following while applying $br req/s ($bc µs):" \
 		"$(awk -v a="$ar" -v b="$br" 'BEGIN { printf "%.3f", b / a }')x;" \
-		"applied $applied changes ($(grep -o 'tps = [0-9.]*' "$T_TMP/pgbench.out" | head -n 1)) in $commits local commits, $streams streams;" \
+		"applied $applied changes ($(grep -o 'tps = [0-9.]*' "$T_TMP/pgbench.out" | head -n 1)) in $commits local commits (cache advances), $streams streams;" \
 		"the follower thread ${fcpu} µs CPU a change;" \
 		"PostgreSQL CPU ${pga} / ${pgb} ms; load $(load)"
 	[ "$abad$bbad" = 00 ] || echo "  round $r: answers not 200: $abad without upstream, $bbad following (the ratio is not of /auth's work)"

@@ -319,7 +319,7 @@ int apikey_replica_commit(struct apikey_store *s)
 	 * empty the cache themselves. */
 	if (tell)
 		cache_advance(s->follow_cache, t->from, to, (const unsigned char (*)[DIGEST_LEN])t->d,
-		                     t->n, t->exact);
+		              t->n, t->exact);
 	return 0;
 }
 
